@@ -1,0 +1,14 @@
+"""fastnmf: fast non-negative matrix factorization with compiled kernels.
+
+A drop-in replacement for :class:`sklearn.decomposition.NMF`::
+
+    from fastnmf import NMF
+"""
+
+from ._backends import available_backends
+from ._config import show_config
+from ._estimator import NMF, non_negative_factorization
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["NMF", "non_negative_factorization", "available_backends", "show_config", "__version__"]

@@ -1,0 +1,71 @@
+"""``fastnmf.show_config()``: versions, backends (and why one is missing), threads, BLAS."""
+
+import platform
+import sys
+
+
+def config_info():
+    """Return the configuration as a dict (what :func:`show_config` prints)."""
+    import numpy
+    import scipy
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    from . import __version__
+    from ._backends import backend_status, resolve_backend_name
+    from ._threads import usable_cores
+
+    versions = {"fastnmf": __version__, "python": sys.version.split()[0],
+                "numpy": numpy.__version__, "scipy": scipy.__version__,
+                "scikit-learn": sklearn.__version__}
+    try:
+        import numba
+        versions["numba"] = numba.__version__
+        numba_threads = numba.config.NUMBA_NUM_THREADS
+        threading_layer = numba.config.THREADING_LAYER
+    except Exception:  # numba missing: the backend table says why
+        numba_threads = threading_layer = None
+    status = backend_status()
+    try:
+        auto = resolve_backend_name("auto")
+    except ValueError as exc:
+        auto = f"<error: {exc}>"
+    openmp = None
+    if status.get("cython") is None:
+        from ._kernels import cython as cy
+        openmp = bool(getattr(cy, "OPENMP", False))
+    blas = [
+        {k: d.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
+        for d in threadpool_info() if d.get("user_api") == "blas"
+    ]
+    return {
+        "versions": versions,
+        "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
+        "backends": {name: ("available" if reason is None else f"unavailable: {reason}")
+                     for name, reason in status.items()},
+        "auto_backend": auto,
+        "cython_openmp": openmp,
+        "threads": {"usable_cores": usable_cores(), "numba_max_threads": numba_threads,
+                    "numba_threading_layer": threading_layer},
+        "blas": blas,
+    }
+
+
+def show_config(file=None):
+    """Print versions, kernel backends (with the reason one is missing), threads and BLAS.
+
+    Examples
+    --------
+    >>> import fastnmf
+    >>> fastnmf.show_config()  # doctest: +SKIP
+    """
+    info = config_info()
+    out = [f"fastnmf {info['versions']['fastnmf']} on {info['machine']}", "", "versions:"]
+    out += [f"  {k:<13} {v}" for k, v in info["versions"].items() if k != "fastnmf"]
+    out += ["", "backends ('auto' -> %s):" % info["auto_backend"]]
+    out += [f"  {k:<13} {v}" for k, v in info["backends"].items()]
+    if info["cython_openmp"] is not None:
+        out.append(f"  cython built with OpenMP: {info['cython_openmp']}")
+    out += ["", "threads:"] + [f"  {k:<22} {v}" for k, v in info["threads"].items()]
+    out += ["", "BLAS:"] + ([f"  {b}" for b in info["blas"]] or ["  (none found by threadpoolctl)"])
+    print("\n".join(out), file=file)

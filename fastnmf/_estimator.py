@@ -1,0 +1,317 @@
+"""``fastnmf.NMF``: scikit-learn's NMF estimator, with compiled kernels underneath."""
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _fit
+from ._backends import get_backend, resolve_backend_name
+from ._init import initialize
+from ._threads import blas_threads, resolve_n_threads
+from ._validation import check_factor, check_matrix, check_params
+
+
+class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Non-negative matrix factorization, ``X ~= W @ H`` with ``W, H >= 0``.
+
+    A drop-in replacement for :class:`sklearn.decomposition.NMF`: the same
+    parameters with the same meanings and defaults, the same attributes, the
+    same results for the same initialization, computed by compiled (Cython or
+    Numba) kernels.  It minimises
+
+    ``0.5 ||X - W H||_F^2 + alpha_W * l1_ratio * n_features * ||W||_1
+    + 0.5 * alpha_W * (1 - l1_ratio) * n_features * ||W||_F^2
+    + alpha_H * l1_ratio * n_samples * ||H||_1
+    + 0.5 * alpha_H * (1 - l1_ratio) * n_samples * ||H||_F^2``.
+
+    Parameters
+    ----------
+    n_components : int, 'auto' or None, default='auto'
+        Number of components. ``None`` means ``n_features``; ``'auto'`` takes
+        it from a custom ``H``/``W`` and is ``n_features`` otherwise.
+    init : {'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom'} or None
+        Initialization. ``None`` is 'nndsvda' when
+        ``n_components <= min(n_samples, n_features)``, else 'random'.
+        'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
+    solver : {'cd', 'mu'}, default='cd'
+        'cd' is exact coordinate descent (HALS), iteration for iteration the
+        algorithm of scikit-learn's 'cd'; 'mu' is multiplicative updates.
+    beta_loss : 'frobenius' or 2, default='frobenius'
+        The loss.  Only the Frobenius loss is implemented in this version.
+    tol : float >= 0, default=1e-4
+        Stopping tolerance, with scikit-learn's rule for each solver.
+    max_iter : int >= 1, default=200
+    random_state : int, RandomState instance or None
+        Seeds the initialization and the shuffling of components.
+    alpha_W, alpha_H, l1_ratio : regularization, as in scikit-learn
+        ``alpha_H='same'`` (default) uses ``alpha_W``.
+    verbose : int, default=0
+        Print the loss at each iteration.
+    shuffle : bool, default=False
+        Visit the components in a random order in 'cd'.
+    backend : {'auto', 'cython', 'numba', 'numpy'}, default='auto'
+        Kernel implementation; 'auto' takes the first available of cython,
+        numba, numpy (or the ``FASTNMF_BACKEND`` environment variable).
+    n_threads : int or None, default=None
+        Threads for the kernels and for BLAS; ``None`` or -1 uses every usable
+        core.  Results do not depend on it beyond BLAS rounding.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The factor H, in the dtype of X (float32 or float64).
+    n_components_ : int
+    reconstruction_err_ : float
+        ``||X - W H||_F`` at the end of the fit, summed exactly.
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, when X has string column names
+    loss_history_ : ndarray of shape (n_iter_,)
+        The objective above after each iteration.
+    backend_ : str
+        The kernel backend that ran the fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastnmf import NMF
+    >>> X = np.array([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]])
+    >>> model = NMF(n_components=2, init='random', random_state=0)
+    >>> W = model.fit_transform(X)
+    >>> H = model.components_
+    >>> bool(np.abs(W @ H - X).max() < 0.05)
+    True
+    """
+
+    def __init__(
+        self,
+        n_components="auto",
+        *,
+        init=None,
+        solver="cd",
+        beta_loss="frobenius",
+        tol=1e-4,
+        max_iter=200,
+        random_state=None,
+        alpha_W=0.0,
+        alpha_H="same",
+        l1_ratio=0.0,
+        verbose=0,
+        shuffle=False,
+        backend="auto",
+        n_threads=None,
+    ):
+        self.n_components = n_components
+        self.init = init
+        self.solver = solver
+        self.beta_loss = beta_loss
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.alpha_W = alpha_W
+        self.alpha_H = alpha_H
+        self.l1_ratio = l1_ratio
+        self.verbose = verbose
+        self.shuffle = shuffle
+        self.backend = backend
+        self.n_threads = n_threads
+
+    # ------------------------------------------------------------------ API
+    def fit(self, X, y=None, **params):
+        """Learn the factorization of X; returns ``self``."""
+        self.fit_transform(X, **params)
+        return self
+
+    def fit_transform(self, X, y=None, W=None, H=None):
+        """Learn the factorization of X and return W.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), non-negative
+        y : ignored
+        W : array-like of shape (n_samples, n_components), optional
+            Initial W when ``init='custom'`` (copied, never modified).
+        H : array-like of shape (n_components, n_features), optional
+            Initial H when ``init='custom'`` (copied, never modified).
+
+        Returns
+        -------
+        W : ndarray of shape (n_samples, n_components)
+        """
+        validate_data(self, X, skip_check_array=True, reset=True)
+        Xa = check_matrix(X, "X")
+        result, backend, n_threads = self._run(Xa, W, H, update_H=True)
+        self.components_ = np.ascontiguousarray(result.Ht.T)
+        self.n_components_ = self.components_.shape[0]
+        self.n_iter_ = result.n_iter
+        self.loss_history_ = np.asarray(result.loss_history, dtype=np.float64)
+        self.backend_ = backend
+        with blas_threads(n_threads):
+            self.reconstruction_err_ = _fit.reconstruction_error(
+                Xa, result.W, result.Ht, get_backend(backend), n_threads
+            )
+        return result.W
+
+    def transform(self, X):
+        """Return W for X with the learned components held fixed.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        W : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        Xa = check_matrix(X, "X")
+        H = self.components_.astype(Xa.dtype, copy=False)
+        result, _, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_)
+        return result.W
+
+    def inverse_transform(self, X):
+        """Map W back to the data space: ``X @ components_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        Wa = np.asarray(X)
+        if Wa.ndim != 2 or Wa.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X must have shape (n_samples, {self.n_components_}) (n_components_ "
+                f"columns); got shape {Wa.shape}"
+            )
+        return Wa @ self.components_
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------ internals
+    def _run(self, X, W, H, update_H, n_components=None):
+        """Validate everything, initialise, then run the solver. Returns (result, backend, threads)."""
+        p = check_params(self)
+        backend = resolve_backend_name(self.backend)
+        kernels = get_backend(backend)
+        n_threads = resolve_n_threads(self.n_threads)
+        m, n = X.shape
+        k = n_components if n_components is not None else p["n_components"]
+
+        if update_H and p["init"] == "custom":
+            if H is None or W is None:
+                raise ValueError("init='custom' needs both W and H passed to fit_transform")
+            if k in (None, "auto"):
+                k = np.shape(H)[0] if np.ndim(H) == 2 else n
+            H = check_factor(H, "H", (k, n), X.dtype)
+            W = check_factor(W, "W", (m, k), X.dtype)
+        elif not update_H:
+            if H is None:
+                raise ValueError("update_H=False needs H (the fixed components)")
+            if W is not None:
+                warnings.warn("When update_H=False, the provided initial W is not used.", RuntimeWarning)
+            if k in (None, "auto"):
+                k = np.shape(H)[0] if np.ndim(H) == 2 else n
+            H = check_factor(H, "H", (k, n), X.dtype)
+            if p["solver"] == "mu":  # a multiplicative update cannot leave zero
+                W = np.full((m, k), np.sqrt(X.mean() / k), dtype=X.dtype)
+            else:
+                W = np.zeros((m, k), dtype=X.dtype)
+        else:
+            if W is not None or H is not None:
+                warnings.warn(
+                    "When init!='custom', provided W or H are ignored. Set "
+                    "init='custom' to use them as initialization.",
+                    RuntimeWarning,
+                )
+            if k in (None, "auto"):
+                k = n
+            W, H = initialize(X, k, p["init"], self.random_state)
+
+        Ht = np.ascontiguousarray(H.T)  # a private copy either way
+        penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
+        common = dict(kernels=kernels, n_threads=n_threads, penalty=penalty,
+                      max_iter=p["max_iter"], tol=p["tol"], update_H=update_H, verbose=p["verbose"])
+        with blas_threads(n_threads):
+            if p["solver"] == "cd":
+                result = _fit.fit_cd(X, W, Ht, shuffle=p["shuffle"],
+                                     rng=check_random_state(self.random_state), **common)
+            else:
+                result = _fit.fit_mu(X, W, Ht, **common)
+        if result.n_iter == p["max_iter"] and p["tol"] > 0:
+            warnings.warn(
+                f"Maximum number of iterations {p['max_iter']} reached. Increase it to "
+                "improve convergence.",
+                ConvergenceWarning,
+            )
+        return result, backend, n_threads
+
+
+def non_negative_factorization(
+    X,
+    W=None,
+    H=None,
+    n_components="auto",
+    *,
+    init=None,
+    update_H=True,
+    solver="cd",
+    beta_loss="frobenius",
+    tol=1e-4,
+    max_iter=200,
+    alpha_W=0.0,
+    alpha_H="same",
+    l1_ratio=0.0,
+    random_state=None,
+    verbose=0,
+    shuffle=False,
+    backend="auto",
+    n_threads=None,
+):
+    """Compute W and H with ``X ~= W @ H``; mirrors scikit-learn's function.
+
+    Parameters are those of :class:`NMF`, plus ``W``/``H`` (custom
+    initialization, or with ``update_H=False`` the fixed ``H``) and
+    ``update_H`` (False: solve for W only).
+
+    Returns
+    -------
+    W : ndarray of shape (n_samples, n_components)
+    H : ndarray of shape (n_components, n_features)
+    n_iter : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastnmf import non_negative_factorization
+    >>> X = np.array([[1, 1], [2, 1], [3, 1.2], [4, 1], [5, 0.8], [6, 1]])
+    >>> W, H, n_iter = non_negative_factorization(X, n_components=2, init='random', random_state=0)
+    >>> W.shape, H.shape
+    ((6, 2), (2, 2))
+    """
+    est = NMF(
+        n_components=n_components, init=init, solver=solver, beta_loss=beta_loss, tol=tol,
+        max_iter=max_iter, random_state=random_state, alpha_W=alpha_W, alpha_H=alpha_H,
+        l1_ratio=l1_ratio, verbose=verbose, shuffle=shuffle, backend=backend, n_threads=n_threads,
+    )
+    if not isinstance(update_H, (bool, np.bool_)):
+        raise TypeError(f"update_H must be a bool; got {update_H!r}")
+    Xa = check_matrix(X, "X")
+    result, _, _ = est._run(Xa, W, H, update_H=bool(update_H))
+    return result.W, np.ascontiguousarray(result.Ht.T), result.n_iter

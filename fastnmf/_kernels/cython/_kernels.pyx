@@ -1,0 +1,212 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, binding=True, embedsignature=True
+"""Cython/OpenMP twins of the reference kernels (see :mod:`fastnmf._kernels`).
+
+Every kernel loops over blocks of ``ROW_BLOCK`` rows in parallel (``prange``),
+rows inside a block sequentially, and components inside a row.  Rows are
+independent problems given the Gram matrix and the cross product, so the
+updated factor does not depend on ``n_threads``; scalar reductions are
+accumulated in double per block and the block partials are summed in block
+order afterwards, so the returned scalars do not depend on it either.
+
+Dot products use :func:`_dot`, whose fixed summation order (8 strided partial
+sums combined pairwise, then the tail) is the same as ``dot8`` in the Numba
+backend and can be vectorized without ``-ffast-math``.
+"""
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport fabs
+
+# Rows per reduction block: must equal fastnmf._kernels.ROW_BLOCK (checked in
+# __init__.py at import time); a compile-time constant keeps the loops simple.
+cdef enum:
+    _ROW_BLOCK = 64
+
+# Denominator guard of the multiplicative update: float32 machine epsilon
+# (fastnmf._kernels.MU_EPS, also checked in __init__.py).
+cdef double _MU_EPS = 1.1920928955078125e-07
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define FASTNMF_COMPILED_WITH_OPENMP 1
+    #else
+    #define FASTNMF_COMPILED_WITH_OPENMP 0
+    #endif
+    """
+    int FASTNMF_COMPILED_WITH_OPENMP
+
+#: True when this extension was compiled with OpenMP (otherwise prange is serial).
+OPENMP = bool(FASTNMF_COMPILED_WITH_OPENMP)
+
+ROW_BLOCK = _ROW_BLOCK
+MU_EPS = _MU_EPS
+
+
+cdef inline floating _dot(const floating* a, const floating* b,
+                          Py_ssize_t k) noexcept nogil:
+    """Dot product with 8 independent partial sums, combined pairwise, then the tail."""
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef floating s
+    cdef Py_ssize_t r = 0
+    while r + 8 <= k:
+        s0 = s0 + a[r] * b[r]
+        s1 = s1 + a[r + 1] * b[r + 1]
+        s2 = s2 + a[r + 2] * b[r + 2]
+        s3 = s3 + a[r + 3] * b[r + 3]
+        s4 = s4 + a[r + 4] * b[r + 4]
+        s5 = s5 + a[r + 5] * b[r + 5]
+        s6 = s6 + a[r + 6] * b[r + 6]
+        s7 = s7 + a[r + 7] * b[r + 7]
+        r = r + 8
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    while r < k:
+        s = s + a[r] * b[r]
+        r = r + 1
+    return s
+
+
+cdef inline Py_ssize_t _n_blocks(Py_ssize_t m) noexcept nogil:
+    return (m + _ROW_BLOCK - 1) // _ROW_BLOCK
+
+
+def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
+               const floating[:, ::1] XHt, double l1, double l2,
+               const Py_ssize_t[::1] perm, int n_threads):
+    """One HALS (exact coordinate descent) sweep over the columns of W, in place.
+
+    Returns the sum of |projected gradient| measured before each update.
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = W.shape[0]
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t n_blocks = _n_blocks(m)
+    cdef floating l1f = <floating> l1
+    cdef floating l2f = <floating> l2
+    cdef Py_ssize_t b, i, s, t, start, stop
+    cdef floating grad, pg, hess, w_new
+    cdef floating* wi
+    cdef double acc, violation = 0.0
+    if m == 0 or k == 0:
+        return 0.0
+    cdef double[::1] partials = np.zeros(n_blocks, dtype=np.float64)
+
+    with nogil, parallel(num_threads=n_threads):
+        for b in prange(n_blocks, schedule='static'):
+            start = b * _ROW_BLOCK
+            stop = start + _ROW_BLOCK
+            if stop > m:
+                stop = m
+            acc = 0.0
+            for i in range(start, stop):
+                wi = &W[i, 0]
+                for s in range(k):
+                    t = perm[s]
+                    grad = _dot(wi, &HHt[t, 0], k) - XHt[i, t] + l1f + l2f * wi[t]
+                    # projected gradient: at a zero coordinate only a negative
+                    # gradient counts (written so that NaN propagates)
+                    pg = grad
+                    if wi[t] == 0 and grad > 0:
+                        pg = 0
+                    acc = acc + fabs(<double> pg)
+                    hess = HHt[t, t] + l2f
+                    if hess != 0:
+                        w_new = wi[t] - grad / hess
+                        if w_new < 0:
+                            w_new = 0
+                        wi[t] = w_new
+            partials[b] = acc
+
+    for b in range(n_blocks):
+        violation += partials[b]
+    return violation
+
+
+def mu_update(floating[:, ::1] W, const floating[:, ::1] HHt,
+              const floating[:, ::1] XHt, double l1, double l2, int n_threads):
+    """Multiplicative update of W in place (Lee & Seung 2001, with L1/L2 terms).
+
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = W.shape[0]
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t n_blocks = _n_blocks(m)
+    cdef floating l1f = <floating> l1
+    cdef floating l2f = <floating> l2
+    cdef floating eps = <floating> _MU_EPS
+    cdef Py_ssize_t b, i, r, j, start, stop
+    cdef floating w, d
+    cdef floating* wi
+    cdef floating* denom = NULL
+    cdef const floating* h
+    if m == 0 or k == 0:
+        return
+    # One denominator row per thread, indexed by threadid() (0 without OpenMP;
+    # OpenMP never starts more than num_threads threads).
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] buffers = np.empty((max(n_threads, 1), k), dtype=dtype)
+
+    with nogil, parallel(num_threads=n_threads):
+        denom = &buffers[threadid(), 0]
+        for b in prange(n_blocks, schedule='static'):
+            start = b * _ROW_BLOCK
+            stop = start + _ROW_BLOCK
+            if stop > m:
+                stop = m
+            for i in range(start, stop):
+                wi = &W[i, 0]
+                # denom = W[i] @ HHt from the old row, as an axpy over r ascending
+                for j in range(k):
+                    denom[j] = 0
+                for r in range(k):
+                    w = wi[r]
+                    h = &HHt[r, 0]
+                    for j in range(k):
+                        denom[j] = denom[j] + w * h[j]
+                for j in range(k):
+                    d = denom[j] + l1f + l2f * wi[j]
+                    if d == 0:
+                        d = eps
+                    wi[j] = wi[j] * (XHt[i, j] / d)
+
+
+def squared_residual(const floating[:, ::1] X, const floating[:, ::1] W,
+                     const floating[:, ::1] Ht, int n_threads):
+    """||X - W Ht^T||_F^2 summed entry by entry in double, no m x n temporary.
+
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = X.shape[0]
+    cdef Py_ssize_t n = X.shape[1]
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t n_blocks = _n_blocks(m)
+    cdef Py_ssize_t b, i, j, start, stop
+    cdef floating res
+    cdef const floating* wi
+    cdef const floating* xi
+    cdef double acc, total = 0.0
+    if m == 0 or n == 0:
+        return 0.0
+    cdef double[::1] partials = np.zeros(n_blocks, dtype=np.float64)
+
+    with nogil, parallel(num_threads=n_threads):
+        for b in prange(n_blocks, schedule='static'):
+            start = b * _ROW_BLOCK
+            stop = start + _ROW_BLOCK
+            if stop > m:
+                stop = m
+            acc = 0.0
+            for i in range(start, stop):
+                wi = &W[i, 0]
+                xi = &X[i, 0]
+                for j in range(n):
+                    res = xi[j] - _dot(wi, &Ht[j, 0], k)
+                    acc = acc + (<double> res) * (<double> res)
+            partials[b] = acc
+
+    for b in range(n_blocks):
+        total += partials[b]
+    return total

@@ -1,0 +1,12 @@
+"""Numba backend: ``@njit(parallel=True, cache=True)`` twins of the reference kernels.
+
+Importing this package compiles nothing: functions are compiled lazily for the
+dtype of their first call and cached on disk (``cache=True``), so later processes
+load them instead of recompiling.
+"""
+
+from .hals import hals_sweep
+from .loss import squared_residual
+from .mu import mu_update
+
+__all__ = ["hals_sweep", "mu_update", "squared_residual"]

@@ -1,0 +1,200 @@
+"""Input and parameter checks, done once at the boundary.
+
+Every message names the parameter, shows what was given and says what is
+allowed.  Nothing here modifies the caller's arrays: conversions copy.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+_BLOCK_ELEMS = 1 << 20  # elements per block when scanning large arrays
+
+
+def _float_dtype(dtype):
+    """float32 stays float32; everything else numeric becomes float64."""
+    return np.float32 if dtype == np.float32 else np.float64
+
+
+def check_matrix(X, name="X", allow_readonly=True):
+    """Return ``X`` as a 2-D float32/float64 ndarray that is C- or F-contiguous.
+
+    The input is returned as is (no copy) when it already is such an array;
+    otherwise it is converted (a copy).  The caller's data is never written to.
+    """
+    if sp.issparse(X):
+        raise TypeError(
+            f"{name} is a scipy.sparse matrix ({type(X).__name__}); sparse input is "
+            "not supported yet by this version of fastnmf: pass a dense array"
+        )
+    if isinstance(X, (str, bytes)) or X is None:
+        raise TypeError(f"{name} must be a 2-D array-like of numbers; got {X!r}")
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas & co
+        X = X.to_numpy()
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+    kind = arr.dtype.kind
+    if kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} must contain only numbers; got an object array that cannot be "
+                "converted to float"
+            ) from None
+        kind = "f"
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} must have a real numeric dtype (bool, int, uint, float); "
+            f"got dtype {arr.dtype}"
+        )
+    if arr.ndim != 2:
+        hint = " (reshape a 1-D array with .reshape(1, -1) or .reshape(-1, 1))" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be a 2-D array; got {arr.ndim}-D with shape {arr.shape}{hint}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column; got shape {arr.shape}")
+    dtype = _float_dtype(arr.dtype)
+    if arr.dtype != dtype or not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    _check_finite_nonnegative(arr, name)
+    return arr
+
+
+def _blocks(arr):
+    """Yield 2-D row blocks of a C-contiguous view of ``arr`` (no copies)."""
+    a = arr if arr.flags.c_contiguous else arr.T
+    step = max(1, _BLOCK_ELEMS // max(1, a.shape[1]))
+    for start in range(0, a.shape[0], step):
+        yield a[start:start + step]
+
+
+def _check_finite_nonnegative(arr, name):
+    if not np.isfinite(arr.sum(dtype=np.float64)):  # cheap test first; overflow falls through
+        for block in _blocks(arr):
+            bad = ~np.isfinite(block)
+            if bad.any():
+                n_nan = sum(int(np.isnan(b).sum()) for b in _blocks(arr))
+                n_inf = sum(int(np.isinf(b).sum()) for b in _blocks(arr))
+                raise ValueError(
+                    f"{name} must contain only finite values; found {n_nan} NaN and "
+                    f"{n_inf} infinite entries"
+                )
+    lo = arr.min()
+    if lo < 0:
+        where = np.unravel_index(int(np.argmin(arr)), arr.shape)
+        raise ValueError(
+            f"{name} must be non-negative; found minimum value {float(lo)!r} at index "
+            f"{tuple(int(i) for i in where)}"
+        )
+
+
+def squared_norm(arr):
+    """``||arr||_F^2`` accumulated in float64, block by block (no full-size temporary)."""
+    total = 0.0
+    for block in _blocks(arr):
+        b = block.astype(np.float64, copy=False).ravel()
+        total += float(np.dot(b, b))
+    return total
+
+
+def check_factor(A, name, shape, dtype):
+    """Validate a user-given W or H and return a private C-contiguous copy."""
+    arr = check_matrix(A, name)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}; got {arr.shape}")
+    return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+# ----------------------------------------------------------------- parameters
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def check_int(value, name, low):
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int >= {low}; got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+    return int(value)
+
+
+def check_real(value, name, low=None, high=None):
+    rng = f"in [{low}, {high}]" if high is not None else f">= {low}"
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number {rng}; got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be a real number {rng}; got {value!r}")
+    return value
+
+
+def check_option(value, name, options):
+    if value is None and None in options:
+        return value
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}; got {value!r}")
+    return value
+
+
+INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
+SOLVERS = ("cd", "mu")
+
+
+def beta_loss_to_float(beta_loss):
+    """'frobenius' / 2 -> 2.0; other losses arrive in a later version."""
+    names = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
+    if isinstance(beta_loss, str):
+        if beta_loss not in names:
+            raise ValueError(
+                f"beta_loss must be one of {list(names)} or a real number; got {beta_loss!r}"
+            )
+        beta = names[beta_loss]
+    elif _is_real(beta_loss):
+        beta = float(beta_loss)
+    else:
+        raise TypeError(f"beta_loss must be a string or a real number; got {beta_loss!r}")
+    if beta != 2.0:
+        raise ValueError(
+            f"beta_loss={beta_loss!r} is not supported yet: this version of fastnmf "
+            "implements the Frobenius loss only (beta_loss='frobenius' or 2)"
+        )
+    return beta
+
+
+def check_params(est):
+    """Validate the estimator's hyper-parameters; return them normalised."""
+    p = {}
+    n = est.n_components
+    if n is None or (isinstance(n, str) and n == "auto"):
+        p["n_components"] = n
+    elif isinstance(n, str):
+        raise ValueError(f"n_components must be an int >= 1, 'auto' or None; got {n!r}")
+    else:
+        p["n_components"] = check_int(n, "n_components", 1)
+    p["init"] = check_option(est.init, "init", INITS)
+    p["solver"] = check_option(est.solver, "solver", SOLVERS)
+    p["beta_loss"] = beta_loss_to_float(est.beta_loss)
+    p["tol"] = check_real(est.tol, "tol", low=0.0)
+    p["max_iter"] = check_int(est.max_iter, "max_iter", 1)
+    p["alpha_W"] = check_real(est.alpha_W, "alpha_W", low=0.0)
+    if isinstance(est.alpha_H, str):
+        check_option(est.alpha_H, "alpha_H", ("same",))
+        p["alpha_H"] = p["alpha_W"]
+    else:
+        p["alpha_H"] = check_real(est.alpha_H, "alpha_H", low=0.0)
+    p["l1_ratio"] = check_real(est.l1_ratio, "l1_ratio", low=0.0, high=1.0)
+    if not isinstance(est.verbose, (numbers.Integral, np.bool_)) or est.verbose < 0:
+        raise ValueError(f"verbose must be a non-negative int or bool; got {est.verbose!r}")
+    p["verbose"] = int(est.verbose)
+    if not isinstance(est.shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be a bool; got {est.shuffle!r}")
+    p["shuffle"] = bool(est.shuffle)
+    return p
