@@ -1,0 +1,143 @@
+"""Every kernel of every compiled backend against the NumPy reference."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from fastnmf._backends import BACKENDS, backend_status, get_backend
+from fastnmf._kernels import KERNELS
+from fastnmf._kernels import reference as ref
+
+from .conftest import rtol_for
+
+SHAPES = [(1, 1), (7, 1), (50, 3), (130, 8), (200, 17), (97, 32)]  # k = 1 .. 32, partial row blocks
+
+
+def problem(m, k, dtype, seed=0, zero_rows=True, zero_diag=False):
+    rng = np.random.default_rng(seed)
+    n = 40
+    H = rng.random((k, n))
+    X = rng.random((m, n))
+    W = rng.random((m, k))
+    if zero_rows and m > 3:
+        W[2] = 0.0       # an all-zero row of W
+        X[3] = 0.0       # an all-zero row of X
+    if k > 1:
+        W[:, 0] *= rng.random(m) > 0.5   # zeros scattered through a column
+    HHt = H @ H.T
+    if zero_diag and k > 1:
+        HHt[1, :] = 0.0
+        HHt[:, 1] = 0.0  # a dead component: zero Hessian
+    XHt = X @ H.T
+    cast = lambda a: np.ascontiguousarray(a, dtype=dtype)
+    return cast(X), cast(W), cast(H.T), cast(HHt), cast(XHt)
+
+
+@pytest.mark.parametrize("m,k", SHAPES)
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (0.5, 0.0), (0.0, 2.0), (0.3, 1.5)])
+@pytest.mark.parametrize("zero_diag", [False, True])
+def test_hals_sweep_matches_reference(compiled_backend, dtype, m, k, l1, l2, zero_diag):
+    kern = get_backend(compiled_backend)
+    X, W, Ht, HHt, XHt = problem(m, k, dtype, zero_diag=zero_diag)
+    perm = np.random.default_rng(1).permutation(k).astype(np.intp)
+    W_ref, W_got = W.copy(), W.copy()
+    v_ref = ref.hals_sweep(W_ref, HHt, XHt, l1, l2, perm, 1)
+    v_got = kern.hals_sweep(W_got, HHt, XHt, l1, l2, perm, 2)
+    assert W_got.dtype == dtype
+    assert isinstance(v_got, float)
+    np.testing.assert_allclose(W_got, W_ref, rtol=rtol_for(dtype), atol=rtol_for(dtype) * np.abs(W_ref).max())
+    np.testing.assert_allclose(v_got, v_ref, rtol=rtol_for(dtype) * 10)
+    assert (W_got >= 0).all()
+    if zero_diag and k > 1 and l2 == 0:  # zero Hessian: the coordinate is left alone
+        np.testing.assert_array_equal(W_got[:, 1], W[:, 1])
+
+
+@pytest.mark.parametrize("m,k", SHAPES)
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (0.3, 1.5)])
+def test_mu_update_matches_reference(compiled_backend, dtype, m, k, l1, l2):
+    kern = get_backend(compiled_backend)
+    X, W, Ht, HHt, XHt = problem(m, k, dtype)
+    W_ref, W_got = W.copy(), W.copy()
+    assert ref.mu_update(W_ref, HHt, XHt, l1, l2, 1) is None
+    kern.mu_update(W_got, HHt, XHt, l1, l2, 2)
+    assert W_got.dtype == dtype
+    np.testing.assert_allclose(W_got, W_ref, rtol=rtol_for(dtype), atol=rtol_for(dtype) * np.abs(W_ref).max())
+
+
+def test_mu_update_zero_denominator(compiled_backend, dtype):
+    """A zero row of W with no regularization has a zero denominator: guarded, no NaN."""
+    kern = get_backend(compiled_backend)
+    X, W, Ht, HHt, XHt = problem(20, 4, dtype)
+    W[5] = 0.0
+    kern.mu_update(W, HHt, XHt, 0.0, 0.0, 2)
+    assert np.isfinite(W).all()
+    assert (W[5] == 0).all()
+
+
+@pytest.mark.parametrize("m,k", SHAPES)
+def test_squared_residual_matches_reference(compiled_backend, dtype, m, k):
+    kern = get_backend(compiled_backend)
+    X, W, Ht, HHt, XHt = problem(m, k, dtype)
+    expected = ref.squared_residual(X, W, Ht, 1)
+    direct = float(((X.astype(np.float64) - W.astype(np.float64) @ Ht.T.astype(np.float64)) ** 2).sum())
+    got = kern.squared_residual(X, W, Ht, 2)
+    assert isinstance(got, float)
+    np.testing.assert_allclose(got, expected, rtol=rtol_for(dtype))
+    np.testing.assert_allclose(expected, direct, rtol=1e-10 if dtype == np.float64 else 1e-4)
+
+
+def test_squared_residual_exact_fit_is_zero(compiled_backend):
+    kern = get_backend(compiled_backend)
+    rng = np.random.default_rng(0)
+    W, Ht = rng.integers(0, 4, (30, 3)).astype(float), rng.integers(0, 4, (20, 3)).astype(float)
+    X = W @ Ht.T  # small integers: exact in float64
+    assert kern.squared_residual(X, W, Ht, 2) == 0.0
+
+
+@pytest.mark.parametrize("kernel", ["hals", "mu", "loss"])
+def test_result_independent_of_thread_count(compiled_backend, dtype, kernel):
+    kern = get_backend(compiled_backend)
+    X, W, Ht, HHt, XHt = problem(1000, 12, dtype, seed=5)
+    perm = np.arange(12, dtype=np.intp)
+    outs = []
+    for nt in (1, 2, 3):
+        Wc = W.copy()
+        if kernel == "hals":
+            v = kern.hals_sweep(Wc, HHt, XHt, 0.1, 0.1, perm, nt)
+        elif kernel == "mu":
+            v = kern.mu_update(Wc, HHt, XHt, 0.1, 0.1, nt)
+        else:
+            v = kern.squared_residual(X, Wc, Ht, nt)
+        outs.append((Wc, v))
+    for Wc, v in outs[1:]:
+        np.testing.assert_array_equal(Wc, outs[0][0])
+        assert v == outs[0][1]
+
+
+def test_read_only_inputs(compiled_backend, dtype):
+    kern = get_backend(compiled_backend)
+    X, W, Ht, HHt, XHt = problem(60, 5, dtype)
+    for a in (X, Ht, HHt, XHt):
+        a.flags.writeable = False
+    perm = np.arange(5, dtype=np.intp)
+    perm.flags.writeable = False
+    W1 = W.copy()
+    kern.hals_sweep(W1, HHt, XHt, 0.0, 0.0, perm, 1)
+    kern.mu_update(W.copy(), HHt, XHt, 0.0, 0.0, 1)
+    kern.squared_residual(X, W, Ht, 1)
+    W2 = W.copy()
+    ref.hals_sweep(W2, HHt, XHt, 0.0, 0.0, perm, 1)
+    np.testing.assert_allclose(W1, W2, rtol=rtol_for(dtype))
+
+
+def test_every_backend_exports_the_contract_with_identical_signatures():
+    expected = {name: list(inspect.signature(getattr(ref, name)).parameters) for name in KERNELS}
+    for name in BACKENDS:
+        if backend_status()[name] is not None:
+            continue  # availability is tested in test_backends
+        module = get_backend(name)
+        assert sorted(getattr(module, "__all__", KERNELS)) == sorted(KERNELS)
+        for kernel in KERNELS:
+            params = list(inspect.signature(getattr(module, kernel)).parameters)
+            assert params == expected[kernel], (name, kernel, params)
