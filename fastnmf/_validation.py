@@ -118,11 +118,12 @@ def _is_real(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-def check_int(value, name, low):
+def check_int(value, name, low, allowed=None):
+    allowed = allowed or f"an int >= {low}"
     if not _is_int(value):
-        raise TypeError(f"{name} must be an int >= {low}; got {value!r}")
+        raise TypeError(f"{name} must be {allowed}; got {value!r}")
     if value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
     return int(value)
 
 
@@ -173,12 +174,13 @@ def check_params(est):
     """Validate the estimator's hyper-parameters; return them normalised."""
     p = {}
     n = est.n_components
+    allowed = "an int >= 1, 'auto' or None"
     if n is None or (isinstance(n, str) and n == "auto"):
         p["n_components"] = n
     elif isinstance(n, str):
-        raise ValueError(f"n_components must be an int >= 1, 'auto' or None; got {n!r}")
+        raise ValueError(f"n_components must be {allowed}; got {n!r}")
     else:
-        p["n_components"] = check_int(n, "n_components", 1)
+        p["n_components"] = check_int(n, "n_components", 1, allowed)
     p["init"] = check_option(est.init, "init", INITS)
     p["solver"] = check_option(est.solver, "solver", SOLVERS)
     p["beta_loss"] = beta_loss_to_float(est.beta_loss)

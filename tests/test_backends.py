@@ -1,0 +1,77 @@
+"""The registry: selection, errors, environment, configuration report."""
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnmf
+from fastnmf._backends import BACKENDS, backend_status, get_backend, resolve_backend_name
+
+from .conftest import REQUIRED
+
+
+def test_required_backends_are_available():
+    """CI sets FASTNMF_REQUIRE_BACKENDS=cython,numba: a backend that failed to build fails here."""
+    status = backend_status()
+    for name in REQUIRED:
+        assert name in BACKENDS, f"FASTNMF_REQUIRE_BACKENDS names unknown backend {name!r}"
+        assert status[name] is None, f"required backend {name!r} unavailable: {status[name]}"
+
+
+def test_numpy_backend_always_available():
+    assert "numpy" in fastnmf.available_backends()
+    assert fastnmf.available_backends() == [b for b in BACKENDS if backend_status()[b] is None]
+
+
+def test_auto_prefers_cython_then_numba(monkeypatch):
+    monkeypatch.delenv("FASTNMF_BACKEND", raising=False)
+    assert resolve_backend_name("auto") == fastnmf.available_backends()[0]
+    assert resolve_backend_name(None) == fastnmf.available_backends()[0]
+    assert resolve_backend_name("NUMPY") == "numpy"
+
+
+def test_environment_variable_sets_the_default(monkeypatch):
+    monkeypatch.setenv("FASTNMF_BACKEND", "numpy")
+    assert resolve_backend_name("auto") == "numpy"
+    X = np.random.default_rng(0).random((10, 6))
+    assert fastnmf.NMF(2, max_iter=3).fit(X).backend_ == "numpy"
+    monkeypatch.setenv("FASTNMF_BACKEND", "fortran")
+    with pytest.raises(ValueError, match="FASTNMF_BACKEND='fortran' is not a backend"):
+        resolve_backend_name("auto")
+
+
+def test_unavailable_backend_error_says_why(monkeypatch):
+    import fastnmf._backends as b
+
+    monkeypatch.setitem(b._loaded, "numba", (None, "ImportError: No module named 'numba'"))
+    with pytest.raises(ValueError) as info:
+        get_backend("numba")
+    msg = str(info.value)
+    assert "backend 'numba' is unavailable: ImportError: No module named 'numba'; available: [" in msg
+    assert "'numba'" not in msg.split("; available: ")[1]
+
+
+def test_show_config_reports_backends_threads_blas():
+    buf = io.StringIO()
+    fastnmf.show_config(file=buf)
+    out = buf.getvalue()
+    for word in ("numpy", "numba", "cython", "threads", "BLAS", "usable_cores"):
+        assert word in out
+    for name, reason in backend_status().items():
+        assert (reason or "available") in out
+
+
+def test_import_compiles_nothing_and_loads_no_backend():
+    code = (
+        "import sys, fastnmf; "
+        "assert 'numba' not in sys.modules, 'numba imported at import time'; "
+        "assert 'fastnmf._kernels.cython' not in sys.modules; print('ok')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "FASTNMF_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
