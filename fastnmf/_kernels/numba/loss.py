@@ -1,6 +1,7 @@
 """Frobenius loss summed directly, block by block, without an m x n temporary."""
 
 import numba
+import numpy as np
 
 from .. import ROW_BLOCK
 from ._common import PARALLEL_JIT, dot8, partials, set_threads, sum_in_order
@@ -16,7 +17,8 @@ def _squared_residual(X, W, Ht, out):
             w = W[i]
             for j in range(n):
                 r = X[i, j] - dot8(w, Ht[j], k)
-                acc += float(r) * float(r)
+                rr = np.float64(r)
+                acc += rr * rr
         out[b] = acc
     return out
 

@@ -1,0 +1,121 @@
+"""Build the Cython/OpenMP kernels; package metadata lives in pyproject.toml.
+
+OpenMP is detected at build time by compiling and linking a tiny test program.
+When the compiler cannot do it (or ``FASTNMF_NO_OPENMP=1``), the extension is
+built without OpenMP and the cython backend runs single-threaded
+(``fastnmf._kernels.cython.OPENMP`` is then False).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+COMPILER_DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+    "binding": True,
+    "embedsignature": True,
+}
+
+OPENMP_TEST = textwrap.dedent(
+    """\
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return (n > 0 && omp_get_max_threads() > 0) ? 0 : 1;
+    }
+    """
+)
+
+NO_OPENMP_WARNING = """
+################################################################################
+# WARNING: building fastnmf WITHOUT OpenMP ({reason}).
+#
+# fastnmf's cython backend will run SINGLE-THREADED: n_threads is ignored.
+# Results are identical, only slower on multi-core machines.
+# To get threads, use a compiler with OpenMP support (e.g. gcc, or clang with
+# libomp installed) and rebuild; unset FASTNMF_NO_OPENMP if it is set.
+################################################################################
+"""
+
+
+def _flags(compiler):
+    """(optimisation flags, OpenMP flag) for this compiler family."""
+    if compiler.compiler_type == "msvc":
+        return ["/O2"], "/openmp"
+    # No -ffast-math (NaN must survive) and no -march (portable wheels).
+    # -ffp-contract=off: never fuse a*b+c into an FMA, so the summation order of
+    # the kernels is exactly the written one, as in the Numba backend.
+    return ["-O3", "-ffp-contract=off"], "-fopenmp"
+
+
+def _compiles(compiler, flags, source, link):
+    """True when ``source`` compiles (and links, if ``link``) with ``flags``."""
+    tmp = tempfile.mkdtemp(prefix="fastnmf_build_")
+    try:
+        src = os.path.join(tmp, "test.c")
+        with open(src, "w") as f:
+            f.write(source)
+        objects = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+        if link:
+            compiler.link_executable(
+                objects, "test", output_dir=tmp, extra_postargs=flags
+            )
+        return True
+    except Exception:  # CompileError, LinkError, missing headers, ...
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BuildExt(build_ext):
+    """build_ext that adds optimisation flags and OpenMP when the compiler has it."""
+
+    def build_extensions(self):
+        opt, omp = _flags(self.compiler)
+        opt = [f for f in opt if _compiles(self.compiler, [f], "int main(void){return 0;}\n", False)]
+
+        if os.environ.get("FASTNMF_NO_OPENMP", "0") not in ("", "0"):
+            use_omp, reason = False, "FASTNMF_NO_OPENMP is set"
+        elif _compiles(self.compiler, [omp], OPENMP_TEST, True):
+            use_omp, reason = True, ""
+        else:
+            use_omp, reason = False, f"the compiler does not support {omp}"
+
+        if use_omp:
+            print(f"fastnmf: building the cython kernels with OpenMP ({omp})")
+        else:
+            sys.stderr.write(NO_OPENMP_WARNING.format(reason=reason))
+            sys.stderr.flush()
+
+        for ext in self.extensions:
+            ext.extra_compile_args = opt + ([omp] if use_omp else [])
+            ext.extra_link_args = [omp] if use_omp else []
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        "fastnmf._kernels.cython._kernels",
+        ["fastnmf/_kernels/cython/_kernels.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES),
+    cmdclass={"build_ext": BuildExt},
+)
