@@ -10,6 +10,7 @@ remembered together with the reason, which :func:`available_backends` and
 
 import importlib
 import os
+import warnings
 
 from ._kernels import KERNELS
 
@@ -36,6 +37,13 @@ def _load(name):
             if missing:
                 raise ImportError(f"module {_MODULES[name]} lacks kernels {missing}")
             _loaded[name] = (module, None)
+            if name == "cython" and not getattr(module, "OPENMP", True):
+                warnings.warn(
+                    "fastnmf's cython backend was built without OpenMP: it runs "
+                    "single-threaded (rebuild with an OpenMP-capable compiler for threads)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         except Exception as exc:  # any failure to load makes the backend unavailable
             _loaded[name] = (None, f"{type(exc).__name__}: {exc}")
     return _loaded[name]
