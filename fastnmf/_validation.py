@@ -72,17 +72,16 @@ def _blocks(arr):
 
 
 def _check_finite_nonnegative(arr, name):
-    if not np.isfinite(arr.sum(dtype=np.float64)):  # cheap test first; overflow falls through
-        for block in _blocks(arr):
-            bad = ~np.isfinite(block)
-            if bad.any():
-                n_nan = sum(int(np.isnan(b).sum()) for b in _blocks(arr))
-                n_inf = sum(int(np.isinf(b).sum()) for b in _blocks(arr))
-                raise ValueError(
-                    f"{name} must contain only finite values; found {n_nan} NaN and "
-                    f"{n_inf} infinite entries"
-                )
-    lo = arr.min()
+    # min and max propagate NaN, and an infinity shows in one of them: two fast
+    # passes, no temporaries; the slow counting runs only to write the message.
+    lo, hi = arr.min(), arr.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        n_nan = sum(int(np.isnan(b).sum()) for b in _blocks(arr))
+        n_inf = sum(int(np.isinf(b).sum()) for b in _blocks(arr))
+        raise ValueError(
+            f"{name} must contain only finite values; found {n_nan} NaN and "
+            f"{n_inf} infinite entries"
+        )
     if lo < 0:
         where = np.unravel_index(int(np.argmin(arr)), arr.shape)
         raise ValueError(
