@@ -141,3 +141,37 @@ def test_every_backend_exports_the_contract_with_identical_signatures():
         for kernel in KERNELS:
             params = list(inspect.signature(getattr(module, kernel)).parameters)
             assert params == expected[kernel], (name, kernel, params)
+
+
+# ---------------------------------------------------------------- property-based
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(m=st.integers(1, 140), k=st.integers(1, 20), seed=st.integers(0, 2**16),
+       l1=st.sampled_from([0.0, 0.7]), l2=st.sampled_from([0.0, 1.3]),
+       sparsity=st.floats(0.0, 0.9), use32=st.booleans())
+def test_kernels_match_reference_on_random_problems(compiled_backend, m, k, seed, l1, l2, sparsity, use32):
+    dtype = np.float32 if use32 else np.float64
+    kern = get_backend(compiled_backend)
+    rng = np.random.default_rng(seed)
+    W = rng.random((m, k)) * (rng.random((m, k)) > sparsity)
+    H = rng.random((k, 30)) * (rng.random((k, 30)) > sparsity)
+    X = rng.random((m, 30))
+    cast = lambda a: np.ascontiguousarray(a, dtype=dtype)
+    X, W, Ht = cast(X), cast(W), cast(H.T)
+    HHt, XHt = cast(H @ H.T), cast(X @ Ht)
+    perm = rng.permutation(k).astype(np.intp)
+    tol = rtol_for(dtype)
+    for name in ("hals", "mu"):
+        A, B = W.copy(), W.copy()
+        if name == "hals":
+            va = ref.hals_sweep(A, HHt, XHt, l1, l2, perm, 1)
+            vb = kern.hals_sweep(B, HHt, XHt, l1, l2, perm, 2)
+            np.testing.assert_allclose(vb, va, rtol=10 * tol, atol=tol)
+        else:
+            ref.mu_update(A, HHt, XHt, l1, l2, 1)
+            kern.mu_update(B, HHt, XHt, l1, l2, 2)
+        np.testing.assert_allclose(B, A, rtol=tol, atol=tol * max(1.0, np.abs(A).max()))
+    np.testing.assert_allclose(kern.squared_residual(X, W, Ht, 2), ref.squared_residual(X, W, Ht, 1), rtol=tol)
