@@ -183,7 +183,7 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=Tru
 def reconstruction_error(X, W, Ht, kernels, n_threads):
     """Exact ``||X - W H||_F``, summed directly without an m x n temporary."""
     if X.flags.c_contiguous:
-        sq = kernels.squared_residual(X, W, Ht, n_threads)
+        sq = kernels.squared_residual(X, W, np.ascontiguousarray(Ht.T), n_threads)
     else:  # F-ordered X: its transpose is C-ordered, and ||X - W H|| = ||X^T - H^T W^T||
-        sq = kernels.squared_residual(X.T, Ht, W, n_threads)
+        sq = kernels.squared_residual(X.T, Ht, np.ascontiguousarray(W.T), n_threads)
     return float(np.sqrt(sq))

@@ -14,6 +14,11 @@ from .conftest import rtol_for
 SHAPES = [(1, 1), (7, 1), (50, 3), (130, 8), (200, 17), (97, 32)]  # k = 1 .. 32, partial row blocks
 
 
+def _H(Ht):
+    """H (k x n, C-contiguous) from its transpose."""
+    return np.ascontiguousarray(Ht.T)
+
+
 def problem(m, k, dtype, seed=0, zero_rows=True, zero_diag=False):
     rng = np.random.default_rng(seed)
     n = 40
@@ -79,9 +84,9 @@ def test_mu_update_zero_denominator(compiled_backend, dtype):
 def test_squared_residual_matches_reference(compiled_backend, dtype, m, k):
     kern = get_backend(compiled_backend)
     X, W, Ht, HHt, XHt = problem(m, k, dtype)
-    expected = ref.squared_residual(X, W, Ht, 1)
+    expected = ref.squared_residual(X, W, _H(Ht), 1)
     direct = float(((X.astype(np.float64) - W.astype(np.float64) @ Ht.T.astype(np.float64)) ** 2).sum())
-    got = kern.squared_residual(X, W, Ht, 2)
+    got = kern.squared_residual(X, W, _H(Ht), 2)
     assert isinstance(got, float)
     np.testing.assert_allclose(got, expected, rtol=rtol_for(dtype))
     np.testing.assert_allclose(expected, direct, rtol=1e-10 if dtype == np.float64 else 1e-4)
@@ -92,7 +97,7 @@ def test_squared_residual_exact_fit_is_zero(compiled_backend):
     rng = np.random.default_rng(0)
     W, Ht = rng.integers(0, 4, (30, 3)).astype(float), rng.integers(0, 4, (20, 3)).astype(float)
     X = W @ Ht.T  # small integers: exact in float64
-    assert kern.squared_residual(X, W, Ht, 2) == 0.0
+    assert kern.squared_residual(X, W, _H(Ht), 2) == 0.0
 
 
 @pytest.mark.parametrize("kernel", ["hals", "mu", "loss"])
@@ -108,7 +113,7 @@ def test_result_independent_of_thread_count(compiled_backend, dtype, kernel):
         elif kernel == "mu":
             v = kern.mu_update(Wc, HHt, XHt, 0.1, 0.1, nt)
         else:
-            v = kern.squared_residual(X, Wc, Ht, nt)
+            v = kern.squared_residual(X, Wc, _H(Ht), nt)
         outs.append((Wc, v))
     for Wc, v in outs[1:]:
         np.testing.assert_array_equal(Wc, outs[0][0])
@@ -118,14 +123,15 @@ def test_result_independent_of_thread_count(compiled_backend, dtype, kernel):
 def test_read_only_inputs(compiled_backend, dtype):
     kern = get_backend(compiled_backend)
     X, W, Ht, HHt, XHt = problem(60, 5, dtype)
-    for a in (X, Ht, HHt, XHt):
+    H = _H(Ht)
+    for a in (X, Ht, H, HHt, XHt):
         a.flags.writeable = False
     perm = np.arange(5, dtype=np.intp)
     perm.flags.writeable = False
     W1 = W.copy()
     kern.hals_sweep(W1, HHt, XHt, 0.0, 0.0, perm, 1)
     kern.mu_update(W.copy(), HHt, XHt, 0.0, 0.0, 1)
-    kern.squared_residual(X, W, Ht, 1)
+    kern.squared_residual(X, W, H, 1)
     W2 = W.copy()
     ref.hals_sweep(W2, HHt, XHt, 0.0, 0.0, perm, 1)
     np.testing.assert_allclose(W1, W2, rtol=rtol_for(dtype))
@@ -174,4 +180,4 @@ def test_kernels_match_reference_on_random_problems(compiled_backend, m, k, seed
             ref.mu_update(A, HHt, XHt, l1, l2, 1)
             kern.mu_update(B, HHt, XHt, l1, l2, 2)
         np.testing.assert_allclose(B, A, rtol=tol, atol=tol * max(1.0, np.abs(A).max()))
-    np.testing.assert_allclose(kern.squared_residual(X, W, Ht, 2), ref.squared_residual(X, W, Ht, 1), rtol=tol)
+    np.testing.assert_allclose(kern.squared_residual(X, W, _H(Ht), 2), ref.squared_residual(X, W, _H(Ht), 1), rtol=tol)

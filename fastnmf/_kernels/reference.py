@@ -36,10 +36,10 @@ def mu_update(W, HHt, XHt, l1, l2, n_threads):
     W *= XHt / denom
 
 
-def squared_residual(X, W, Ht, n_threads):
+def squared_residual(X, W, H, n_threads):
     total = 0.0
     for start in range(0, X.shape[0], ROW_BLOCK):
         stop = start + ROW_BLOCK
-        R = X[start:stop] - W[start:stop] @ Ht.T
+        R = X[start:stop] - W[start:stop] @ H
         total += float(np.einsum("ij,ij->", R, R, dtype=np.float64))
     return total

@@ -19,6 +19,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport fabs
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Rows per reduction block: must equal fastnmf._kernels.ROW_BLOCK (checked in
 # __init__.py at import time); a compile-time constant keeps the loops simple.
@@ -256,40 +257,88 @@ def mu_update(floating[:, ::1] W, const floating[:, ::1] HHt,
                     wi[j] = wi[j] * (XHt[i, j] / d)
 
 
-def squared_residual(const floating[:, ::1] X, const floating[:, ::1] W,
-                     const floating[:, ::1] Ht, int n_threads):
-    """||X - W Ht^T||_F^2 summed entry by entry in double, no m x n temporary.
+cdef inline double _row_sq_diff(const floating* x, const floating* p,
+                                Py_ssize_t n) noexcept nogil:
+    """sum_j (x[j] - p[j])^2, the difference in floating, squares summed in double
+    with 8 strided partial sums combined pairwise, then the tail."""
+    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
+    cdef double d0, d1, d2, d3, d4, d5, d6, d7, s
+    cdef Py_ssize_t j = 0
+    while j + 8 <= n:
+        d0 = <double> (x[j] - p[j])
+        d1 = <double> (x[j + 1] - p[j + 1])
+        d2 = <double> (x[j + 2] - p[j + 2])
+        d3 = <double> (x[j + 3] - p[j + 3])
+        d4 = <double> (x[j + 4] - p[j + 4])
+        d5 = <double> (x[j + 5] - p[j + 5])
+        d6 = <double> (x[j + 6] - p[j + 6])
+        d7 = <double> (x[j + 7] - p[j + 7])
+        a0 = a0 + d0 * d0
+        a1 = a1 + d1 * d1
+        a2 = a2 + d2 * d2
+        a3 = a3 + d3 * d3
+        a4 = a4 + d4 * d4
+        a5 = a5 + d5 * d5
+        a6 = a6 + d6 * d6
+        a7 = a7 + d7 * d7
+        j = j + 8
+    s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    while j < n:
+        d0 = <double> (x[j] - p[j])
+        s = s + d0 * d0
+        j = j + 1
+    return s
 
-    See :mod:`fastnmf._kernels` for the full contract.
+
+cdef void _gemm_rows(const floating[:, ::1] W, const floating[:, ::1] H,
+                     Py_ssize_t start, Py_ssize_t rows, floating[:, ::1] P) noexcept nogil:
+    """P[:rows] = W[start:start + rows] @ H by BLAS (row-major via the transposed call)."""
+    cdef int n = <int> H.shape[1]
+    cdef int k = <int> H.shape[0]
+    cdef int nr = <int> rows
+    cdef char trans = b'N'
+    cdef float one_f = 1.0, zero_f = 0.0
+    cdef double one_d = 1.0, zero_d = 0.0
+    if floating is float:
+        sgemm(&trans, &trans, &n, &nr, &k, &one_f, <float*> &H[0, 0], &n,
+              <float*> &W[start, 0], &k, &zero_f, &P[0, 0], &n)
+    else:
+        dgemm(&trans, &trans, &n, &nr, &k, &one_d, <double*> &H[0, 0], &n,
+              <double*> &W[start, 0], &k, &zero_d, &P[0, 0], &n)
+
+
+def squared_residual(const floating[:, ::1] X, const floating[:, ::1] W,
+                     const floating[:, ::1] H, int n_threads):
+    """||X - W H||_F^2 summed entry by entry, no m x n temporary.
+
+    See :mod:`fastnmf._kernels` for the full contract.  Blocks of rows of
+    ``W H`` are formed by BLAS (which the caller limits to ``n_threads``); the
+    residual is summed here row by row, rows added in order.
     """
     cdef Py_ssize_t m = X.shape[0]
     cdef Py_ssize_t n = X.shape[1]
     cdef Py_ssize_t k = W.shape[1]
-    cdef Py_ssize_t n_blocks = _n_blocks(m)
-    cdef Py_ssize_t b, i, j, start, stop
-    cdef floating res
-    cdef const floating* wi
-    cdef const floating* xi
-    cdef double acc, total = 0.0
+    cdef Py_ssize_t start, rows, i
+    cdef double total = 0.0
     if m == 0 or n == 0:
         return 0.0
-    cdef double[::1] partials = np.zeros(n_blocks, dtype=np.float64)
-
-    with nogil, parallel(num_threads=n_threads):
-        for b in prange(n_blocks, schedule='static'):
-            start = b * _ROW_BLOCK
-            stop = start + _ROW_BLOCK
-            if stop > m:
-                stop = m
-            acc = 0.0
-            for i in range(start, stop):
-                wi = &W[i, 0]
-                xi = &X[i, 0]
-                for j in range(n):
-                    res = xi[j] - _dot(wi, &Ht[j, 0], k)
-                    acc = acc + (<double> res) * (<double> res)
-            partials[b] = acc
-
-    for b in range(n_blocks):
-        total += partials[b]
+    dtype = np.float32 if floating is float else np.float64
+    cdef Py_ssize_t block = _residual_block_rows(n)
+    cdef floating[:, ::1] P = np.empty((min(block, m), n), dtype=dtype)
+    with nogil:
+        start = 0
+        while start < m:
+            rows = m - start
+            if rows > block:
+                rows = block
+            _gemm_rows(W, H, start, rows, P)
+            for i in range(rows):
+                total += _row_sq_diff(&X[start + i, 0], &P[i, 0], n)
+            start = start + rows
     return total
+
+
+def _residual_block_rows(Py_ssize_t n):
+    """Rows of W H formed per BLAS call: about 2**18 entries, a multiple of 64.
+    (Only the size of the scratch block; the result does not depend on it.)"""
+    return max(64, ((1 << 18) // max(n, 1)) // 64 * 64)

@@ -3,30 +3,62 @@
 import numba
 import numpy as np
 
-from .. import ROW_BLOCK
-from ._common import PARALLEL_JIT, dot8, partials, set_threads, sum_in_order
+from ._common import JIT
 
 
-@numba.njit(**PARALLEL_JIT)
-def _squared_residual(X, W, Ht, out):
+def residual_block_rows(n):
+    """Rows of W H formed per BLAS call: about 2**18 entries, a multiple of 64.
+
+    Only the size of the scratch block: the result does not depend on it.
+    """
+    return max(64, ((1 << 18) // max(n, 1)) // 64 * 64)
+
+
+@numba.njit(**JIT, inline="always")
+def _row_sq_diff(x, p, n):
+    """sum_j (x[j] - p[j])^2: differences in the array dtype, squares summed in
+    float64 with 8 strided partial sums combined pairwise, then the tail (the
+    order of the Cython twin)."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    j = 0
+    while j + 8 <= n:
+        d0 = np.float64(x[j] - p[j])
+        d1 = np.float64(x[j + 1] - p[j + 1])
+        d2 = np.float64(x[j + 2] - p[j + 2])
+        d3 = np.float64(x[j + 3] - p[j + 3])
+        d4 = np.float64(x[j + 4] - p[j + 4])
+        d5 = np.float64(x[j + 5] - p[j + 5])
+        d6 = np.float64(x[j + 6] - p[j + 6])
+        d7 = np.float64(x[j + 7] - p[j + 7])
+        a0 += d0 * d0
+        a1 += d1 * d1
+        a2 += d2 * d2
+        a3 += d3 * d3
+        a4 += d4 * d4
+        a5 += d5 * d5
+        a6 += d6 * d6
+        a7 += d7 * d7
+        j += 8
+    s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    while j < n:
+        d0 = np.float64(x[j] - p[j])
+        s += d0 * d0
+        j += 1
+    return s
+
+
+@numba.njit(**JIT)
+def _squared_residual(X, W, H, block):
     m, n = X.shape
-    k = W.shape[1]
-    for b in numba.prange(out.shape[0]):
-        acc = 0.0
-        for i in range(b * ROW_BLOCK, min(m, (b + 1) * ROW_BLOCK)):
-            w = W[i]
-            for j in range(n):
-                r = X[i, j] - dot8(w, Ht[j], k)
-                rr = np.float64(r)
-                acc += rr * rr
-        out[b] = acc
-    return out
+    total = 0.0
+    for start in range(0, m, block):
+        stop = min(m, start + block)
+        P = W[start:stop] @ H  # BLAS, limited to n_threads by the caller
+        for i in range(stop - start):
+            total += _row_sq_diff(X[start + i], P[i], n)
+    return total
 
 
-def squared_residual(X, W, Ht, n_threads):
-    previous = set_threads(n_threads)
-    try:
-        out = _squared_residual(X, W, Ht, partials(X.shape[0]))
-    finally:
-        numba.set_num_threads(previous)
-    return sum_in_order(out)
+def squared_residual(X, W, H, n_threads):
+    # n_threads is BLAS's: the caller limits it with threadpoolctl
+    return float(_squared_residual(X, W, H, residual_block_rows(X.shape[1])))
