@@ -41,9 +41,9 @@ mu_update(W, HHt, XHt, l1, l2, n_threads) -> None
 squared_residual(X, W, H, n_threads) -> float
     ``||X - W H||_F^2`` for dense ``X`` (m x n), ``W`` (m x k), ``H`` (k x n),
     summed directly entry by entry without an m x n temporary: blocks of rows of
-    ``W H`` are formed by BLAS GEMM into a scratch block of about 2**18 entries
-    (BLAS threads are limited by the caller; ``n_threads`` is what it was
-    limited to), each residual ``X[i, j] - (W H)[i, j]`` is formed in the array
+    ``W H`` are formed by NumPy's BLAS into a scratch block of about 2**18
+    entries (BLAS threads are limited by the caller; ``n_threads`` is what it
+    was limited to), each residual ``X[i, j] - (W H)[i, j]`` is formed in the array
     dtype, and its square is summed in float64 row by row, rows added in order.
     Exact where the Gram-matrix identity ``||X||^2 - 2<X H^T, W> + <W^T W, H H^T>``
     cancels catastrophically.

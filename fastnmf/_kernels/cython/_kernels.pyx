@@ -19,7 +19,6 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport fabs
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Rows per reduction block: must equal fastnmf._kernels.ROW_BLOCK (checked in
 # __init__.py at import time); a compile-time constant keeps the loops simple.
@@ -290,51 +289,34 @@ cdef inline double _row_sq_diff(const floating* x, const floating* p,
     return s
 
 
-cdef void _gemm_rows(const floating[:, ::1] W, const floating[:, ::1] H,
-                     Py_ssize_t start, Py_ssize_t rows, floating[:, ::1] P) noexcept nogil:
-    """P[:rows] = W[start:start + rows] @ H by BLAS (row-major via the transposed call)."""
-    cdef int n = <int> H.shape[1]
-    cdef int k = <int> H.shape[0]
-    cdef int nr = <int> rows
-    cdef char trans = b'N'
-    cdef float one_f = 1.0, zero_f = 0.0
-    cdef double one_d = 1.0, zero_d = 0.0
-    if floating is float:
-        sgemm(&trans, &trans, &n, &nr, &k, &one_f, <float*> &H[0, 0], &n,
-              <float*> &W[start, 0], &k, &zero_f, &P[0, 0], &n)
-    else:
-        dgemm(&trans, &trans, &n, &nr, &k, &one_d, <double*> &H[0, 0], &n,
-              <double*> &W[start, 0], &k, &zero_d, &P[0, 0], &n)
-
-
 def squared_residual(const floating[:, ::1] X, const floating[:, ::1] W,
                      const floating[:, ::1] H, int n_threads):
     """||X - W H||_F^2 summed entry by entry, no m x n temporary.
 
     See :mod:`fastnmf._kernels` for the full contract.  Blocks of rows of
-    ``W H`` are formed by BLAS (which the caller limits to ``n_threads``); the
-    residual is summed here row by row, rows added in order.
+    ``W H`` are formed by NumPy's BLAS (the library of the solver's own
+    products, whose threads the caller limits to ``n_threads``: a second BLAS
+    would compete with the first one's spinning workers); the residual is
+    summed here row by row, rows added in order.
     """
     cdef Py_ssize_t m = X.shape[0]
     cdef Py_ssize_t n = X.shape[1]
-    cdef Py_ssize_t k = W.shape[1]
     cdef Py_ssize_t start, rows, i
     cdef double total = 0.0
     if m == 0 or n == 0:
         return 0.0
-    dtype = np.float32 if floating is float else np.float64
-    cdef Py_ssize_t block = _residual_block_rows(n)
-    cdef floating[:, ::1] P = np.empty((min(block, m), n), dtype=dtype)
-    with nogil:
-        start = 0
-        while start < m:
-            rows = m - start
-            if rows > block:
-                rows = block
-            _gemm_rows(W, H, start, rows, P)
+    cdef Py_ssize_t block = min(_residual_block_rows(n), m)
+    Wa, Ha = np.asarray(W), np.asarray(H)
+    buffer = np.empty((block, n), dtype=Wa.dtype)
+    cdef floating[:, ::1] P
+    start = 0
+    while start < m:
+        rows = min(block, m - start)
+        P = np.matmul(Wa[start:start + rows], Ha, out=buffer[:rows])
+        with nogil:
             for i in range(rows):
                 total += _row_sq_diff(&X[start + i, 0], &P[i, 0], n)
-            start = start + rows
+        start = start + rows
     return total
 
 

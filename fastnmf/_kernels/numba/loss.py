@@ -48,17 +48,23 @@ def _row_sq_diff(x, p, n):
 
 
 @numba.njit(**JIT)
-def _squared_residual(X, W, H, block):
-    m, n = X.shape
+def _sum_sq_diff(X, P):
     total = 0.0
-    for start in range(0, m, block):
-        stop = min(m, start + block)
-        P = W[start:stop] @ H  # BLAS, limited to n_threads by the caller
-        for i in range(stop - start):
-            total += _row_sq_diff(X[start + i], P[i], n)
+    for i in range(X.shape[0]):
+        total += _row_sq_diff(X[i], P[i], X.shape[1])
     return total
 
 
 def squared_residual(X, W, H, n_threads):
-    # n_threads is BLAS's: the caller limits it with threadpoolctl
-    return float(_squared_residual(X, W, H, residual_block_rows(X.shape[1])))
+    # Blocks of W H come from NumPy's BLAS, the library of the solver's own
+    # products (its threads are limited to n_threads by the caller); a second
+    # BLAS would compete with the first one's spinning workers.
+    m, n = X.shape
+    block = min(residual_block_rows(n), m)
+    buffer = np.empty((block, n), dtype=W.dtype)
+    total = 0.0
+    for start in range(0, m, block):
+        rows = min(block, m - start)
+        P = np.matmul(W[start:start + rows], H, out=buffer[:rows])
+        total += _sum_sq_diff(X[start:start + rows], P)
+    return float(total)
