@@ -4,7 +4,7 @@ import contextlib
 import numbers
 import os
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 
 def usable_cores():
@@ -31,8 +31,20 @@ def resolve_n_threads(n_threads):
     return n_threads
 
 
+_controller = None
+
+
+def _blas_controller():
+    # Scanning the loaded libraries costs milliseconds: do it once per process
+    # (BLAS libraries are loaded with NumPy/SciPy, before any fit runs).
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller
+
+
 @contextlib.contextmanager
 def blas_threads(n_threads):
     """Limit BLAS to ``n_threads`` while our kernels use the same number."""
-    with threadpool_limits(limits=n_threads, user_api="blas"):
+    with _blas_controller().limit(limits=n_threads, user_api="blas"):
         yield
