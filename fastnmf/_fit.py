@@ -68,12 +68,14 @@ def _vdot64(a, b):
 
 
 #: Below this many multiply-adds per kernel call (rows * k * k), kernels run on
-#: one thread.  Waking a second thread saves well under a millisecond there,
-#: while OpenMP workers that spin-wait after the call steal the core from the
-#: BLAS products that follow (measured on 2 cores: a 4000x3000 rank-32 cd
-#: iteration took 60 ms with threaded sweeps and 31 ms with single-threaded ones,
-#: products alone 27 ms).  Results do not depend on the thread count.
-PARALLEL_MIN_WORK = 1 << 24
+#: one thread.  OpenMP workers spin-wait after a parallel region and take the
+#: core from the BLAS products that follow, and BLAS workers spinning after a
+#: product take it from the kernel: measured on 2 cores (4000x3000, float64),
+#: threaded sweeps cost about 10 ms per call in lost BLAS time, so a cd
+#: iteration took 51 ms instead of 33 ms at rank 32 and 137 ms instead of 110 ms
+#: at rank 128 (rows * k * k = 6.6e7).  Threads pay off only when a sweep alone
+#: takes tens of milliseconds.  Results do not depend on the thread count.
+PARALLEL_MIN_WORK = 1 << 27
 
 
 def kernel_threads(rows, k, n_threads):
