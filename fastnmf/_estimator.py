@@ -144,16 +144,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         validate_data(self, X, skip_check_array=True, reset=True)
         Xa = check_matrix(X, "X")
-        result, backend, n_threads = self._run(Xa, W, H, update_H=True)
+        result, backend = self._run(Xa, W, H, update_H=True, with_error=True)
         self.components_ = np.ascontiguousarray(result.Ht.T)
         self.n_components_ = self.components_.shape[0]
         self.n_iter_ = result.n_iter
         self.loss_history_ = np.asarray(result.loss_history, dtype=np.float64)
         self.backend_ = backend
-        with blas_threads(n_threads):
-            self.reconstruction_err_ = _fit.reconstruction_error(
-                Xa, result.W, result.Ht, get_backend(backend), n_threads
-            )
+        self.reconstruction_err_ = result.error
         return result.W
 
     def transform(self, X):
@@ -171,7 +168,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         validate_data(self, X, skip_check_array=True, reset=False)
         Xa = check_matrix(X, "X")
         H = self.components_.astype(Xa.dtype, copy=False)
-        result, _, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_)
+        result, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_)
         return result.W
 
     def inverse_transform(self, X):
@@ -205,8 +202,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------ internals
-    def _run(self, X, W, H, update_H, n_components=None):
-        """Validate everything, initialise, then run the solver. Returns (result, backend, threads)."""
+    def _run(self, X, W, H, update_H, n_components=None, with_error=False):
+        """Validate everything, initialise, then run the solver.
+
+        Returns ``(result, backend)``; with ``with_error``, ``result.error`` is
+        the exact ``||X - W H||_F`` at the end.
+        """
         p = check_params(self)
         backend = resolve_backend_name(self.backend)
         kernels = get_backend(backend)
@@ -217,18 +218,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if update_H and p["init"] == "custom":
             if H is None or W is None:
                 raise ValueError("init='custom' needs both W and H passed to fit_transform")
-            if k in (None, "auto"):
-                k = np.shape(H)[0] if np.ndim(H) == 2 else n
-            H = check_factor(H, "H", (k, n), X.dtype)
+            H = _given_H(H, k, n, X.dtype)
+            k = H.shape[0]
             W = check_factor(W, "W", (m, k), X.dtype)
         elif not update_H:
             if H is None:
                 raise ValueError("update_H=False needs H (the fixed components)")
             if W is not None:
                 warnings.warn("When update_H=False, the provided initial W is not used.", RuntimeWarning)
-            if k in (None, "auto"):
-                k = np.shape(H)[0] if np.ndim(H) == 2 else n
-            H = check_factor(H, "H", (k, n), X.dtype)
+            H = _given_H(H, k, n, X.dtype)
+            k = H.shape[0]
             if p["solver"] == "mu":  # a multiplicative update cannot leave zero
                 W = np.full((m, k), np.sqrt(X.mean() / k), dtype=X.dtype)
             else:
@@ -254,13 +253,22 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                                      rng=check_random_state(self.random_state), **common)
             else:
                 result = _fit.fit_mu(X, W, Ht, **common)
+            if with_error:
+                result.error = _fit.reconstruction_error(X, result.W, result.Ht, kernels, n_threads)
         if result.n_iter == p["max_iter"] and p["tol"] > 0:
             warnings.warn(
                 f"Maximum number of iterations {p['max_iter']} reached. Increase it to "
                 "improve convergence.",
                 ConvergenceWarning,
             )
-        return result, backend, n_threads
+        return result, backend
+
+
+def _given_H(H, k, n, dtype):
+    """A user's H checked against (k, n), k taken from H when 'auto'/None."""
+    if k in (None, "auto"):
+        k = np.shape(H)[0] if np.ndim(H) == 2 else n
+    return check_factor(H, "H", (k, n), dtype)
 
 
 def non_negative_factorization(
@@ -313,5 +321,5 @@ def non_negative_factorization(
     if not isinstance(update_H, (bool, np.bool_)):
         raise TypeError(f"update_H must be a bool; got {update_H!r}")
     Xa = check_matrix(X, "X")
-    result, _, _ = est._run(Xa, W, H, update_H=bool(update_H))
+    result, _ = est._run(Xa, W, H, update_H=bool(update_H))
     return result.W, np.ascontiguousarray(result.Ht.T), result.n_iter

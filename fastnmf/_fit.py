@@ -61,6 +61,7 @@ class FitResult:
     Ht: np.ndarray
     n_iter: int
     loss_history: list = field(default_factory=list)
+    error: float = None  # exact ||X - W H||_F, when asked for
 
 
 def _vdot64(a, b):

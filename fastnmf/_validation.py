@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import check_random_state
 
 _BLOCK_ELEMS = 1 << 20  # elements per block when scanning large arrays
 
@@ -195,6 +196,13 @@ def check_params(est):
     if not isinstance(est.verbose, (numbers.Integral, np.bool_)) or est.verbose < 0:
         raise ValueError(f"verbose must be a non-negative int or bool; got {est.verbose!r}")
     p["verbose"] = int(est.verbose)
+    try:
+        check_random_state(est.random_state)
+    except ValueError:
+        raise ValueError(
+            "random_state must be None, an int or a numpy.random.RandomState; "
+            f"got {est.random_state!r}"
+        ) from None
     if not isinstance(est.shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be a bool; got {est.shuffle!r}")
     p["shuffle"] = bool(est.shuffle)

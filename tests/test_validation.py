@@ -75,7 +75,7 @@ def _forbid_kernels(monkeypatch):
         (dict(backend=3), TypeError, r"backend must be a string"),
         (dict(n_threads=0), ValueError, r"n_threads must be None, -1 or a positive int; got 0"),
         (dict(n_threads=1.5), TypeError, r"n_threads must be None, -1 or a positive int; got 1\.5"),
-        (dict(random_state="seed"), ValueError, r"random_state|seed"),
+        (dict(random_state="seed"), ValueError, r"random_state must be None, an int or a numpy.random.RandomState; got 'seed'"),
     ],
 )
 def test_bad_parameters(params, exc, match, monkeypatch):
