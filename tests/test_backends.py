@@ -14,6 +14,9 @@ from fastnmf._backends import BACKENDS, backend_status, get_backend, resolve_bac
 from .conftest import REQUIRED
 
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
 def test_required_backends_are_available():
     """CI sets FASTNMF_REQUIRE_BACKENDS=cython,numba: a backend that failed to build fails here."""
     status = backend_status()

@@ -6,6 +6,8 @@ import scipy.sparse as sp
 
 from fastnmf import NMF, non_negative_factorization
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 X_OK = np.abs(np.random.default_rng(0).random((6, 5)))
 
 
