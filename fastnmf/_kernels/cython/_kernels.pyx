@@ -84,23 +84,58 @@ cdef inline Py_ssize_t _n_blocks(Py_ssize_t m) noexcept nogil:
     return (m + _ROW_BLOCK - 1) // _ROW_BLOCK
 
 
-cdef inline double _cd_update(floating* w, const floating* ht, floating xt,
-                             floating l1, floating l2, floating hess,
-                             Py_ssize_t t, Py_ssize_t k) noexcept nogil:
-    """One coordinate update of w[t] in place; returns |projected gradient| before it."""
-    cdef floating grad = _dot(w, ht, k) - xt + l1 + l2 * w[t]
-    cdef floating pg = grad
-    cdef floating w_new
-    # projected gradient: at a zero coordinate only a negative gradient counts
-    # (written so that NaN propagates, like the reference)
-    if w[t] == 0 and grad > 0:
-        pg = 0
-    if hess != 0:
-        w_new = w[t] - grad / hess
-        if w_new < 0:
-            w_new = 0
-        w[t] = w_new
-    return fabs(<double> pg)
+cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
+                       const floating[:, ::1] XHt, floating l1, floating l2,
+                       const Py_ssize_t[::1] perm, Py_ssize_t start, Py_ssize_t nb,
+                       floating* wt, floating* g, double* viol) noexcept nogil:
+    """HALS sweep over rows start..start+nb of W (nb <= _ROW_BLOCK).
+
+    The block is copied transposed into ``wt`` (k x _ROW_BLOCK) so that the
+    rows are the vector lanes: every loop below runs over the block's rows,
+    contiguous, with no reduction, and vectorizes.  Each row sees scikit-learn's
+    arithmetic for its coordinate ``t``, in its order::
+
+        grad = -(XHt[i, t] - l1);  grad += (HHt[t, r] + l2 [r == t]) * W[i, r], r = 0..k-1
+        W[i, t] = max(W[i, t] - grad / (HHt[t, t] + l2), 0)       (skipped if that is 0)
+
+    ``viol[i]`` collects |projected gradient| of row i over the sweep.
+    """
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t i, r, s, t
+    cdef floating h, hess, grad, pg, w, w_new
+    cdef floating* wr
+    for i in range(nb):
+        viol[i] = 0
+        for r in range(k):
+            wt[r * _ROW_BLOCK + i] = W[start + i, r]
+    for s in range(k):
+        t = perm[s]
+        for i in range(nb):
+            g[i] = -(XHt[start + i, t] - l1)
+        for r in range(k):
+            h = HHt[t, r]
+            if r == t:
+                h = h + l2
+            wr = wt + r * _ROW_BLOCK
+            for i in range(nb):
+                g[i] = g[i] + h * wr[i]
+        hess = HHt[t, t] + l2
+        wr = wt + t * _ROW_BLOCK
+        for i in range(nb):
+            grad = g[i]
+            w = wr[i]
+            # projected gradient: at a zero coordinate only a negative gradient
+            # counts (written so that NaN propagates, like the reference)
+            pg = grad
+            if w == 0 and grad > 0:
+                pg = 0
+            viol[i] = viol[i] + fabs(<double> pg)
+            if hess != 0:
+                w_new = w - grad / hess
+                wr[i] = w_new if w_new > 0 else 0
+    for i in range(nb):
+        for r in range(k):
+            W[start + i, r] = wt[r * _ROW_BLOCK + i]
 
 
 def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
@@ -116,58 +151,32 @@ def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     cdef Py_ssize_t n_blocks = _n_blocks(m)
     cdef floating l1f = <floating> l1
     cdef floating l2f = <floating> l2
-    cdef Py_ssize_t b, i, s, t, start, stop
-    cdef floating hess
-    cdef const floating* ht
-    cdef floating* w0
-    cdef floating* w1
-    cdef floating* w2
-    cdef floating* w3
-    cdef double* pg = NULL
+    cdef Py_ssize_t b, i, start, nb
+    cdef floating* wt = NULL
+    cdef floating* g = NULL
+    cdef double* viol = NULL
     cdef double acc, violation = 0.0
     if m == 0 or k == 0:
         return 0.0
+    dtype = np.float32 if floating is float else np.float64
     cdef double[::1] partials = np.zeros(n_blocks, dtype=np.float64)
-    # |pg| of rows 1..3 of a group of 4, 3 * k doubles per thread
-    cdef double[:, ::1] pg_buffers = _scratch(n_threads, 3 * k, np.float64)
+    # per thread: the block transposed (k x _ROW_BLOCK), then the gradients
+    cdef floating[:, ::1] buffers = _scratch(n_threads, (k + 1) * _ROW_BLOCK, dtype)
+    cdef double[:, ::1] viol_buffers = _scratch(n_threads, _ROW_BLOCK, np.float64)
 
     with nogil, parallel(num_threads=n_threads):
-        pg = &pg_buffers[threadid(), _PAD]
+        wt = &buffers[threadid(), _PAD]
+        g = wt + k * _ROW_BLOCK
+        viol = &viol_buffers[threadid(), _PAD]
         for b in prange(n_blocks, schedule='static'):
             start = b * _ROW_BLOCK
-            stop = start + _ROW_BLOCK
-            if stop > m:
-                stop = m
+            nb = m - start
+            if nb > _ROW_BLOCK:
+                nb = _ROW_BLOCK
+            _sweep_block(W, HHt, XHt, l1f, l2f, perm, start, nb, wt, g, viol)
             acc = 0.0
-            i = start
-            # Four rows at a time: each row's coordinate updates form one long
-            # dependency chain, so interleaving independent rows lets the CPU
-            # overlap them.  Every row still sees exactly the operations of the
-            # one-row loop below, and |pg| is added to acc in row-major order,
-            # so results are bitwise those of the plain row-by-row loop.
-            while i + 4 <= stop:
-                w0 = &W[i, 0]
-                w1 = &W[i + 1, 0]
-                w2 = &W[i + 2, 0]
-                w3 = &W[i + 3, 0]
-                for s in range(k):
-                    t = perm[s]
-                    ht = &HHt[t, 0]
-                    hess = HHt[t, t] + l2f
-                    acc = acc + _cd_update(w0, ht, XHt[i, t], l1f, l2f, hess, t, k)
-                    pg[s] = _cd_update(w1, ht, XHt[i + 1, t], l1f, l2f, hess, t, k)
-                    pg[k + s] = _cd_update(w2, ht, XHt[i + 2, t], l1f, l2f, hess, t, k)
-                    pg[2 * k + s] = _cd_update(w3, ht, XHt[i + 3, t], l1f, l2f, hess, t, k)
-                for s in range(3 * k):
-                    acc = acc + pg[s]
-                i = i + 4
-            while i < stop:
-                w0 = &W[i, 0]
-                for s in range(k):
-                    t = perm[s]
-                    hess = HHt[t, t] + l2f
-                    acc = acc + _cd_update(w0, &HHt[t, 0], XHt[i, t], l1f, l2f, hess, t, k)
-                i = i + 1
+            for i in range(nb):
+                acc = acc + viol[i]
             partials[b] = acc
 
     for b in range(n_blocks):

@@ -4,57 +4,57 @@ import numba
 import numpy as np
 
 from .. import ROW_BLOCK
-from ._common import JIT, PARALLEL_JIT, dot8, partials, set_threads, sum_in_order
-
-
-@numba.njit(**JIT, inline="always")
-def _cd_update(w, ht, xt, l1, l2, hess, t, k):
-    """One coordinate update of w[t] in place; returns |projected gradient| before it."""
-    grad = dot8(w, ht, k) - xt + l1 + l2 * w[t]
-    pg = grad
-    # projected gradient: at a zero coordinate only a negative gradient counts
-    # (written so that NaN propagates, like the reference)
-    if w[t] == 0 and grad > 0:
-        pg = w.dtype.type(0)
-    if hess != 0:
-        w_new = w[t] - grad / hess
-        if w_new < 0:
-            w_new = w.dtype.type(0)
-        w[t] = w_new
-    return abs(np.float64(pg))
+from ._common import PARALLEL_JIT, partials, set_threads, sum_in_order
 
 
 @numba.njit(**PARALLEL_JIT)
 def _hals_sweep(W, HHt, XHt, l1, l2, perm, out):
     m, k = W.shape
+    zero = W.dtype.type(0)
     for b in numba.prange(out.shape[0]):
-        pg = np.empty(3 * k, dtype=np.float64)
-        stop = min(m, (b + 1) * ROW_BLOCK)
+        start = b * ROW_BLOCK
+        nb = min(m, start + ROW_BLOCK) - start
+        # The block, transposed, so that its rows are the vector lanes: every
+        # loop below runs over the block's rows, contiguous, with no reduction.
+        # Each row sees scikit-learn's arithmetic for coordinate t, in its order:
+        #   grad = -(XHt[i, t] - l1); grad += (HHt[t, r] + l2 [r == t]) * W[i, r]
+        #   W[i, t] = max(W[i, t] - grad / (HHt[t, t] + l2), 0)   (skipped if that is 0)
+        wt = np.empty((k, ROW_BLOCK), dtype=W.dtype)
+        g = np.empty(ROW_BLOCK, dtype=W.dtype)
+        viol = np.zeros(ROW_BLOCK, dtype=np.float64)
+        for i in range(nb):
+            for r in range(k):
+                wt[r, i] = W[start + i, r]
+        for s in range(k):
+            t = perm[s]
+            for i in range(nb):
+                g[i] = -(XHt[start + i, t] - l1)
+            for r in range(k):
+                h = HHt[t, r]
+                if r == t:
+                    h = h + l2
+                wr = wt[r]
+                for i in range(nb):
+                    g[i] += h * wr[i]
+            hess = HHt[t, t] + l2
+            wr = wt[t]
+            for i in range(nb):
+                grad = g[i]
+                w = wr[i]
+                # projected gradient: at a zero coordinate only a negative
+                # gradient counts (written so that NaN propagates)
+                pg = grad
+                if w == 0 and grad > 0:
+                    pg = zero
+                viol[i] += abs(np.float64(pg))
+                if hess != 0:
+                    w_new = w - grad / hess
+                    wr[i] = w_new if w_new > 0 else zero
         acc = 0.0
-        i = b * ROW_BLOCK
-        # Four rows at a time: each row's updates are one long dependency chain,
-        # so interleaving independent rows lets the CPU overlap them.  Every row
-        # sees exactly the operations of the one-row loop below, and |pg| is
-        # added in row-major order (the order of the Cython twin).
-        while i + 4 <= stop:
-            w0, w1, w2, w3 = W[i], W[i + 1], W[i + 2], W[i + 3]
-            for s in range(k):
-                t = perm[s]
-                ht = HHt[t]
-                hess = HHt[t, t] + l2
-                acc += _cd_update(w0, ht, XHt[i, t], l1, l2, hess, t, k)
-                pg[s] = _cd_update(w1, ht, XHt[i + 1, t], l1, l2, hess, t, k)
-                pg[k + s] = _cd_update(w2, ht, XHt[i + 2, t], l1, l2, hess, t, k)
-                pg[2 * k + s] = _cd_update(w3, ht, XHt[i + 3, t], l1, l2, hess, t, k)
-            for s in range(3 * k):
-                acc += pg[s]
-            i += 4
-        while i < stop:
-            w0 = W[i]
-            for s in range(k):
-                t = perm[s]
-                acc += _cd_update(w0, HHt[t], XHt[i, t], l1, l2, HHt[t, t] + l2, t, k)
-            i += 1
+        for i in range(nb):
+            acc += viol[i]
+            for r in range(k):
+                W[start + i, r] = wt[r, i]
         out[b] = acc
     return out
 
