@@ -26,6 +26,10 @@ hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads) -> float
         hess = HHt[t, t] + l2
         W[i, t] = max(W[i, t] - grad / hess, 0)     (skipped when hess == 0)
 
+    The compiled backends evaluate ``grad`` in scikit-learn's order,
+    ``-(XHt[i, t] - l1)`` plus ``(HHt[t, r] + l2 [r == t]) * W[i, r]`` for
+    r = 0..k-1, so that with the same products they take scikit-learn's steps.
+
     Returns the sum over all entries of ``|projected gradient|`` measured
     before each coordinate's update (scikit-learn's cd stopping quantity).
     Used for H too, by passing ``H^T`` (n x k), ``W^T W`` and ``X^T W``.
