@@ -18,7 +18,7 @@ def _float_dtype(dtype):
     return np.float32 if dtype == np.float32 else np.float64
 
 
-def check_matrix(X, name="X", allow_readonly=True):
+def check_matrix(X, name="X"):
     """Return ``X`` as a 2-D float32/float64 ndarray that is C- or F-contiguous.
 
     The input is returned as is (no copy) when it already is such an array;
