@@ -2,16 +2,14 @@
 # cython: initializedcheck=False, binding=True, embedsignature=True
 """Cython/OpenMP twins of the reference kernels (see :mod:`fastnmf._kernels`).
 
-Every kernel loops over blocks of ``ROW_BLOCK`` rows in parallel (``prange``),
-rows inside a block sequentially, and components inside a row.  Rows are
-independent problems given the Gram matrix and the cross product, so the
-updated factor does not depend on ``n_threads``; scalar reductions are
-accumulated in double per block and the block partials are summed in block
-order afterwards, so the returned scalars do not depend on it either.
-
-Dot products use :func:`_dot`, whose fixed summation order (8 strided partial
-sums combined pairwise, then the tail) is the same as ``dot8`` in the Numba
-backend and can be vectorized without ``-ffast-math``.
+The update kernels loop over blocks of ``ROW_BLOCK`` rows in parallel
+(``prange``) with the components inside.  Rows are independent problems given
+the Gram matrix and the cross product, so the updated factor does not depend
+on ``n_threads``; scalar reductions are accumulated in double per block and the
+block partials are summed in block order afterwards, so the returned scalars do
+not depend on it either.  Every operation is written in the same order as in
+the Numba twins, and the loops vectorize without ``-ffast-math`` (rows held as
+vector lanes, reductions as fixed 8-way partial sums).
 """
 
 import numpy as np
@@ -55,29 +53,6 @@ OPENMP = bool(FASTNMF_COMPILED_WITH_OPENMP)
 
 ROW_BLOCK = _ROW_BLOCK
 MU_EPS = _MU_EPS
-
-
-cdef inline floating _dot(const floating* a, const floating* b,
-                          Py_ssize_t k) noexcept nogil:
-    """Dot product with 8 independent partial sums, combined pairwise, then the tail."""
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef floating s
-    cdef Py_ssize_t r = 0
-    while r + 8 <= k:
-        s0 = s0 + a[r] * b[r]
-        s1 = s1 + a[r + 1] * b[r + 1]
-        s2 = s2 + a[r + 2] * b[r + 2]
-        s3 = s3 + a[r + 3] * b[r + 3]
-        s4 = s4 + a[r + 4] * b[r + 4]
-        s5 = s5 + a[r + 5] * b[r + 5]
-        s6 = s6 + a[r + 6] * b[r + 6]
-        s7 = s7 + a[r + 7] * b[r + 7]
-        r = r + 8
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    while r < k:
-        s = s + a[r] * b[r]
-        r = r + 1
-    return s
 
 
 cdef inline Py_ssize_t _n_blocks(Py_ssize_t m) noexcept nogil:
