@@ -1,8 +1,9 @@
 """Backend-agnostic solver loops.
 
-One function per solver.  Each outer iteration forms the BLAS-3 products in
-NumPy (``X @ Ht``, ``X.T @ W`` and the k x k Gram matrices), then hands the
-inner loop to a kernel from the registry.  H is kept transposed (``Ht``,
+One function per solver.  Each outer iteration forms the two big products
+``X @ Ht`` and ``X^T @ W`` (:class:`Products`: BLAS for dense X, the sparse
+kernels for CSR X) and the k x k Gram matrices, then hands the inner loop to
+a kernel from the registry.  H is kept transposed (``Ht``,
 n x k, C-contiguous) so that the W and H updates are the same kernel.
 
 The loss recorded per iteration is the objective being minimised,
@@ -14,14 +15,15 @@ computed from the products the iteration already has,
 which costs O((m + n) k) instead of a third m x n x k product.  The identity
 cancels when the fit is very close: its absolute error is about
 ``eps * ||X||^2`` (all reductions are done in float64), which is far below
-what the stopping rules look at.  The final ``reconstruction_err_`` is instead
-summed directly (kernel ``squared_residual``), so it is exact.
+what the stopping rules look at.  For dense X the final ``reconstruction_err_``
+is instead summed directly (kernel ``squared_residual``), so it is exact.
 """
 
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._validation import squared_norm
 
@@ -84,14 +86,40 @@ def kernel_threads(rows, k, n_threads):
     return n_threads if rows * k * k >= PARALLEL_MIN_WORK else 1
 
 
-def _cross_t(X, W):
-    """``X^T W`` as a C-contiguous n x k array.
+class Products:
+    """The two m x n x k products of an iteration, ``X @ Ht`` and ``X^T @ W``.
 
-    Formed as ``(W^T X)^T``: for C-ordered X, BLAS does ``W^T X`` markedly faster
-    than ``X^T W`` (about 1.8x in float64 here), and the n x k transpose copy is
-    small next to it.
+    Dense X: NumPy/BLAS.  ``X^T W`` is formed as ``(W^T X)^T``: for C-ordered X,
+    BLAS does ``W^T X`` markedly faster than ``X^T W`` (about 1.8x in float64
+    here), and the n x k transpose copy is small next to it.
+    Sparse X (canonical CSR): the ``csr_matmul`` / ``csr_t_matmul`` kernels,
+    which touch only the nonzeros, on ``n_threads`` threads.
+    Both return C-contiguous arrays in X's dtype.
     """
-    return np.ascontiguousarray((W.T @ X).T)
+
+    def __init__(self, X, kernels, n_threads):
+        self.X = X
+        self.sparse = sp.issparse(X)
+        self.kernels = kernels
+        self.n_threads = n_threads
+
+    def x_times(self, Ht):
+        """``X @ Ht`` (m x k)."""
+        if not self.sparse:
+            return self.X @ Ht
+        out = np.empty((self.X.shape[0], Ht.shape[1]), dtype=Ht.dtype)
+        X = self.X
+        self.kernels.csr_matmul(X.data, X.indices, X.indptr, Ht, out, self.n_threads)
+        return out
+
+    def xt_times(self, W):
+        """``X^T @ W`` (n x k)."""
+        if not self.sparse:
+            return np.ascontiguousarray((W.T @ self.X).T)
+        out = np.empty((self.X.shape[1], W.shape[1]), dtype=W.dtype)
+        X = self.X
+        self.kernels.csr_t_matmul(X.data, X.indices, X.indptr, W, out, self.n_threads)
+        return out
 
 
 def data_loss(norm_X, cross, WtW, HtH):
@@ -114,22 +142,23 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
     """
     k = W.shape[1]
     nt_W, nt_H = kernel_threads(W.shape[0], k, n_threads), kernel_threads(Ht.shape[0], k, n_threads)
+    prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
     order = np.arange(k, dtype=np.intp)
     HtH = Ht.T @ Ht
-    XHt = X @ Ht
+    XHt = prod.x_times(Ht)
     history = []
     violation_init = None
     start = time.perf_counter()
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
-            XHt = X @ Ht
+            XHt = prod.x_times(Ht)
         perm = rng.permutation(k).astype(np.intp) if shuffle else order
         violation = kernels.hals_sweep(W, HtH, XHt, penalty.l1_W, penalty.l2_W, perm, nt_W)
         WtW = W.T @ W
         if update_H:
-            XtW = _cross_t(X, W)
+            XtW = prod.xt_times(W)
             perm = rng.permutation(k).astype(np.intp) if shuffle else order
             violation += kernels.hals_sweep(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, perm, nt_H)
             HtH = Ht.T @ Ht
@@ -153,9 +182,10 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=Tru
     """
     k = W.shape[1]
     nt_W, nt_H = kernel_threads(W.shape[0], k, n_threads), kernel_threads(Ht.shape[0], k, n_threads)
+    prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
     HtH = Ht.T @ Ht
-    XHt = X @ Ht
+    XHt = prod.x_times(Ht)
     error_init = np.sqrt(2 * data_loss(norm_X, _vdot64(XHt, W), W.T @ W, HtH))
     previous_error = error_init
     history = []
@@ -163,11 +193,11 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=Tru
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
-            XHt = X @ Ht
+            XHt = prod.x_times(Ht)
         kernels.mu_update(W, HtH, XHt, penalty.l1_W, penalty.l2_W, nt_W)
         WtW = W.T @ W
         if update_H:
-            XtW = _cross_t(X, W)
+            XtW = prod.xt_times(W)
             kernels.mu_update(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, nt_H)
             HtH = Ht.T @ Ht
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
@@ -184,7 +214,16 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=Tru
 
 
 def reconstruction_error(X, W, Ht, kernels, n_threads):
-    """Exact ``||X - W H||_F``, summed directly without an m x n temporary."""
+    """``||X - W H||_F`` without an m x n temporary.
+
+    Dense X: summed directly, entry by entry (exact).  Sparse X: from the
+    nonzeros and the Gram matrices, ``||X||^2 - 2<X Ht, W> + <W^T W, Ht^T Ht>``
+    in float64 (the entries of W H off the nonzeros are only reachable through
+    the Grams), as scikit-learn does for sparse X.
+    """
+    if sp.issparse(X):
+        cross = _vdot64(Products(X, kernels, n_threads).x_times(Ht), W)
+        return float(np.sqrt(2 * data_loss(squared_norm(X), cross, W.T @ W, Ht.T @ Ht)))
     if X.flags.c_contiguous:
         sq = kernels.squared_residual(X, W, np.ascontiguousarray(Ht.T), n_threads)
     else:  # F-ordered X: its transpose is C-ordered, and ||X - W H|| = ||X^T - H^T W^T||

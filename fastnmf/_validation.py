@@ -25,10 +25,7 @@ def check_matrix(X, name="X"):
     otherwise it is converted (a copy).  The caller's data is never written to.
     """
     if sp.issparse(X):
-        raise TypeError(
-            f"{name} is a scipy.sparse matrix ({type(X).__name__}); sparse input is "
-            "not supported yet by this version of fastnmf: pass a dense array"
-        )
+        return _check_sparse(X, name)
     if isinstance(X, (str, bytes)) or X is None:
         raise TypeError(f"{name} must be a 2-D array-like of numbers; got {X!r}")
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas & co
@@ -64,6 +61,36 @@ def check_matrix(X, name="X"):
     return arr
 
 
+def _check_sparse(X, name):
+    """Return a canonical CSR float32/float64 copy or view of a scipy.sparse X.
+
+    CSR input of the right dtype without duplicate entries is used as it is;
+    anything else is converted (a copy of O(nnz)); duplicate entries are summed,
+    as scipy does.  Never densifies, never writes to the caller's matrix.
+    """
+    kind = X.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} must have a real numeric dtype (bool, int, uint, float); got dtype {X.dtype}"
+        )
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix; got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column; got shape {X.shape}")
+    dtype = _float_dtype(X.dtype)
+    if X.format == "csr" and X.dtype == dtype and X.has_canonical_format:
+        csr = X
+    else:
+        csr = X.tocsr(copy=True).astype(dtype, copy=False)
+        if not csr.has_canonical_format:
+            if csr is X:  # pragma: no cover - tocsr(copy=True) copies
+                csr = csr.copy()
+            csr.sum_duplicates()
+    if csr.nnz:
+        _check_finite_nonnegative(csr.data.reshape(1, -1), name, sparse=True)
+    return csr
+
+
 def _blocks(arr):
     """Yield 2-D row blocks of a C-contiguous view of ``arr`` (no copies)."""
     a = arr if arr.flags.c_contiguous else arr.T
@@ -72,7 +99,7 @@ def _blocks(arr):
         yield a[start:start + step]
 
 
-def _check_finite_nonnegative(arr, name):
+def _check_finite_nonnegative(arr, name, sparse=False):
     # min and max propagate NaN, and an infinity shows in one of them: two fast
     # passes, no temporaries; the slow counting runs only to write the message.
     lo, hi = arr.min(), arr.max()
@@ -81,9 +108,11 @@ def _check_finite_nonnegative(arr, name):
         n_inf = sum(int(np.isinf(b).sum()) for b in _blocks(arr))
         raise ValueError(
             f"{name} must contain only finite values; found {n_nan} NaN and "
-            f"{n_inf} infinite entries"
+            f"{n_inf} infinite {'stored ' if sparse else ''}entries"
         )
     if lo < 0:
+        if sparse:
+            raise ValueError(f"{name} must be non-negative; found minimum stored value {float(lo)!r}")
         where = np.unravel_index(int(np.argmin(arr)), arr.shape)
         raise ValueError(
             f"{name} must be non-negative; found minimum value {float(lo)!r} at index "
@@ -93,6 +122,8 @@ def _check_finite_nonnegative(arr, name):
 
 def squared_norm(arr):
     """``||arr||_F^2`` accumulated in float64, block by block (no full-size temporary)."""
+    if sp.issparse(arr):
+        arr = arr.data.reshape(1, -1)
     total = 0.0
     for block in _blocks(arr):
         b = block.astype(np.float64, copy=False).ravel()

@@ -26,7 +26,11 @@ X_OK = np.abs(np.random.default_rng(0).random((6, 5)))
         (np.array([[1, "x"], [2, None]], dtype=object), TypeError, r"X must contain only numbers"),
         ("not an array", TypeError, r"X must be a 2-D array-like of numbers"),
         (None, TypeError, r"X must be a 2-D array-like"),
-        (sp.random(5, 4, density=0.5, format="csr"), TypeError, r"X is a scipy.sparse matrix"),
+        (sp.csr_matrix(np.array([[1.0, -2.0], [0.0, 3.0]])), ValueError, r"X must be non-negative; found minimum stored value -2\.0"),
+        (sp.csr_matrix(np.array([[1.0, np.nan], [0.0, 3.0]])), ValueError, r"X must contain only finite values; found 1 NaN and 0 infinite stored entries"),
+        (sp.csc_array(np.array([[1.0, np.inf], [0.0, 3.0]])), ValueError, r"found 0 NaN and 1 infinite stored entries"),
+        (sp.csr_matrix((0, 4)), ValueError, r"at least one row and one column; got shape \(0, 4\)"),
+        (sp.csr_matrix(np.array([[1 + 1j, 0], [0, 1]])), TypeError, r"X must have a real numeric dtype.*complex"),
     ],
 )
 @pytest.mark.parametrize("entry", ["fit", "nnf"])

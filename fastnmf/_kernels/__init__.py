@@ -51,12 +51,43 @@ squared_residual(X, W, H, n_threads) -> float
     dtype, and its square is summed in float64 row by row, rows added in order.
     Exact where the Gram-matrix identity ``||X||^2 - 2<X H^T, W> + <W^T W, H H^T>``
     cancels catastrophically.
+
+csr_matmul(data, indices, indptr, B, out, n_threads) -> None
+    ``out = X @ B`` for a CSR matrix ``X`` (m x n, given by its ``data``,
+    ``indices``, ``indptr``; index arrays int32 or int64) and a dense ``B``
+    (n x k); ``out`` is m x k.  Row i gathers the rows of B named by its
+    nonzeros, in their stored order: ``out[i] = sum_p data[p] * B[indices[p]]``.
+    Parallel over rows: the result does not depend on ``n_threads``.
+
+csr_t_matmul(data, indices, indptr, A, out, n_threads) -> None
+    ``out = X^T @ A`` for the same CSR ``X`` and a dense ``A`` (m x k); ``out``
+    is n x k.  The rows of X are split into ``n_threads`` contiguous chunks; each
+    chunk scatters ``data[p] * A[i]`` into ``out[indices[p]]`` in a private
+    n x k accumulator (the first chunk directly into ``out``), and the
+    accumulators are added to ``out`` in chunk order.  Deterministic for a given
+    ``n_threads``; needs ``(n_threads - 1) * n * k`` scratch.
 """
 
-KERNELS = ("hals_sweep", "mu_update", "squared_residual")
+KERNELS = ("hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul")
 
 #: Rows per block for scalar reductions (fixed, so results do not depend on threads).
 ROW_BLOCK = 64
 
 #: Denominator guard of the multiplicative update (scikit-learn's value).
 MU_EPS = 1.1920928955078125e-07  # np.finfo(np.float32).eps
+
+
+def row_chunks(indptr, n_chunks):
+    """Row boundaries (length ``n_chunks + 1``) splitting a CSR matrix into
+    ``n_chunks`` contiguous row ranges of about equal numbers of nonzeros.
+
+    Shared by every backend so that ``csr_t_matmul`` sums in the same order.
+    """
+    import numpy as np
+
+    m = len(indptr) - 1
+    nnz = int(indptr[-1])
+    n_chunks = max(1, min(int(n_chunks), max(m, 1)))
+    targets = (np.arange(1, n_chunks, dtype=np.float64) * nnz) / n_chunks
+    inner = np.searchsorted(np.asarray(indptr, dtype=np.int64), targets, side="left")
+    return np.concatenate(([0], np.minimum(inner, m), [m])).astype(np.intp)

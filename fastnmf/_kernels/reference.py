@@ -8,9 +8,9 @@ given the Gram matrix and the cross product) are handled as NumPy vectors.
 
 import numpy as np
 
-from . import MU_EPS, ROW_BLOCK
+from . import MU_EPS, ROW_BLOCK, row_chunks
 
-__all__ = ["hals_sweep", "mu_update", "squared_residual"]
+__all__ = ["hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul"]
 
 
 def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
@@ -43,3 +43,20 @@ def squared_residual(X, W, H, n_threads):
         R = X[start:stop] - W[start:stop] @ H
         total += float(np.einsum("ij,ij->", R, R, dtype=np.float64))
     return total
+
+
+def csr_matmul(data, indices, indptr, B, out, n_threads):
+    for i in range(len(indptr) - 1):
+        s, e = indptr[i], indptr[i + 1]
+        out[i] = data[s:e] @ B[indices[s:e]]
+
+
+def csr_t_matmul(data, indices, indptr, A, out, n_threads):
+    bounds = row_chunks(indptr, n_threads)
+    out[:] = 0
+    for c in range(len(bounds) - 1):
+        acc = np.zeros_like(out)
+        for i in range(bounds[c], bounds[c + 1]):
+            s, e = indptr[i], indptr[i + 1]
+            np.add.at(acc, indices[s:e], data[s:e, None] * A[i])
+        out += acc

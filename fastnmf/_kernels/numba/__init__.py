@@ -8,5 +8,6 @@ load them instead of recompiling.
 from .hals import hals_sweep
 from .loss import squared_residual
 from .mu import mu_update
+from .sparse import csr_matmul, csr_t_matmul
 
-__all__ = ["hals_sweep", "mu_update", "squared_residual"]
+__all__ = ["hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul"]

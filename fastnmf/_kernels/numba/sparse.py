@@ -1,0 +1,62 @@
+"""Sparse (CSR) times dense products: the hot spot of every solver on sparse X."""
+
+import numba
+import numpy as np
+
+from .. import row_chunks
+from ._common import PARALLEL_JIT, set_threads
+
+
+@numba.njit(**PARALLEL_JIT)
+def _csr_matmul(data, indices, indptr, B, out):
+    m, k = out.shape
+    for i in numba.prange(m):
+        o = out[i]
+        o[:] = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            b = B[indices[p]]
+            for j in range(k):
+                o[j] += v * b[j]
+
+
+@numba.njit(**PARALLEL_JIT)
+def _csr_t_matmul(data, indices, indptr, A, out, bounds, scratch):
+    n, k = out.shape
+    n_chunks = bounds.shape[0] - 1
+    # chunk 0 scatters into out, chunk c > 0 into scratch[c - 1]
+    for c in numba.prange(n_chunks):
+        acc = out if c == 0 else scratch[c - 1]
+        acc[:] = 0
+        for i in range(bounds[c], bounds[c + 1]):
+            a = A[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                v = data[p]
+                o = acc[indices[p]]
+                for j in range(k):
+                    o[j] += v * a[j]
+    # add the private accumulators in chunk order, in parallel over rows of out
+    for r in numba.prange(n):
+        o = out[r]
+        for c in range(n_chunks - 1):
+            s = scratch[c, r]
+            for j in range(k):
+                o[j] += s[j]
+
+
+def csr_matmul(data, indices, indptr, B, out, n_threads):
+    previous = set_threads(n_threads)
+    try:
+        _csr_matmul(data, indices, indptr, B, out)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def csr_t_matmul(data, indices, indptr, A, out, n_threads):
+    bounds = row_chunks(indptr, n_threads)
+    scratch = np.empty((len(bounds) - 2,) + out.shape, dtype=out.dtype)
+    previous = set_threads(n_threads)
+    try:
+        _csr_t_matmul(data, indices, indptr, A, out, bounds, scratch)
+    finally:
+        numba.set_num_threads(previous)
