@@ -18,6 +18,13 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport fabs
 
+from fastnmf._kernels import row_chunks
+
+# Index arrays of a CSR matrix: int32 or int64 (indices and indptr share one).
+ctypedef fused index_t:
+    int
+    long long
+
 # Rows per reduction block: must equal fastnmf._kernels.ROW_BLOCK (checked in
 # __init__.py at import time); a compile-time constant keeps the loops simple.
 cdef enum:
@@ -308,3 +315,89 @@ def _residual_block_rows(Py_ssize_t n):
     """Rows of W H formed per BLAS call: about 2**18 entries, a multiple of 64.
     (Only the size of the scratch block; the result does not depend on it.)"""
     return max(64, ((1 << 18) // max(n, 1)) // 64 * 64)
+
+
+def csr_matmul(const floating[::1] data, const index_t[::1] indices,
+               const index_t[::1] indptr, const floating[:, ::1] B,
+               floating[:, ::1] out, int n_threads):
+    """out = X @ B for a CSR matrix X (data, indices, indptr) and dense B (n x k).
+
+    Parallel over rows of X; row i is zeroed, then its nonzeros are gathered in
+    stored order: ``out[i] += data[p] * B[indices[p]]``.  The result does not
+    depend on ``n_threads``.  See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = out.shape[0]
+    cdef Py_ssize_t k = out.shape[1]
+    cdef Py_ssize_t i, j, p
+    cdef floating v
+    cdef floating* o
+    cdef const floating* b
+    if m == 0 or k == 0:
+        return
+
+    with nogil, parallel(num_threads=n_threads):
+        for i in prange(m, schedule='static'):
+            o = &out[i, 0]
+            for j in range(k):
+                o[j] = 0
+            for p in range(<Py_ssize_t> indptr[i], <Py_ssize_t> indptr[i + 1]):
+                v = data[p]
+                b = &B[indices[p], 0]
+                for j in range(k):
+                    o[j] = o[j] + v * b[j]
+
+
+def csr_t_matmul(const floating[::1] data, const index_t[::1] indices,
+                 const index_t[::1] indptr, const floating[:, ::1] A,
+                 floating[:, ::1] out, int n_threads):
+    """out = X^T @ A for a CSR matrix X (data, indices, indptr) and dense A (m x k).
+
+    The rows of X are split by ``row_chunks(indptr, n_threads)``; each chunk
+    scatters ``data[p] * A[i]`` into ``out[indices[p]]`` in a private n x k
+    accumulator (chunk 0 directly into ``out``), rows and nonzeros in order, and
+    the accumulators are then added to ``out`` in chunk order.  Deterministic for
+    a given ``n_threads``.  See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t n = out.shape[0]
+    cdef Py_ssize_t k = out.shape[1]
+    cdef Py_ssize_t nk = n * k
+    cdef Py_ssize_t c, i, j, p, q, r
+    cdef floating v
+    cdef floating* acc
+    cdef floating* o
+    cdef const floating* a
+    cdef const floating* s
+    if n == 0 or k == 0:
+        return
+    cdef Py_ssize_t[::1] bounds = row_chunks(np.asarray(indptr), n_threads)
+    cdef Py_ssize_t n_chunks = bounds.shape[0] - 1
+    dtype = np.float32 if floating is float else np.float64
+    # chunk c > 0 scatters into scratch[c - 1]
+    cdef floating[:, :, ::1] scratch = np.empty((n_chunks - 1, n, k), dtype=dtype)
+
+    with nogil, parallel(num_threads=n_threads):
+        for c in prange(n_chunks, schedule='static', chunksize=1):
+            if c == 0:
+                acc = &out[0, 0]
+            else:
+                acc = &scratch[c - 1, 0, 0]
+            for q in range(nk):
+                acc[q] = 0
+            for i in range(bounds[c], bounds[c + 1]):
+                a = &A[i, 0]
+                for p in range(<Py_ssize_t> indptr[i], <Py_ssize_t> indptr[i + 1]):
+                    v = data[p]
+                    o = acc + <Py_ssize_t> indices[p] * k
+                    for j in range(k):
+                        o[j] = o[j] + v * a[j]
+
+    if n_chunks < 2:
+        return
+    # add the private accumulators in chunk order, in parallel over rows of out
+    with nogil, parallel(num_threads=n_threads):
+        for r in prange(n, schedule='static'):
+            o = &out[r, 0]
+            for c in range(n_chunks - 1):
+                s = &scratch[c, r, 0]
+                for j in range(k):
+                    o[j] = o[j] + s[j]
