@@ -245,9 +245,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Ht = np.ascontiguousarray(H.T)  # a private copy either way
         penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
+        n_blas, parallel_kernels = _fit.thread_plan(X, n_threads)
         common = dict(kernels=kernels, n_threads=n_threads, penalty=penalty,
-                      max_iter=p["max_iter"], tol=p["tol"], update_H=update_H, verbose=p["verbose"])
-        with blas_threads(n_threads):
+                      max_iter=p["max_iter"], tol=p["tol"], update_H=update_H, verbose=p["verbose"],
+                      parallel_kernels=parallel_kernels)
+        with blas_threads(n_blas):
             if p["solver"] == "cd":
                 result = _fit.fit_cd(X, W, Ht, shuffle=p["shuffle"],
                                      rng=check_random_state(self.random_state), **common)

@@ -70,20 +70,37 @@ def _vdot64(a, b):
     return float(np.dot(a.ravel().astype(np.float64, copy=False), b.ravel().astype(np.float64, copy=False)))
 
 
-#: Below this many multiply-adds per kernel call (rows * k * k), kernels run on
-#: one thread.  OpenMP workers spin-wait after a parallel region and take the
-#: core from the BLAS products that follow, and BLAS workers spinning after a
-#: product take it from the kernel: measured on 2 cores (4000x3000, float64),
-#: threaded sweeps cost about 10 ms per call in lost BLAS time, so a cd
-#: iteration took 51 ms instead of 33 ms at rank 32 and 137 ms instead of 110 ms
-#: at rank 128 (rows * k * k = 6.6e7).  Threads pay off only when a sweep alone
-#: takes tens of milliseconds.  Results do not depend on the thread count.
+#: Dense X: below this many multiply-adds per kernel call (rows * k * k),
+#: kernels run on one thread.  OpenMP workers spin-wait after a parallel region
+#: and take the core from the BLAS products that follow, and BLAS workers
+#: spinning after a product take it from the kernel: measured on 2 cores
+#: (4000x3000, float64), threaded sweeps cost about 10 ms per call in lost BLAS
+#: time, so a cd iteration took 51 ms instead of 33 ms at rank 32 and 137 ms
+#: instead of 110 ms at rank 128 (rows * k * k = 6.6e7).  Threads pay off only
+#: when a sweep alone takes tens of milliseconds.
 PARALLEL_MIN_WORK = 1 << 27
 
 
-def kernel_threads(rows, k, n_threads):
+def thread_plan(X, n_threads):
+    """``(blas_threads, parallel_kernels)`` for a fit on X with ``n_threads``.
+
+    Dense X: the BLAS products dominate and get every thread; our kernels go
+    parallel only for large calls (see :data:`PARALLEL_MIN_WORK`).  Sparse X:
+    the products are our own OpenMP kernels, so every kernel gets every thread
+    and BLAS (only the k x k Gram matrices) runs on one, which keeps the two
+    thread pools from spinning against each other (measured on 2 cores,
+    100000x20000 with 2e6 nonzeros, rank 32: 79 ms per cd iteration against
+    153 ms with two BLAS threads and single-threaded sweeps).  Results never depend on the thread count,
+    except ``X^T W`` on sparse X, which is fixed for a given count.
+    """
+    if sp.issparse(X):
+        return 1, True
+    return n_threads, False
+
+
+def kernel_threads(rows, k, n_threads, parallel=False):
     """Threads for a kernel call over ``rows`` rows of ``k`` components."""
-    return n_threads if rows * k * k >= PARALLEL_MIN_WORK else 1
+    return n_threads if parallel or rows * k * k >= PARALLEL_MIN_WORK else 1
 
 
 class Products:
@@ -134,14 +151,15 @@ def _report(verbose, solver, it, loss, start, extra=""):
 
 
 def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng,
-           update_H=True, verbose=0):
+           update_H=True, verbose=0, parallel_kernels=False):
     """scikit-learn's exact coordinate descent (HALS), iteration for iteration.
 
     Stops when the projected-gradient violation falls to ``tol`` times that of
     the first iteration, as scikit-learn's ``solver='cd'`` does.
     """
     k = W.shape[1]
-    nt_W, nt_H = kernel_threads(W.shape[0], k, n_threads), kernel_threads(Ht.shape[0], k, n_threads)
+    nt_W = kernel_threads(W.shape[0], k, n_threads, parallel_kernels)
+    nt_H = kernel_threads(Ht.shape[0], k, n_threads, parallel_kernels)
     prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
     order = np.arange(k, dtype=np.intp)
@@ -174,14 +192,16 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
     return FitResult(W, Ht, n_iter, history)
 
 
-def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=True, verbose=0):
+def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=True, verbose=0,
+           parallel_kernels=False):
     """Multiplicative updates for the Frobenius loss (Lee & Seung 2001).
 
     Every 10 iterations, stops when the Frobenius error improved by less than
     ``tol`` times the initial error, as scikit-learn's ``solver='mu'`` does.
     """
     k = W.shape[1]
-    nt_W, nt_H = kernel_threads(W.shape[0], k, n_threads), kernel_threads(Ht.shape[0], k, n_threads)
+    nt_W = kernel_threads(W.shape[0], k, n_threads, parallel_kernels)
+    nt_H = kernel_threads(Ht.shape[0], k, n_threads, parallel_kernels)
     prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
     HtH = Ht.T @ Ht
