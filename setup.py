@@ -55,10 +55,14 @@ def _flags(compiler):
     """(optimisation flags, OpenMP flag) for this compiler family."""
     if compiler.compiler_type == "msvc":
         return ["/O2"], "/openmp"
-    # No -ffast-math (NaN must survive) and no -march (portable wheels).
+    # No -ffast-math (NaN must survive) and no -march by default (portable
+    # builds); FASTNMF_NATIVE=1 opts in to -march=native for a build that only
+    # runs on this machine's CPU (wider SIMD: the float64 HALS sweep runs ~1.8x
+    # faster with AVX2 than with baseline SSE2 here).
     # -ffp-contract=off: never fuse a*b+c into an FMA, so the summation order of
     # the kernels is exactly the written one, as in the Numba backend.
-    return ["-O3", "-ffp-contract=off"], "-fopenmp"
+    native = ["-march=native"] if os.environ.get("FASTNMF_NATIVE", "0") not in ("", "0") else []
+    return ["-O3", "-ffp-contract=off"] + native, "-fopenmp"
 
 
 def _compiles(compiler, flags, source, link):
