@@ -120,11 +120,12 @@ class Products:
         self.kernels = kernels
         self.n_threads = n_threads
 
-    def x_times(self, Ht):
-        """``X @ Ht`` (m x k)."""
+    def x_times(self, Ht, out=None):
+        """``X @ Ht`` (m x k), into ``out`` when given (the previous iteration's)."""
+        if out is None:
+            out = np.empty((self.X.shape[0], Ht.shape[1]), dtype=Ht.dtype)
         if not self.sparse:
-            return self.X @ Ht
-        out = np.empty((self.X.shape[0], Ht.shape[1]), dtype=Ht.dtype)
+            return np.matmul(self.X, Ht, out=out)
         X = self.X
         self.kernels.csr_matmul(X.data, X.indices, X.indptr, Ht, out, self.n_threads)
         return out
@@ -171,7 +172,7 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
-            XHt = prod.x_times(Ht)
+            XHt = prod.x_times(Ht, out=XHt)
         perm = rng.permutation(k).astype(np.intp) if shuffle else order
         violation = kernels.hals_sweep(W, HtH, XHt, penalty.l1_W, penalty.l2_W, perm, nt_W)
         WtW = W.T @ W
@@ -213,7 +214,7 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=Tru
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
-            XHt = prod.x_times(Ht)
+            XHt = prod.x_times(Ht, out=XHt)
         kernels.mu_update(W, HtH, XHt, penalty.l1_W, penalty.l2_W, nt_W)
         WtW = W.T @ W
         if update_H:
