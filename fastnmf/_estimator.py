@@ -66,7 +66,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         The factor H, in the dtype of X (float32 or float64).
     n_components_ : int
     reconstruction_err_ : float
-        ``||X - W H||_F`` at the end of the fit, summed exactly.
+        ``||X - W H||_F`` at the end of the fit: summed entry by entry for
+        dense X (exact), from the nonzeros and the Gram matrices for sparse X.
     n_iter_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of str, when X has string column names
@@ -131,7 +132,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), non-negative
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features), non-negative
+            Sparse X (any format) is never densified.
         y : ignored
         W : array-like of shape (n_samples, n_components), optional
             Initial W when ``init='custom'`` (copied, never modified).
@@ -206,7 +208,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Validate everything, initialise, then run the solver.
 
         Returns ``(result, backend)``; with ``with_error``, ``result.error`` is
-        the exact ``||X - W H||_F`` at the end.
+        ``||X - W H||_F`` at the end (see :func:`_fit.reconstruction_error`).
         """
         p = check_params(self)
         backend = resolve_backend_name(self.backend)
