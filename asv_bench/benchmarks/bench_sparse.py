@@ -17,24 +17,13 @@ import scipy.sparse as sp
 
 import fastnmf
 from fastnmf._init import initialize
-from fastnmf._threads import usable_cores
 
-BACKENDS = ["cython", "numba"]
-DTYPES = ["float32", "float64"]
-THREADS = [1, "all"]
+from .bench_dense import BACKENDS, DTYPES, THREADS, _n_threads, _require
+
 SHAPE = (20000, 5000)
 NNZ = 200_000
 RANK = 16
 SEED = 0
-
-
-def _require(backend):
-    if backend not in fastnmf.available_backends():
-        raise NotImplementedError(f"fastnmf backend {backend!r} is not available here")
-
-
-def _n_threads(threads):
-    return usable_cores() if threads == "all" else int(threads)
 
 
 def make_sparse_data(dtype, shape=SHAPE, nnz=NNZ, rank=RANK, seed=SEED):
