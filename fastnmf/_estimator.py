@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _fit
+from . import _beta, _fit
 from ._backends import get_backend, resolve_backend_name
 from ._init import initialize
 from ._threads import blas_threads, resolve_n_threads
@@ -216,6 +216,19 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_threads = resolve_n_threads(self.n_threads)
         m, n = X.shape
         k = n_components if n_components is not None else p["n_components"]
+        if p["beta_loss"] <= 0 and _beta.zeros_in(X):
+            raise ValueError(
+                f"X contains zeros and beta_loss={self.beta_loss!r} <= 0: the divergence is "
+                "undefined at zero entries and the solver may diverge. Add small values to X, "
+                "or use a positive beta_loss (e.g. 'kullback-leibler')."
+            )
+        if p["solver"] == "mu" and p["init"] == "nndsvd" and update_H:
+            warnings.warn(
+                "The multiplicative update ('mu') solver cannot update zeros present in the "
+                "initialization, and so leads to poorer results when used jointly with "
+                "init='nndsvd'. You may try init='nndsvda' or init='nndsvdar' instead.",
+                UserWarning,
+            )
 
         if update_H and p["init"] == "custom":
             if H is None or W is None:
@@ -230,7 +243,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 warnings.warn("When update_H=False, the provided initial W is not used.", RuntimeWarning)
             H = _given_H(H, k, n, X.dtype)
             k = H.shape[0]
-            if p["solver"] == "mu":  # a multiplicative update cannot leave zero
+            if p["solver"] == "mu" or p["beta_loss"] != 2:
+                # a multiplicative update cannot leave zero, and the KL Newton
+                # steps start badly from W H = 0
                 W = np.full((m, k), np.sqrt(X.mean() / k), dtype=X.dtype)
             else:
                 W = np.zeros((m, k), dtype=X.dtype)
@@ -246,19 +261,29 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             W, H = initialize(X, k, p["init"], self.random_state)
 
         Ht = np.ascontiguousarray(H.T)  # a private copy either way
+        beta = p["beta_loss"]
         penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
         n_blas, parallel_kernels = _fit.thread_plan(X, n_threads)
         common = dict(kernels=kernels, n_threads=n_threads, penalty=penalty,
                       max_iter=p["max_iter"], tol=p["tol"], update_H=update_H, verbose=p["verbose"],
                       parallel_kernels=parallel_kernels)
         with blas_threads(n_blas):
-            if p["solver"] == "cd":
+            if beta != 2:
+                if p["solver"] == "cd":
+                    result = _beta.fit_cd_kl(X, W, Ht, **common)
+                else:
+                    result = _beta.fit_mu_beta(X, W, Ht, beta=beta, **common)
+            elif p["solver"] == "cd":
                 result = _fit.fit_cd(X, W, Ht, shuffle=p["shuffle"],
                                      rng=check_random_state(self.random_state), **common)
             else:
                 result = _fit.fit_mu(X, W, Ht, **common)
             if with_error:
-                result.error = _fit.reconstruction_error(X, result.W, result.Ht, kernels, n_threads)
+                if beta == 2:
+                    result.error = _fit.reconstruction_error(X, result.W, result.Ht, kernels, n_threads)
+                else:
+                    div = _beta.BetaProblem(X, kernels, n_threads).divergence(result.W, result.Ht, beta)
+                    result.error = float(np.sqrt(2 * max(div, 0.0)))
         if result.n_iter == p["max_iter"] and p["tol"] > 0:
             warnings.warn(
                 f"Maximum number of iterations {p['max_iter']} reached. Increase it to "

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import squared_norm
+from ._validation import dot64, squared_norm
 
 
 @dataclass
@@ -67,7 +67,8 @@ class FitResult:
 
 
 def _vdot64(a, b):
-    return float(np.dot(a.ravel().astype(np.float64, copy=False), b.ravel().astype(np.float64, copy=False)))
+    """``<a, b>`` in float64 for two arrays of one shape and layout (C-ordered here)."""
+    return dot64(a, b)
 
 
 #: Dense X: below this many multiply-adds per kernel call (rows * k * k),

@@ -122,12 +122,27 @@ def _check_finite_nonnegative(arr, name, sparse=False):
 
 def squared_norm(arr):
     """``||arr||_F^2`` accumulated in float64, block by block (no full-size temporary)."""
-    if sp.issparse(arr):
-        arr = arr.data.reshape(1, -1)
+    return dot64(arr, arr)
+
+
+def dot64(a, b):
+    """``<a, b>`` (Frobenius inner product) in float64, in blocks of
+    :data:`_BLOCK_ELEMS` elements, so that float32 input is upcast a block at a
+    time.  Sparse input: the product of the stored values (``a`` and ``b`` must
+    then be the same matrix)."""
+    same = a is b
+    if sp.issparse(a):
+        a = b = a.data
+        same = True
+    order = "K" if same else "C"  # the same array: any order pairs elements right
+    a = np.ravel(a, order=order)
+    b = a if same else np.ravel(b, order=order)
+    if a.dtype == np.float64 and b.dtype == np.float64:
+        return float(np.dot(a, b))
     total = 0.0
-    for block in _blocks(arr):
-        b = block.astype(np.float64, copy=False).ravel()
-        total += float(np.dot(b, b))
+    for start in range(0, a.shape[0], _BLOCK_ELEMS):
+        stop = start + _BLOCK_ELEMS
+        total += float(np.dot(a[start:stop].astype(np.float64), b[start:stop].astype(np.float64)))
     return total
 
 
@@ -181,24 +196,20 @@ SOLVERS = ("cd", "mu")
 
 
 def beta_loss_to_float(beta_loss):
-    """'frobenius' / 2 -> 2.0; other losses arrive in a later version."""
+    """'frobenius' -> 2.0, 'kullback-leibler' -> 1.0, 'itakura-saito' -> 0.0, a real -> itself."""
     names = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
     if isinstance(beta_loss, str):
         if beta_loss not in names:
             raise ValueError(
                 f"beta_loss must be one of {list(names)} or a real number; got {beta_loss!r}"
             )
-        beta = names[beta_loss]
-    elif _is_real(beta_loss):
+        return names[beta_loss]
+    if _is_real(beta_loss):
         beta = float(beta_loss)
-    else:
-        raise TypeError(f"beta_loss must be a string or a real number; got {beta_loss!r}")
-    if beta != 2.0:
-        raise ValueError(
-            f"beta_loss={beta_loss!r} is not supported yet: this version of fastnmf "
-            "implements the Frobenius loss only (beta_loss='frobenius' or 2)"
-        )
-    return beta
+        if not np.isfinite(beta):
+            raise ValueError(f"beta_loss must be a finite real number; got {beta_loss!r}")
+        return beta
+    raise TypeError(f"beta_loss must be a string or a real number; got {beta_loss!r}")
 
 
 def check_params(est):
@@ -215,6 +226,11 @@ def check_params(est):
     p["init"] = check_option(est.init, "init", INITS)
     p["solver"] = check_option(est.solver, "solver", SOLVERS)
     p["beta_loss"] = beta_loss_to_float(est.beta_loss)
+    if p["solver"] == "cd" and p["beta_loss"] not in (1.0, 2.0):
+        raise ValueError(
+            f"beta_loss={est.beta_loss!r} is not supported by solver='cd', which handles "
+            "'frobenius' (2) and 'kullback-leibler' (1); use solver='mu' for other beta values"
+        )
     p["tol"] = check_real(est.tol, "tol", low=0.0)
     p["max_iter"] = check_int(est.max_iter, "max_iter", 1)
     p["alpha_W"] = check_real(est.alpha_W, "alpha_W", low=0.0)

@@ -50,8 +50,12 @@ def _forbid_kernels(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a solver ran before validation finished")
 
+    import fastnmf._beta as beta
+
     monkeypatch.setattr(fit, "fit_cd", boom)
     monkeypatch.setattr(fit, "fit_mu", boom)
+    monkeypatch.setattr(beta, "fit_cd_kl", boom)
+    monkeypatch.setattr(beta, "fit_mu_beta", boom)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +67,11 @@ def _forbid_kernels(monkeypatch):
         (dict(n_components=True), TypeError, r"n_components"),
         (dict(init="svd"), ValueError, r"init must be one of \[None, 'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom'\]; got 'svd'"),
         (dict(solver="als"), ValueError, r"solver must be one of \['cd', 'mu'\]; got 'als'"),
-        (dict(beta_loss="kullback-leibler"), ValueError, r"beta_loss='kullback-leibler' is not supported yet"),
+        (dict(beta_loss="itakura-saito"), ValueError, r"beta_loss='itakura-saito' is not supported by solver='cd', which handles 'frobenius' \(2\) and 'kullback-leibler' \(1\); use solver='mu'"),
+        (dict(beta_loss=0.5), ValueError, r"beta_loss=0\.5 is not supported by solver='cd'"),
+        (dict(beta_loss=float("nan"), solver="mu"), ValueError, r"beta_loss must be a finite real number; got nan"),
+        (dict(beta_loss=float("inf"), solver="mu"), ValueError, r"beta_loss must be a finite real number"),
+        (dict(beta_loss=True, solver="mu"), TypeError, r"beta_loss must be a string or a real number; got True"),
         (dict(beta_loss="l2"), ValueError, r"beta_loss must be one of"),
         (dict(beta_loss=[2]), TypeError, r"beta_loss must be a string or a real number"),
         (dict(tol=-1), ValueError, r"tol must be a real number >= 0\.0; got -1\.0"),
@@ -134,3 +142,28 @@ def test_no_numba_or_cython_error_for_odd_but_valid_input(compiled_backend):
     for X in (X_OK.astype(np.float16), (X_OK * 10).astype(np.int8), X_OK.astype(">f8"), X_OK[:, ::2]):
         W = NMF(2, max_iter=5, backend=compiled_backend).fit_transform(X)
         assert np.isfinite(W).all()
+
+
+@pytest.mark.parametrize("beta", [0, "itakura-saito", -0.5])
+@pytest.mark.parametrize("make", [np.asarray, sp.csr_matrix], ids=["dense", "sparse"])
+def test_nonpositive_beta_with_zeros_in_X(beta, make, monkeypatch):
+    """scikit-learn's rule: beta_loss <= 0 is undefined where X is zero."""
+    _forbid_kernels(monkeypatch)
+    X = X_OK.copy()
+    X[1, 2] = 0.0
+    with pytest.raises(ValueError, match=r"X contains zeros and beta_loss=.* <= 0"):
+        NMF(2, solver="mu", beta_loss=beta).fit(make(X))
+    with pytest.raises(ValueError, match=r"X contains zeros"):
+        non_negative_factorization(make(X), n_components=2, solver="mu", beta_loss=beta)
+
+
+def test_nonpositive_beta_sparse_with_an_implicit_zero(monkeypatch):
+    """A sparse X with every entry stored except one still has a zero."""
+    _forbid_kernels(monkeypatch)
+    X = sp.csr_matrix(X_OK + 1.0)
+    X = X.tolil()
+    X[0, 0] = 0.0
+    X = X.tocsr()
+    X.eliminate_zeros()
+    with pytest.raises(ValueError, match=r"X contains zeros"):
+        NMF(2, solver="mu", beta_loss=0).fit(X)

@@ -66,9 +66,93 @@ csr_t_matmul(data, indices, indptr, A, out, n_threads) -> None
     n x k accumulator (the first chunk directly into ``out``), and the
     accumulators are added to ``out`` in chunk order.  Deterministic for a given
     ``n_threads``; needs ``(n_threads - 1) * n * k`` scratch.
+
+KL divergence and the beta-divergence (``D(X | W H)``, see :mod:`fastnmf._beta`).
+Below, ``wh = A[i] @ B[j]`` is formed in float64 (products of the array
+values, summed over r = 0..k-1 in order), ``EPS`` is :data:`MU_EPS`, and only
+entries with ``x > 0`` enter a sum (``0 log 0 = 0``; explicitly stored zeros
+are skipped).  The KL divergence is
+``sum_ij x log(x / wh) - x + wh``; its last term over *all* entries is
+``colsum(W) @ colsum(H^T)``, which the caller adds, so the kernels below only
+need the nonzeros.
+
+kl_nonzero_loss(X, W, H, n_threads) -> float
+    ``sum_{x > 0} x log(x / max(wh, EPS)) - x`` for dense ``X`` (m x n),
+    ``W`` (m x k), ``H`` (k x n); blocks of ``W H`` come from NumPy's BLAS as
+    in ``squared_residual`` (there in the array dtype), sums in float64.
+
+kl_nonzero_loss_csr(data, indices, indptr, W, Ht, n_threads) -> float
+    The same sum over the stored entries of a CSR ``X``, ``Ht`` being n x k.
+    Parallel over rows, per-row sums added in row order.
+
+mu_numerator_csr(data, indices, indptr, A, B, beta, out, want_loss, n_threads) -> float
+    Numerator of the multiplicative beta update at the nonzeros only, with
+    no nnz-sized temporary: for each row i of the CSR ``X`` (m x n)::
+
+        out[i] = sum_p f(x_p, wh_p) * B[j_p],   wh_p = A[i] @ B[j_p]
+        f = x / max(wh, EPS)                 (beta == 1, KL)
+        f = x * max(wh, EPS) ** (beta - 2)   (beta < 2)
+        f = x * wh ** (beta - 2)             (beta > 2)
+
+    accumulated in float64 in stored order.  ``A`` is m x k, ``B`` n x k, ``out``
+    m x k.  For W: ``(X, W, H^T)``; for H: ``(X^T as CSR, H^T, W)``.  With
+    ``want_loss`` and ``beta == 1`` it also returns the KL nonzero sum above
+    for the current ``A, B`` (else 0.0).  Parallel over rows.
+
+kl_cd_sweep(X, W, B, bsum, l1, l2, max_inner, want_loss, n_threads) -> (float, float)
+kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss, n_threads) -> (float, float)
+    One coordinate-descent sweep over W (m x k) for the KL divergence plus
+    ``l1 sum(W) + 0.5 l2 ||W||^2`` with ``B`` (n x k) fixed: Newton steps on
+    each coordinate in turn (Hsieh & Dhillon, KDD 2011).  ``X`` is dense
+    (m x n, any strides, e.g. ``X.T`` for the H update) or CSR; ``bsum`` is
+    ``B.sum(axis=0)`` in float64.  Rows are independent and run in parallel.
+    For row i, its entries ``x_p > 0`` at columns ``j_p`` are gathered with
+    ``g_tp = B[j_p, t]`` (float64) and ``wh_p = sum_t W[i, t] g_tp``; then for
+    t = 0..k-1, up to ``max_inner`` Newton steps on ``w = W[i, t]``::
+
+        grad = bsum[t] + l1 + l2 w - sum_p g_tp x_p / max(wh_p, EPS)
+        hess = l2 + sum_p g_tp^2 x_p / max(wh_p, EPS)^2
+        w_new = max(w - grad / hess, 0)        (w_new = 0 if hess == 0 < grad)
+
+    ``w_new`` is rounded to the array dtype (by storing it) and
+    ``d = w_new - w``; ``d == 0`` ends the coordinate.  Sums run over p in
+    order, in 4 interleaved partials ``(p mod 4)`` combined as
+    ``(s0 + s1) + (s2 + s3)``, then the remaining p.  A step ``d > 0`` always
+    decreases the objective (its derivative is concave in w, so a Newton step
+    from the left never overshoots); a step ``d < 0`` may overshoot and is
+    checked, cheapest test first (``c`` is the hess sum without ``l2``, ``low``
+    the smallest ``wh_p``)::
+
+        1. low > EPS, rho = (w + d) / w > 0 and
+           grad d + 0.5 (l2 + c / rho^2) d^2 <= 0     (as wh_p >= w g_tp)
+        2. min_p (wh_p + d g_tp) > EPS and grad d + 0.5 (l2 + c') d^2 <= 0,
+           c' = the hess sum at wh + d g (the largest curvature on the step)
+        3. the exact change of the objective, d (bsum[t] + l1)
+           + 0.5 l2 ((w + d)^2 - w^2) - sum_{g_tp > 0} x_p log1p(d g_tp / wh_p),
+           is <= 0; if not, d is halved (w + d/2, rounded) up to
+           KL_MAX_BACKTRACK times, and the coordinate is left unchanged if
+           no step passes.
+
+    An accepted step sets ``wh_p += d g_tp``; the coordinate ends after
+    ``max_inner`` steps or when ``|d| <= KL_INNER_TOL * (w + d)``.  The
+    objective therefore never increases.  Returns ``(violation, loss)``:
+    violation is the sum of ``|projected grad|`` at each coordinate's first
+    step;
+    loss (when ``want_loss``, else 0.0) is ``sum_p x_p log(x_p / max(wh_p, EPS))
+    - x_p`` at the end of the sweep.  Per-row values are added in row order,
+    so results do not depend on ``n_threads``.  Scratch per thread:
+    ``(k + 3) * max_row_entries`` values.
 """
 
-KERNELS = ("hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul")
+KERNELS = (
+    "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
+    "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
+)
+
+#: Halvings at most of a rejected decreasing step in ``kl_cd_sweep``.
+KL_MAX_BACKTRACK = 30
+#: Relative step size below which the Newton steps of a coordinate stop.
+KL_INNER_TOL = 1e-6
 
 #: Rows per block for scalar reductions (fixed, so results do not depend on threads).
 ROW_BLOCK = 64

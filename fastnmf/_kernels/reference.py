@@ -8,9 +8,9 @@ given the Gram matrix and the cross product) are handled as NumPy vectors.
 
 import numpy as np
 
-from . import MU_EPS, ROW_BLOCK, row_chunks
+from . import KERNELS, MU_EPS, ROW_BLOCK, row_chunks
 
-__all__ = ["hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul"]
+__all__ = list(KERNELS)
 
 
 def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
@@ -60,3 +60,150 @@ def csr_t_matmul(data, indices, indptr, A, out, n_threads):
             s, e = indptr[i], indptr[i + 1]
             np.add.at(acc, indices[s:e], data[s:e, None] * A[i])
         out += acc
+
+
+# ------------------------------------------------------------ KL / beta-divergence
+def _kl_terms(x, wh):
+    """sum x log(x / max(wh, EPS)) - x over x > 0, in float64."""
+    keep = x > 0
+    x = x[keep].astype(np.float64)
+    v = np.maximum(wh[keep].astype(np.float64), MU_EPS)
+    return float(np.sum(x * np.log(x / v) - x))
+
+
+def kl_nonzero_loss(X, W, H, n_threads):
+    total = 0.0
+    for start in range(0, X.shape[0], ROW_BLOCK):
+        stop = start + ROW_BLOCK
+        total += _kl_terms(X[start:stop], W[start:stop] @ H)
+    return total
+
+
+def _row_entries(data, indices, indptr, i):
+    s, e = indptr[i], indptr[i + 1]
+    x, j = data[s:e], indices[s:e]
+    keep = x > 0
+    return x[keep].astype(np.float64), j[keep]
+
+
+def _wh(a, B, j):
+    return B[j].astype(np.float64) @ a.astype(np.float64)
+
+
+def kl_nonzero_loss_csr(data, indices, indptr, W, Ht, n_threads):
+    total = 0.0
+    for i in range(len(indptr) - 1):
+        x, j = _row_entries(data, indices, indptr, i)
+        total += _kl_terms(x, _wh(W[i], Ht, j))
+    return total
+
+
+def mu_numerator_csr(data, indices, indptr, A, B, beta, out, want_loss, n_threads):
+    loss = 0.0
+    for i in range(len(indptr) - 1):
+        x, j = _row_entries(data, indices, indptr, i)
+        wh = _wh(A[i], B, j)
+        if beta == 1:
+            f = x / np.maximum(wh, MU_EPS)
+            if want_loss:
+                loss += _kl_terms(x, wh)
+        elif beta < 2:
+            f = x * np.maximum(wh, MU_EPS) ** (beta - 2)
+        else:
+            f = x * wh ** (beta - 2)
+        out[i] = f @ B[j].astype(np.float64)
+    return loss
+
+
+def _curvature(x, g, wh, d):
+    v = wh + d * g
+    inv = 1.0 / np.maximum(v, MU_EPS)
+    gr = g * (x * inv)
+    low = float(v.min()) if v.size else np.inf
+    return float(gr.sum()), float((gr * g * inv).sum()), low
+
+
+def _exact_decrease(x, g, wh, wt, d, a, l2):
+    pos = g > 0
+    if np.any(wh[pos] <= 0):
+        return False
+    z = d * g[pos] / wh[pos]
+    if np.any(z <= -1):
+        return False
+    change = d * a + 0.5 * l2 * ((wt + d) * (wt + d) - wt * wt)
+    return change - float(np.dot(x[pos], np.log1p(z))) <= 0
+
+
+def _kl_row(x, G, w, bsum, l1, l2, max_inner, want_loss):
+    """Coordinate-descent sweep over one row ``w`` (modified in place); see the contract."""
+    from . import KL_INNER_TOL, KL_MAX_BACKTRACK
+
+    wh = G.T @ w.astype(np.float64) if G.shape[1] else np.zeros(0)
+    violation = 0.0
+    for t in range(w.shape[0]):
+        g = G[t]
+        a = bsum[t] + l1
+        s, c, low = _curvature(x, g, wh, 0.0)
+        for it in range(max_inner):
+            wt = float(w[t])
+            grad = a + l2 * wt - s
+            hess = l2 + c
+            if it == 0:
+                violation += abs(min(grad, 0.0) if wt == 0 else grad)
+            if hess > 0:
+                new = max(wt - grad / hess, 0.0)
+            elif grad > 0:
+                new = 0.0
+            else:
+                new = wt
+            w[t] = new  # rounds to the array dtype
+            d = float(w[t]) - wt
+            if d == 0:
+                break
+            ok = d > 0
+            if not ok and low > MU_EPS:  # wh >= wt g: f'' <= l2 + c / rho^2 on the step
+                rho = (wt + d) / wt
+                if rho > 0:
+                    ok = grad * d + 0.5 * (l2 + c / (rho * rho)) * d * d <= 0
+            if not ok:  # f'' at the left end of the step is its largest value
+                _, c2, low2 = _curvature(x, g, wh, d)
+                ok = low2 > MU_EPS and grad * d + 0.5 * (l2 + c2) * d * d <= 0
+            if not ok:
+                for _ in range(KL_MAX_BACKTRACK + 1):
+                    if _exact_decrease(x, g, wh, wt, d, a, l2):
+                        ok = True
+                        break
+                    w[t] = wt + 0.5 * d
+                    d = float(w[t]) - wt
+                if not ok or d == 0:
+                    w[t] = wt
+                    break
+            wh = wh + d * g
+            if it + 1 == max_inner or abs(d) <= KL_INNER_TOL * (wt + d):
+                break
+            s, c, low = _curvature(x, g, wh, 0.0)
+    loss = _kl_terms(x, wh) if want_loss else 0.0
+    return violation, loss
+
+
+def kl_cd_sweep(X, W, B, bsum, l1, l2, max_inner, want_loss, n_threads):
+    violation = loss = 0.0
+    for i in range(X.shape[0]):
+        row = X[i]
+        j = np.flatnonzero(row > 0)
+        G = B[j].astype(np.float64).T
+        v, l = _kl_row(row[j].astype(np.float64), G, W[i], bsum, l1, l2, max_inner, want_loss)
+        violation += v
+        loss += l
+    return violation, loss
+
+
+def kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss, n_threads):
+    violation = loss = 0.0
+    for i in range(len(indptr) - 1):
+        x, j = _row_entries(data, indices, indptr, i)
+        G = B[j].astype(np.float64).T
+        v, l = _kl_row(x, G, W[i], bsum, l1, l2, max_inner, want_loss)
+        violation += v
+        loss += l
+    return violation, loss

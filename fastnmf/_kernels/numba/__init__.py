@@ -5,9 +5,11 @@ dtype of their first call and cached on disk (``cache=True``), so later processe
 load them instead of recompiling.
 """
 
+from .. import KERNELS
 from .hals import hals_sweep
+from .kl import kl_cd_sweep, kl_cd_sweep_csr, kl_nonzero_loss, kl_nonzero_loss_csr, mu_numerator_csr
 from .loss import squared_residual
 from .mu import mu_update
 from .sparse import csr_matmul, csr_t_matmul
 
-__all__ = ["hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul"]
+__all__ = list(KERNELS)

@@ -1,0 +1,298 @@
+"""Fits for the beta-divergence losses (beta != 2).
+
+``D_beta(X | W H)`` summed over all entries; beta = 1 is the generalized
+Kullback-Leibler divergence ``sum x log(x / wh) - x + wh``, beta = 0 the
+Itakura-Saito divergence.  Two solvers:
+
+* :func:`fit_mu_beta`: multiplicative updates for any beta, scikit-learn's
+  algorithm step for step (its maximization-minimization exponent ``gamma``,
+  its ``EPS`` guards, its zeroing of tiny entries, its stopping rule).  On
+  sparse X the numerators are formed at the nonzeros only by the
+  ``mu_numerator_csr`` kernel, with no nnz-sized or nnz x k temporary.
+* :func:`fit_cd_kl`: coordinate descent for KL, each coordinate minimised by
+  safeguarded Newton steps (Hsieh & Dhillon, KDD 2011): the
+  ``kl_cd_sweep``/``kl_cd_sweep_csr`` kernels, parallel over rows.
+
+Nothing of size m x n is ever allocated: where every entry of ``W H`` is
+needed (the ``sum wh^beta`` terms of beta != 1, dense X), it is formed in
+blocks of rows.  Sparse X is transposed once (a CSR copy of ``X^T``: O(nnz))
+so that the H update reads rows too.
+
+Entries with ``x == 0`` contribute only through ``wh`` (``0 log 0 = 0``);
+wherever ``wh`` divides or is raised to a negative power it is clamped to
+``EPS`` (float32 machine epsilon), as scikit-learn does.
+"""
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._fit import FitResult, _report
+from ._kernels import MU_EPS as EPS
+
+#: scikit-learn sets entries of W (beta < 1) and H (beta <= 1) below this to 0.
+TINY = np.finfo(np.float64).eps
+#: Rows of W H formed at once where all of it is needed (~2**18 entries).
+BLOCK_ENTRIES = 1 << 18
+#: Newton steps at most per coordinate in the KL coordinate descent.
+KL_MAX_INNER = 3
+
+
+class BetaProblem:
+    """X with what the beta solvers need: its CSR transpose, the kernels, threads."""
+
+    def __init__(self, X, kernels, n_threads):
+        self.X = X
+        self.sparse = sp.issparse(X)
+        self.kernels = kernels
+        self.n_threads = n_threads
+        self._XT = None
+
+    @property
+    def XT(self):
+        """``X^T``: a CSR copy for sparse X (made once), a view for dense X."""
+        if self._XT is None:
+            self._XT = self.X.T.tocsr() if self.sparse else self.X.T
+        return self._XT
+
+    def row_blocks(self):
+        m, n = self.X.shape
+        step = max(1, BLOCK_ENTRIES // max(n, 1))
+        for start in range(0, m, step):
+            yield slice(start, min(m, start + step))
+
+    def dense_rows(self, rows):
+        """A block of rows of X as a dense array (sparse X: only that block)."""
+        return self.X[rows].toarray() if self.sparse else self.X[rows]
+
+    # ------------------------------------------------------------- the loss
+    def kl_sum_wh(self, W, Ht):
+        """``sum(W H)`` over every entry, from the column sums."""
+        return float(np.dot(W.sum(axis=0, dtype=np.float64), Ht.sum(axis=0, dtype=np.float64)))
+
+    def divergence(self, W, Ht, beta):
+        """``D_beta(X | W H)`` in float64, without an m x n temporary."""
+        X, kern, nt = self.X, self.kernels, self.n_threads
+        if beta == 1:
+            if self.sparse:
+                nz = kern.kl_nonzero_loss_csr(X.data, X.indices, X.indptr, W, Ht, nt)
+            else:
+                nz = self._dense_kl(W, Ht)
+            return nz + self.kl_sum_wh(W, Ht)
+        total = 0.0
+        m, n = X.shape
+        for rows in self.row_blocks():
+            P = (W[rows] @ Ht.T).astype(np.float64)
+            x = self.dense_rows(rows).astype(np.float64)
+            pos = x > 0
+            xp, v = x[pos], np.maximum(P[pos], EPS)
+            if beta == 0:
+                div = xp / v
+                total += float(np.sum(div) - np.sum(np.log(div)))
+            else:
+                total += float(np.sum(xp ** beta) - beta * np.dot(xp, v ** (beta - 1))
+                               + (beta - 1) * np.sum(P ** beta))
+        if beta == 0:
+            return total - float(m) * float(n)
+        return total / (beta * (beta - 1))
+
+    def _dense_kl(self, W, Ht):
+        X = self.X
+        if X.flags.c_contiguous:
+            return self.kernels.kl_nonzero_loss(X, W, np.ascontiguousarray(Ht.T), self.n_threads)
+        return self.kernels.kl_nonzero_loss(X.T, Ht, np.ascontiguousarray(W.T), self.n_threads)
+
+    # ---------------------------------------------------- MU numerators etc.
+    def mu_terms_W(self, W, Ht, beta, want_loss=False):
+        """Numerator and denominator of the W update (without regularization),
+        and the KL nonzero loss at the current (W, H) when asked (sparse KL)."""
+        X, m, k = self.X, W.shape[0], W.shape[1]
+        loss = None
+        if self.sparse:
+            num = np.empty((m, k), dtype=W.dtype)
+            loss = self.kernels.mu_numerator_csr(X.data, X.indices, X.indptr, W, Ht, beta, num,
+                                                 want_loss, self.n_threads)
+            if not want_loss:
+                loss = None
+        else:
+            num = np.empty((m, k), dtype=W.dtype)
+        den = None if beta == 1 else np.empty((m, k), dtype=W.dtype)
+        if self.sparse and beta == 1:
+            return num, den, loss
+        H = Ht.T
+        for rows in self.row_blocks():
+            P = W[rows] @ H
+            if beta != 1:
+                den[rows] = _power(P.copy() if not self.sparse else P, beta) @ Ht
+            if not self.sparse:
+                num[rows] = _ratio(self.X[rows], P, beta) @ Ht
+        return num, den, loss
+
+    def mu_terms_H(self, W, Ht, beta):
+        """Numerator and denominator (n x k) of the H update, W already updated."""
+        n, k = Ht.shape
+        den = None if beta == 1 else np.zeros((k, n), dtype=Ht.dtype)
+        if self.sparse:
+            XT = self.XT
+            num = np.empty((n, k), dtype=Ht.dtype)
+            self.kernels.mu_numerator_csr(XT.data, XT.indices, XT.indptr, Ht, W, beta, num,
+                                          False, self.n_threads)
+        else:
+            numT = np.zeros((k, n), dtype=Ht.dtype)
+        if self.sparse and beta == 1:
+            return num, den
+        H = Ht.T
+        for rows in self.row_blocks():
+            P = W[rows] @ H
+            Wb = W[rows].T
+            if beta != 1:
+                den += Wb @ _power(P.copy() if not self.sparse else P, beta)
+            if not self.sparse:
+                numT += Wb @ _ratio(self.X[rows], P, beta)
+        if not self.sparse:
+            num = np.ascontiguousarray(numT.T)
+        return num, (None if den is None else np.ascontiguousarray(den.T))
+
+
+def _ratio(X, P, beta):
+    """``X * P ** (beta - 2)`` for a dense block (``X / P`` for KL), in place in P,
+    with scikit-learn's guards."""
+    if beta < 2:
+        np.maximum(P, EPS, out=P)
+    if beta == 1:
+        np.divide(X, P, out=P)
+    elif beta == 0:
+        np.reciprocal(P, out=P)
+        P *= P
+        P *= X
+    else:
+        P **= beta - 2
+        P *= X
+    return P
+
+
+def _power(P, beta):
+    """``P ** (beta - 1)``, in place, clamped first when the power is negative."""
+    if beta < 1:
+        np.maximum(P, EPS, out=P)
+    P **= beta - 1
+    return P
+
+
+def gamma_for(beta):
+    """Exponent of the maximization-minimization update (Fevotte & Idier 2011)."""
+    if beta < 1:
+        return 1.0 / (2.0 - beta)
+    if beta > 2:
+        return 1.0 / (beta - 1.0)
+    return 1.0
+
+
+def _apply(F, num, den, l1, l2, gamma):
+    """``F *= (num / (den + l1 + l2 F)) ** gamma`` with ``den == 0 -> EPS``."""
+    if l1 > 0:
+        den = den + F.dtype.type(l1)
+    if l2 > 0:
+        den = den + F.dtype.type(l2) * F
+    den[den == 0] = EPS
+    num /= den
+    if gamma != 1:
+        num **= gamma
+    F *= num
+
+
+def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, update_H=True,
+                verbose=0, parallel_kernels=False):
+    """Multiplicative updates for the beta-divergence (beta != 2).
+
+    scikit-learn's algorithm: numerators and denominators of Fevotte & Idier
+    (2011) with exponent ``gamma``; KL uses ``sum(H)``/``sum(W)`` as
+    denominators; every 10 iterations it stops when
+    ``sqrt(2 D)`` improved by less than ``tol`` times its initial value.
+    """
+    prob = BetaProblem(X, kernels, n_threads)
+    gamma = gamma_for(beta)
+    error_init = np.sqrt(2 * max(prob.divergence(W, Ht, beta), 0.0))
+    previous_error = error_init
+    history = []
+    start = time.perf_counter()
+    fused = prob.sparse and beta == 1  # the W numerator pass also gives the loss
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        num, den, nz = prob.mu_terms_W(W, Ht, beta, want_loss=fused and n_iter > 1)
+        if nz is not None and history and history[-1] is None:
+            history[-1] = nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht)
+        if beta == 1:
+            den = Ht.sum(axis=0)[np.newaxis, :]
+        _apply(W, num, den, penalty.l1_W, penalty.l2_W, gamma)
+        if beta < 1:
+            W[W < TINY] = 0.0
+        if update_H:
+            num, den = prob.mu_terms_H(W, Ht, beta)
+            if beta == 1:
+                w_sum = W.sum(axis=0)
+                w_sum[w_sum == 0] = 1.0
+                den = w_sum[np.newaxis, :]
+            _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, gamma)
+            if beta <= 1:
+                Ht[Ht < TINY] = 0.0
+        check = tol > 0 and n_iter % 10 == 0
+        if check or not fused or n_iter == max_iter:
+            divergence = prob.divergence(W, Ht, beta)
+            history.append(divergence + penalty.value(W, Ht))
+            _report(verbose, "mu", n_iter, history[-1], start)
+        else:
+            history.append(None)  # filled by the next W numerator pass
+        if check:
+            error = np.sqrt(2 * max(divergence, 0.0))
+            if error_init == 0 or (previous_error - error) / error_init < tol:
+                break
+            previous_error = error
+    if history and history[-1] is None:
+        history[-1] = prob.divergence(W, Ht, beta) + penalty.value(W, Ht)
+    return FitResult(W, Ht, n_iter, history)
+
+
+def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=True, verbose=0,
+              parallel_kernels=False, max_inner=KL_MAX_INNER):
+    """Coordinate descent for the KL divergence (Hsieh & Dhillon 2011).
+
+    Each outer iteration sweeps every coordinate of W, then of H, with up to
+    ``max_inner`` safeguarded Newton steps each; the objective never
+    increases.  Stops, as scikit-learn's cd does, when the summed projected
+    gradient of an iteration falls to ``tol`` times that of the first.
+    """
+    prob = BetaProblem(X, kernels, n_threads)
+    Xr = prob.X
+    history = []
+    violation_init = None
+    start = time.perf_counter()
+    n_iter = 0
+
+    def sweep(Xs, F, G, l1, l2, want_loss):
+        gsum = G.sum(axis=0, dtype=np.float64)
+        if sp.issparse(Xs):
+            return kernels.kl_cd_sweep_csr(Xs.data, Xs.indices, Xs.indptr, F, G, gsum, l1, l2,
+                                           max_inner, want_loss, n_threads)
+        return kernels.kl_cd_sweep(Xs, F, G, gsum, l1, l2, max_inner, want_loss, n_threads)
+
+    for n_iter in range(1, max_iter + 1):
+        violation, nz = sweep(Xr, W, Ht, penalty.l1_W, penalty.l2_W, not update_H)
+        if update_H:
+            v, nz = sweep(prob.XT, Ht, W, penalty.l1_H, penalty.l2_H, True)
+            violation += v
+        history.append(nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht))
+        _report(verbose, "cd", n_iter, history[-1], start, f"  violation {violation:.4e}")
+        if violation_init is None:
+            violation_init = violation
+        if violation_init == 0 or violation / violation_init <= tol:
+            break
+    return FitResult(W, Ht, n_iter, history)
+
+
+def zeros_in(X):
+    """True when X has a zero entry (stored or not)."""
+    if sp.issparse(X):
+        return X.nnz < X.shape[0] * X.shape[1] or bool((X.data == 0).any())
+    return bool(X.min() == 0)
