@@ -200,8 +200,9 @@ def machine_lines():
 
 
 # ------------------------------------------------------------------ contenders
-def make_estimator(contender, rank, max_iter, threads):
-    common = dict(n_components=rank, init="custom", solver="cd", max_iter=max_iter, tol=0.0)
+def make_estimator(contender, rank, max_iter, threads, solver="cd", beta_loss="frobenius"):
+    common = dict(n_components=rank, init="custom", solver=solver, beta_loss=beta_loss,
+                  max_iter=max_iter, tol=0.0)
     if contender == SK:
         from sklearn.decomposition import NMF as SklearnNMF
 
@@ -210,12 +211,13 @@ def make_estimator(contender, rank, max_iter, threads):
     return fastnmf.NMF(**common, backend=backend, n_threads=threads)
 
 
-def timed_fit(contender, X, W0, H0, rank, max_iter, threads, copy=True):
+def timed_fit(contender, X, W0, H0, rank, max_iter, threads, copy=True, **loss):
     """One fit from copies of W0, H0 (from W0, H0 themselves with ``copy=False``: the memory
-    child copies before its peak reset); returns (seconds, estimator)."""
+    child copies before its peak reset); ``loss``: ``solver``/``beta_loss`` (default cd,
+    Frobenius); returns (seconds, estimator), the fitted W in ``estimator.bench_W_``."""
     from sklearn.exceptions import ConvergenceWarning
 
-    est = make_estimator(contender, rank, max_iter, threads)
+    est = make_estimator(contender, rank, max_iter, threads, **loss)
     # scikit-learn writes into the W it is given (fastnmf copies W and H itself)
     W, H = (W0.copy(), H0.copy()) if copy else (W0, H0)
     with warnings.catch_warnings():
@@ -223,11 +225,11 @@ def timed_fit(contender, X, W0, H0, rank, max_iter, threads, copy=True):
         if contender == SK:  # its cd kernel is single-threaded: only BLAS takes threads
             with blas_threads(threads):
                 t0 = time.perf_counter()
-                est.fit_transform(X, W=W, H=H)
+                est.bench_W_ = est.fit_transform(X, W=W, H=H)
                 t = time.perf_counter() - t0
         else:  # fastnmf limits BLAS itself, to n_threads
             t0 = time.perf_counter()
-            est.fit_transform(X, W=W, H=H)
+            est.bench_W_ = est.fit_transform(X, W=W, H=H)
             t = time.perf_counter() - t0
     return t, est
 
@@ -288,6 +290,7 @@ def mem_child(spec):
         X = np.load(d / "X.npy")
     W0, H0 = np.load(d / "W0.npy"), np.load(d / "H0.npy")
     rank, threads, contender = spec["rank"], spec["threads"], spec["contender"]
+    loss = spec.get("loss", {})
     # warm-up on a tiny matrix of the same kind: imports, kernel loading / JIT (from cache),
     # thread pools
     rng = np.random.default_rng(1)
@@ -296,25 +299,26 @@ def mem_child(spec):
         Xs[Xs < 0.7] = 0
         Xs = sp.csr_matrix(Xs)
     Ws, Hs = initialize(Xs, min(rank, 10), "nndsvda", 0)
-    timed_fit(contender, Xs, Ws, Hs, min(rank, 10), 2, threads)
+    timed_fit(contender, Xs, Ws, Hs, min(rank, 10), 2, threads, **loss)
     W, H = W0.copy(), H0.copy()
     if _reset_peak():
         method = "VmHWM after clear_refs"
         before = _status_kb("VmRSS")
-        timed_fit(contender, X, W, H, rank, spec["iters"], threads, copy=False)
+        timed_fit(contender, X, W, H, rank, spec["iters"], threads, copy=False, **loss)
         after = _status_kb("VmHWM")
     else:
         method = "ru_maxrss (lower bound)"
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        timed_fit(contender, X, W, H, rank, spec["iters"], threads, copy=False)
+        timed_fit(contender, X, W, H, rank, spec["iters"], threads, copy=False, **loss)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"before_kb": before, "after_kb": after, "method": method}))
 
 
-def peak_memory_mb(contender, data_dir, rank, iters, threads):
-    """Peak-RSS growth (MB) of one fit, in a fresh interpreter; (None, why) if the child failed."""
+def peak_memory_mb(contender, data_dir, rank, iters, threads, **loss):
+    """Peak-RSS growth (MB) of one fit, in a fresh interpreter; (None, why) if the child failed.
+    ``loss``: ``solver``/``beta_loss`` of the fit (default cd, Frobenius)."""
     spec = json.dumps({"dir": str(data_dir), "contender": contender, "rank": rank,
-                       "iters": iters, "threads": threads})
+                       "iters": iters, "threads": threads, "loss": loss})
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(fastnmf.__file__).resolve().parent.parent)]

@@ -26,7 +26,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``0.5 ||X - W H||_F^2 + alpha_W * l1_ratio * n_features * ||W||_1
     + 0.5 * alpha_W * (1 - l1_ratio) * n_features * ||W||_F^2
     + alpha_H * l1_ratio * n_samples * ||H||_1
-    + 0.5 * alpha_H * (1 - l1_ratio) * n_samples * ||H||_F^2``.
+    + 0.5 * alpha_H * (1 - l1_ratio) * n_samples * ||H||_F^2``
+
+    with the Frobenius loss; with another ``beta_loss`` its divergence
+    ``D_beta(X | W H)`` takes the place of the first term.
 
     Parameters
     ----------
@@ -38,10 +41,17 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``n_components <= min(n_samples, n_features)``, else 'random'.
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
     solver : {'cd', 'mu'}, default='cd'
-        'cd' is exact coordinate descent (HALS), iteration for iteration the
-        algorithm of scikit-learn's 'cd'; 'mu' is multiplicative updates.
-    beta_loss : 'frobenius' or 2, default='frobenius'
-        The loss.  Only the Frobenius loss is implemented in this version.
+        'cd' is coordinate descent: for the Frobenius loss exact HALS,
+        iteration for iteration the algorithm of scikit-learn's 'cd'; for
+        the Kullback-Leibler loss safeguarded Newton steps per coordinate
+        (Hsieh & Dhillon 2011), whose loss never increases.  'mu' is
+        scikit-learn's multiplicative updates, for any ``beta_loss``.
+    beta_loss : float or {'frobenius', 'kullback-leibler', 'itakura-saito'}, default='frobenius'
+        The beta-divergence minimised: 2 ('frobenius') is half the squared
+        Frobenius norm above, 1 ('kullback-leibler') the generalized KL
+        divergence ``sum x log(x / wh) - x + wh``, 0 ('itakura-saito') the
+        Itakura-Saito divergence.  'cd' takes 2 and 1, 'mu' any real value.
+        Values <= 0 need X without zeros (else ValueError).
     tol : float >= 0, default=1e-4
         Stopping tolerance, with scikit-learn's rule for each solver.
     max_iter : int >= 1, default=200
@@ -68,11 +78,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     reconstruction_err_ : float
         ``||X - W H||_F`` at the end of the fit: summed entry by entry for
         dense X (exact), from the nonzeros and the Gram matrices for sparse X.
+        For other losses ``sqrt(2 D_beta(X | W H))``, as in scikit-learn.
     n_iter_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of str, when X has string column names
     loss_history_ : ndarray of shape (n_iter_,)
-        The objective above after each iteration.
+        The objective (the loss for ``beta_loss`` plus the regularization
+        terms above) after each iteration.
     backend_ : str
         The kernel backend that ran the fit.
 
