@@ -5,18 +5,34 @@ the kernels are correct but run single-threaded (``n_threads`` is ignored).
 Importing this package raises ImportError when the extension is not built.
 """
 
+from .. import KERNELS
+from .. import KL_INNER_TOL as _KL_INNER_TOL
+from .. import KL_MAX_BACKTRACK as _KL_MAX_BACKTRACK
 from .. import MU_EPS as _MU_EPS
 from .. import ROW_BLOCK as _ROW_BLOCK
 from . import _kernels as _ext
-from ._kernels import csr_matmul, csr_t_matmul, hals_sweep, mu_update, squared_residual
+from ._kernels import (
+    csr_matmul,
+    csr_t_matmul,
+    hals_sweep,
+    kl_cd_sweep,
+    kl_cd_sweep_csr,
+    kl_nonzero_loss,
+    kl_nonzero_loss_csr,
+    mu_numerator_csr,
+    mu_update,
+    squared_residual,
+)
 
 #: True when the extension was compiled with OpenMP (multi-threaded kernels).
 OPENMP = _ext.OPENMP
 
-if _ext.ROW_BLOCK != _ROW_BLOCK or _ext.MU_EPS != _MU_EPS:  # pragma: no cover
+if (_ext.ROW_BLOCK != _ROW_BLOCK or _ext.MU_EPS != _MU_EPS
+        or _ext.KL_MAX_BACKTRACK != _KL_MAX_BACKTRACK
+        or _ext.KL_INNER_TOL != _KL_INNER_TOL):  # pragma: no cover
     raise ImportError(
-        "fastnmf's cython extension is stale (ROW_BLOCK/MU_EPS differ from the "
+        "fastnmf's cython extension is stale (its constants differ from the "
         "kernel contract); rebuild it with `pip install -e .`"
     )
 
-__all__ = ["hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul"]
+__all__ = list(KERNELS)

@@ -16,7 +16,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport fabs
+from libc.math cimport INFINITY, fabs, log, log1p, pow
 
 from fastnmf._kernels import row_chunks
 
@@ -401,3 +401,366 @@ def csr_t_matmul(const floating[::1] data, const index_t[::1] indices,
                 s = &scratch[c, r, 0]
                 for j in range(k):
                     o[j] = o[j] + s[j]
+
+
+# ------------------------------------------------------------------ KL divergence
+# Twins of fastnmf/_kernels/numba/kl.py, operation for operation (see the
+# contract in fastnmf/_kernels/__init__.py).  Everything per entry is in double.
+
+cdef enum:
+    _KL_MAX_BACKTRACK = 30
+cdef double _KL_INNER_TOL = 1e-6
+
+KL_MAX_BACKTRACK = _KL_MAX_BACKTRACK
+KL_INNER_TOL = _KL_INNER_TOL
+
+
+cdef inline double _max(double a, double b) noexcept nogil:
+    # Python's max(a, b): a unless b > a
+    return b if b > a else a
+
+
+cdef inline double _min(double a, double b) noexcept nogil:
+    # Python's min(a, b): a unless b < a
+    return b if b < a else a
+
+
+cdef double _kl_terms(const floating* x, const floating* p, Py_ssize_t n) noexcept nogil:
+    """sum x log(x / max(p, EPS)) - x over x > 0, in double."""
+    cdef double s = 0.0
+    cdef double xv, v
+    cdef Py_ssize_t j
+    for j in range(n):
+        xv = x[j]
+        if xv > 0:
+            v = _max(<double> p[j], _MU_EPS)
+            s += xv * log(xv / v) - xv
+    return s
+
+
+def kl_nonzero_loss(const floating[:, ::1] X, const floating[:, ::1] W,
+                    const floating[:, ::1] H, int n_threads):
+    """sum_{x > 0} x log(x / max(wh, EPS)) - x for dense X, blocks of W H from BLAS."""
+    cdef Py_ssize_t m = X.shape[0]
+    cdef Py_ssize_t n = X.shape[1]
+    cdef Py_ssize_t start, rows, i
+    cdef double total = 0.0
+    if m == 0 or n == 0:
+        return 0.0
+    cdef Py_ssize_t block = min(_residual_block_rows(n), m)
+    Wa, Ha = np.asarray(W), np.asarray(H)
+    buffer = np.empty((block, n), dtype=Wa.dtype)
+    cdef floating[:, ::1] P
+    start = 0
+    while start < m:
+        rows = min(block, m - start)
+        P = np.matmul(Wa[start:start + rows], Ha, out=buffer[:rows])
+        with nogil:
+            for i in range(rows):
+                total += _kl_terms(&X[start + i, 0], &P[i, 0], n)
+        start = start + rows
+    return total
+
+
+cdef inline double _dot64(const floating* a, const floating* b, Py_ssize_t k) noexcept nogil:
+    cdef double s = 0.0
+    cdef Py_ssize_t t
+    for t in range(k):
+        s += (<double> a[t]) * (<double> b[t])
+    return s
+
+
+def kl_nonzero_loss_csr(const floating[::1] data, const index_t[::1] indices,
+                        const index_t[::1] indptr, const floating[:, ::1] W,
+                        const floating[:, ::1] Ht, int n_threads):
+    """The KL nonzero sum over the stored entries of a CSR X; parallel over rows."""
+    cdef Py_ssize_t m = indptr.shape[0] - 1
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t i, p
+    cdef double s, x, v
+    rows_np = np.zeros(max(m, 0))
+    cdef double[::1] rows = rows_np
+    if m <= 0:
+        return 0.0
+    with nogil, parallel(num_threads=n_threads):
+        for i in prange(m, schedule='static'):
+            s = 0.0
+            for p in range(<Py_ssize_t> indptr[i], <Py_ssize_t> indptr[i + 1]):
+                x = data[p]
+                if x > 0:
+                    v = _max(_dot64(&W[i, 0], &Ht[indices[p], 0], k), _MU_EPS)
+                    s = s + (x * log(x / v) - x)
+            rows[i] = s
+    return float(np.sum(rows_np))
+
+
+def mu_numerator_csr(const floating[::1] data, const index_t[::1] indices,
+                     const index_t[::1] indptr, const floating[:, ::1] A,
+                     const floating[:, ::1] B, double beta, floating[:, ::1] out,
+                     bint want_loss, int n_threads):
+    """Numerator of the multiplicative beta update at the nonzeros of a CSR X (see contract)."""
+    cdef Py_ssize_t m = out.shape[0]
+    cdef Py_ssize_t k = out.shape[1]
+    cdef Py_ssize_t i, p, t
+    cdef double s, x, wh, f, v
+    cdef double* acc
+    cdef const floating* b
+    rows_np = np.zeros(max(m, 0))
+    cdef double[::1] rows = rows_np
+    if m <= 0:
+        return 0.0
+    cdef double[:, ::1] scratch = np.zeros((max(n_threads, 1) + 1, _PAD + max(k, 1)))
+    with nogil, parallel(num_threads=n_threads):
+        for i in prange(m, schedule='static'):
+            acc = &scratch[threadid(), _PAD]
+            for t in range(k):
+                acc[t] = 0.0
+            s = 0.0
+            for p in range(<Py_ssize_t> indptr[i], <Py_ssize_t> indptr[i + 1]):
+                x = data[p]
+                if x > 0:
+                    b = &B[indices[p], 0]
+                    wh = _dot64(&A[i, 0], b, k)
+                    if beta == 1.0:
+                        v = _max(wh, _MU_EPS)
+                        f = x / v
+                        if want_loss:
+                            s = s + (x * log(f) - x)
+                    elif beta < 2.0:
+                        f = x * pow(_max(wh, _MU_EPS), beta - 2.0)
+                    else:
+                        f = x * pow(wh, beta - 2.0)
+                    for t in range(k):
+                        acc[t] = acc[t] + f * (<double> b[t])
+            for t in range(k):
+                out[i, t] = <floating> acc[t]
+            rows[i] = s
+    if want_loss and beta == 1.0:
+        return float(np.sum(rows_np))
+    return 0.0
+
+
+# ---------------------------------------------------------------- KL cd sweep
+cdef inline void _curv_terms(double x, double g, double v, double* a, double* b) noexcept nogil:
+    cdef double inv = 1.0 / _max(v, _MU_EPS)
+    cdef double gr = g * (x * inv)
+    a[0] = gr
+    b[0] = gr * g * inv
+
+
+cdef void _curvature(const double* xv, const double* g, double* wh, Py_ssize_t q, double d,
+                     bint write, double* s_out, double* c_out, double* low_out) noexcept nogil:
+    """(sum g x / v, sum g^2 x / v^2, min(wh + d g)), v = max(wh + d g, EPS); 4 partials."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef double c0 = 0.0, c1 = 0.0, c2 = 0.0, c3 = 0.0
+    cdef double a0, a1, a2, a3, b0, b1, b2, b3, v0, v1, v2, v3, s, c
+    cdef double low = INFINITY
+    cdef Py_ssize_t p = 0
+    while p + 4 <= q:
+        v0 = wh[p] + d * g[p]
+        v1 = wh[p + 1] + d * g[p + 1]
+        v2 = wh[p + 2] + d * g[p + 2]
+        v3 = wh[p + 3] + d * g[p + 3]
+        if write:
+            wh[p] = v0
+            wh[p + 1] = v1
+            wh[p + 2] = v2
+            wh[p + 3] = v3
+        low = _min(low, _min(_min(v0, v1), _min(v2, v3)))
+        _curv_terms(xv[p], g[p], v0, &a0, &b0)
+        _curv_terms(xv[p + 1], g[p + 1], v1, &a1, &b1)
+        _curv_terms(xv[p + 2], g[p + 2], v2, &a2, &b2)
+        _curv_terms(xv[p + 3], g[p + 3], v3, &a3, &b3)
+        s0 += a0
+        s1 += a1
+        s2 += a2
+        s3 += a3
+        c0 += b0
+        c1 += b1
+        c2 += b2
+        c3 += b3
+        p += 4
+    s = (s0 + s1) + (s2 + s3)
+    c = (c0 + c1) + (c2 + c3)
+    while p < q:
+        v0 = wh[p] + d * g[p]
+        if write:
+            wh[p] = v0
+        low = _min(low, v0)
+        _curv_terms(xv[p], g[p], v0, &a0, &b0)
+        s += a0
+        c += b0
+        p += 1
+    s_out[0] = s
+    c_out[0] = c
+    low_out[0] = low
+
+
+cdef bint _exact_decrease(const double* xv, const double* g, const double* wh, Py_ssize_t q,
+                          double wt, double d, double a, double l2) noexcept nogil:
+    """True when the step d < 0 does not increase the coordinate's objective."""
+    cdef double change = d * a + 0.5 * l2 * ((wt + d) * (wt + d) - wt * wt)
+    cdef double s = 0.0
+    cdef double z
+    cdef Py_ssize_t p
+    for p in range(q):
+        if g[p] > 0:
+            if wh[p] <= 0:
+                return False
+            z = d * g[p] / wh[p]
+            if z <= -1.0:
+                return False
+            s += xv[p] * log1p(z)
+    return change - s <= 0
+
+
+cdef void _kl_row(const double* xv, const double* G, Py_ssize_t width, double* wh,
+                  Py_ssize_t q, floating* w, Py_ssize_t k, const double* bsum, double l1,
+                  double l2, int max_inner, bint want_loss,
+                  double* viol_out, double* loss_out) noexcept nogil:
+    """Newton coordinate descent over one row w (see numba/kl.py's _kl_row)."""
+    cdef Py_ssize_t t, p, it, bt
+    cdef const double* g
+    cdef double wt, a, s, c, low, s2, c2, low2, grad, hess, new, d, rho
+    cdef double violation = 0.0
+    cdef bint ok
+    for p in range(q):
+        wh[p] = 0.0
+    for t in range(k):
+        wt = w[t]
+        g = G + t * width
+        for p in range(q):
+            wh[p] += wt * g[p]
+    for t in range(k):
+        g = G + t * width
+        a = bsum[t] + l1
+        _curvature(xv, g, wh, q, 0.0, False, &s, &c, &low)
+        for it in range(max_inner):
+            wt = w[t]
+            grad = a + l2 * wt - s
+            hess = l2 + c
+            if it == 0:
+                if not (wt == 0 and grad > 0):
+                    violation += fabs(grad)
+            if hess > 0:
+                new = wt - grad / hess
+                if not new > 0:
+                    new = 0.0
+            elif grad > 0:
+                new = 0.0
+            else:
+                new = wt
+            w[t] = <floating> new  # rounds to the array dtype
+            d = (<double> w[t]) - wt
+            if d == 0:
+                break
+            ok = d > 0
+            if not ok and low > _MU_EPS:
+                rho = (wt + d) / wt
+                if rho > 0:
+                    ok = grad * d + 0.5 * (l2 + c / (rho * rho)) * d * d <= 0
+            if not ok:
+                _curvature(xv, g, wh, q, d, False, &s2, &c2, &low2)
+                ok = low2 > _MU_EPS and grad * d + 0.5 * (l2 + c2) * d * d <= 0
+            if not ok:
+                for bt in range(_KL_MAX_BACKTRACK + 1):
+                    if _exact_decrease(xv, g, wh, q, wt, d, a, l2):
+                        ok = True
+                        break
+                    w[t] = <floating> (wt + 0.5 * d)
+                    d = (<double> w[t]) - wt
+                if not ok or d == 0:
+                    w[t] = <floating> wt  # exact: wt is the stored value
+                    break
+            if it + 1 == max_inner or fabs(d) <= _KL_INNER_TOL * (wt + d):
+                for p in range(q):
+                    wh[p] += d * g[p]
+                break
+            _curvature(xv, g, wh, q, d, True, &s, &c, &low)
+    viol_out[0] = violation
+    if want_loss:
+        loss_out[0] = _kl_terms(xv, wh, q)
+    else:
+        loss_out[0] = 0.0
+
+
+def kl_cd_sweep_csr(const floating[::1] data, const index_t[::1] indices,
+                    const index_t[::1] indptr, floating[:, ::1] W, const floating[:, ::1] B,
+                    const double[::1] bsum, double l1, double l2, int max_inner,
+                    bint want_loss, int n_threads):
+    """One KL Newton coordinate-descent sweep over W for a CSR X (see the contract)."""
+    cdef Py_ssize_t m = indptr.shape[0] - 1
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t i, p, t, q, width, tid
+    cdef double x
+    cdef double* buf
+    cdef double* G
+    cdef double* xv
+    cdef double* wh
+    cdef const floating* b
+    if m <= 0:
+        return 0.0, 0.0
+    viol_np, loss_np = np.zeros(m), np.zeros(m)
+    cdef double[::1] viol = viol_np
+    cdef double[::1] loss = loss_np
+    width = max(int(np.max(np.diff(np.asarray(indptr)))), 1)
+    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 2) * width))
+    with nogil, parallel(num_threads=n_threads):
+        for i in prange(m, schedule='dynamic', chunksize=16):
+            buf = &scratch[threadid(), _PAD]
+            G = buf
+            xv = buf + k * width
+            wh = xv + width
+            q = 0
+            for p in range(<Py_ssize_t> indptr[i], <Py_ssize_t> indptr[i + 1]):
+                x = data[p]
+                if x > 0:
+                    b = &B[indices[p], 0]
+                    xv[q] = x
+                    for t in range(k):
+                        G[t * width + q] = b[t]
+                    q = q + 1
+            _kl_row(xv, G, width, wh, q, &W[i, 0], k, &bsum[0], l1, l2, max_inner, want_loss,
+                    &viol[i], &loss[i])
+    return float(np.sum(viol_np)), float(np.sum(loss_np))
+
+
+def kl_cd_sweep(const floating[:, :] X, floating[:, ::1] W, const floating[:, ::1] B,
+                const double[::1] bsum, double l1, double l2, int max_inner, bint want_loss,
+                int n_threads):
+    """One KL Newton coordinate-descent sweep over W for a dense X of any strides."""
+    cdef Py_ssize_t m = X.shape[0]
+    cdef Py_ssize_t n = X.shape[1]
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t i, j, t, q
+    cdef Py_ssize_t width = max(n, 1)
+    cdef double x
+    cdef double* buf
+    cdef double* G
+    cdef double* xv
+    cdef double* wh
+    cdef const floating* b
+    if m <= 0:
+        return 0.0, 0.0
+    viol_np, loss_np = np.zeros(m), np.zeros(m)
+    cdef double[::1] viol = viol_np
+    cdef double[::1] loss = loss_np
+    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 2) * width))
+    with nogil, parallel(num_threads=n_threads):
+        for i in prange(m, schedule='dynamic', chunksize=4):
+            buf = &scratch[threadid(), _PAD]
+            G = buf
+            xv = buf + k * width
+            wh = xv + width
+            q = 0
+            for j in range(n):
+                x = X[i, j]
+                if x > 0:
+                    b = &B[j, 0]
+                    xv[q] = x
+                    for t in range(k):
+                        G[t * width + q] = b[t]
+                    q = q + 1
+            _kl_row(xv, G, width, wh, q, &W[i, 0], k, &bsum[0], l1, l2, max_inner, want_loss,
+                    &viol[i], &loss[i])
+    return float(np.sum(viol_np)), float(np.sum(loss_np))
