@@ -30,10 +30,11 @@ def config_info():
         auto = resolve_backend_name("auto")
     except ValueError as exc:
         auto = f"<error: {exc}>"
-    openmp = None
+    openmp = isa = None
     if status.get("cython") is None:
         from ._kernels import cython as cy
         openmp = bool(getattr(cy, "OPENMP", False))
+        isa = getattr(cy, "ISA", None)
     blas = [
         {k: d.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
         for d in threadpool_info() if d.get("user_api") == "blas"
@@ -45,6 +46,7 @@ def config_info():
                      for name, reason in status.items()},
         "auto_backend": auto,
         "cython_openmp": openmp,
+        "cython_isa": isa,
         "threads": {"usable_cores": usable_cores(), "numba_max_threads": numba_threads,
                     "numba_threading_layer": threading_layer},
         "blas": blas,
@@ -66,6 +68,8 @@ def show_config(file=None):
     out += [f"  {k:<13} {v}" for k, v in info["backends"].items()]
     if info["cython_openmp"] is not None:
         out.append(f"  cython built with OpenMP: {info['cython_openmp']}")
+        out.append(f"  cython build in use: {info['cython_isa']} "
+                   "(widest SIMD this CPU runs; FASTNMF_CYTHON_ISA forces one)")
     out += ["", "threads:"] + [f"  {k:<22} {v}" for k, v in info["threads"].items()]
     out += ["", "BLAS:"] + ([f"  {b}" for b in info["blas"]] or ["  (none found by threadpoolctl)"])
     print("\n".join(out), file=file)

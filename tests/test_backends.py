@@ -11,7 +11,7 @@ import pytest
 import fastnmf
 from fastnmf._backends import BACKENDS, backend_status, get_backend, resolve_backend_name
 
-from .conftest import REQUIRED
+from .conftest import REQUIRED, _use
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -78,3 +78,54 @@ def test_import_compiles_nothing_and_loads_no_backend():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+# ------------------------------------------------ SIMD builds of the cython kernels
+def test_cython_isa_choice_and_override(monkeypatch):
+    _use("cython")
+    from fastnmf._kernels.cython import _isa
+
+    assert _isa.supported({}) == ["baseline"]
+    assert _isa.supported({"AVX2": True}) == ["avx2", "baseline"]
+    monkeypatch.setenv("FASTNMF_CYTHON_ISA", "baseline")
+    module, isa = _isa.load_extension()
+    assert isa == "baseline" and module.__name__.endswith("._kernels")
+    monkeypatch.setenv("FASTNMF_CYTHON_ISA", "sse9")
+    with pytest.raises(ImportError, match=r"FASTNMF_CYTHON_ISA must be one of \['avx512', 'avx2', 'baseline'\]; got 'sse9'"):
+        _isa.load_extension()
+
+
+def test_cython_isa_builds_agree_bitwise():
+    """The wider-SIMD builds run the same operations in the same order: equal results."""
+    _use("cython")
+    import scipy.sparse as sp
+
+    from fastnmf._kernels.cython import _isa
+
+    runnable = []
+    for name in _isa.supported():
+        try:
+            runnable.append((name, _isa.load_variant(name)))
+        except ImportError:
+            pass  # not built here (e.g. not x86-64)
+    assert runnable and runnable[-1][0] == "baseline"
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 200, density=0.05, random_state=1, format="csr") * 5
+    X.data = np.ceil(X.data)
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        W = rng.random((300, 24)).astype(dtype)
+        Ht = rng.random((200, 24)).astype(dtype)
+        outs = []
+        for _, mod in runnable:
+            W1, W2 = W.copy(), W.copy()
+            XHt = np.empty_like(W)
+            mod.csr_matmul(Xd.data, Xd.indices, Xd.indptr, Ht, XHt, 2)
+            v = mod.hals_sweep(W1, np.ascontiguousarray(Ht.T @ Ht), XHt, 0.1, 0.2,
+                               np.arange(24, dtype=np.intp), 2)
+            r = mod.kl_cd_sweep_csr(Xd.data, Xd.indices, Xd.indptr, W2, Ht,
+                                    Ht.sum(0, dtype=np.float64), 0.0, 0.0, 3, True, 2)
+            outs.append((XHt, W1, v, W2, r))
+        for other in outs[:-1]:
+            for a, b in zip(other, outs[-1]):
+                np.testing.assert_array_equal(a, b)

@@ -120,12 +120,11 @@ kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss,
     ``(s0 + s1) + (s2 + s3)``, then the remaining p.  A step ``d > 0`` always
     decreases the objective (its derivative is concave in w, so a Newton step
     from the left never overshoots); a step ``d < 0`` may overshoot and is
-    checked, cheapest test first (``c`` is the hess sum without ``l2``, ``low``
-    the smallest ``wh_p``)::
+    checked, cheapest test first (``c`` is the hess sum without ``l2``)::
 
-        1. low > EPS, rho = (w + d) / w > 0 and
+        1. every wh_p > EPS, rho = (w + d) / w > 0 and
            grad d + 0.5 (l2 + c / rho^2) d^2 <= 0     (as wh_p >= w g_tp)
-        2. min_p (wh_p + d g_tp) > EPS and grad d + 0.5 (l2 + c') d^2 <= 0,
+        2. every wh_p + d g_tp > EPS and grad d + 0.5 (l2 + c') d^2 <= 0,
            c' = the hess sum at wh + d g (the largest curvature on the step)
         3. the exact change of the objective, d (bsum[t] + l1)
            + 0.5 l2 ((w + d)^2 - w^2) - sum_{g_tp > 0} x_p log1p(d g_tp / wh_p),
@@ -141,7 +140,7 @@ kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss,
     loss (when ``want_loss``, else 0.0) is ``sum_p x_p log(x_p / max(wh_p, EPS))
     - x_p`` at the end of the sweep.  Per-row values are added in row order,
     so results do not depend on ``n_threads``.  Scratch per thread:
-    ``(k + 3) * max_row_entries`` values.
+    ``(k + 4) * max_row_entries`` doubles.
 """
 
 KERNELS = (

@@ -10,19 +10,22 @@ from .. import KL_INNER_TOL as _KL_INNER_TOL
 from .. import KL_MAX_BACKTRACK as _KL_MAX_BACKTRACK
 from .. import MU_EPS as _MU_EPS
 from .. import ROW_BLOCK as _ROW_BLOCK
-from . import _kernels as _ext
-from ._kernels import (
-    csr_matmul,
-    csr_t_matmul,
-    hals_sweep,
-    kl_cd_sweep,
-    kl_cd_sweep_csr,
-    kl_nonzero_loss,
-    kl_nonzero_loss_csr,
-    mu_numerator_csr,
-    mu_update,
-    squared_residual,
-)
+from ._isa import load_extension
+
+#: The compiled module in use and the instruction set it was built for
+#: ("avx512", "avx2" or "baseline"); see :mod:`fastnmf._kernels.cython._isa`.
+_ext, ISA = load_extension()
+
+csr_matmul = _ext.csr_matmul
+csr_t_matmul = _ext.csr_t_matmul
+hals_sweep = _ext.hals_sweep
+kl_cd_sweep = _ext.kl_cd_sweep
+kl_cd_sweep_csr = _ext.kl_cd_sweep_csr
+kl_nonzero_loss = _ext.kl_nonzero_loss
+kl_nonzero_loss_csr = _ext.kl_nonzero_loss_csr
+mu_numerator_csr = _ext.mu_numerator_csr
+mu_update = _ext.mu_update
+squared_residual = _ext.squared_residual
 
 #: True when the extension was compiled with OpenMP (multi-threaded kernels).
 OPENMP = _ext.OPENMP

@@ -541,59 +541,53 @@ def mu_numerator_csr(const floating[::1] data, const index_t[::1] indices,
 
 
 # ---------------------------------------------------------------- KL cd sweep
-cdef inline void _curv_terms(double x, double g, double v, double* a, double* b) noexcept nogil:
-    cdef double inv = 1.0 / _max(v, _MU_EPS)
-    cdef double gr = g * (x * inv)
-    a[0] = gr
-    b[0] = gr * g * inv
-
-
-cdef void _curvature(const double* xv, const double* g, double* wh, Py_ssize_t q, double d,
-                     bint write, double* s_out, double* c_out, double* low_out) noexcept nogil:
-    """(sum g x / v, sum g^2 x / v^2, min(wh + d g)), v = max(wh + d g, EPS); 4 partials."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef double c0 = 0.0, c1 = 0.0, c2 = 0.0, c3 = 0.0
-    cdef double a0, a1, a2, a3, b0, b1, b2, b3, v0, v1, v2, v3, s, c
-    cdef double low = INFINITY
+cdef inline double _lanes(const double* t, Py_ssize_t q) noexcept nogil:
+    """sum of t[:q] in 4 interleaved partials, (0 + 1) + (2 + 3), then the tail."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s
     cdef Py_ssize_t p = 0
     while p + 4 <= q:
-        v0 = wh[p] + d * g[p]
-        v1 = wh[p + 1] + d * g[p + 1]
-        v2 = wh[p + 2] + d * g[p + 2]
-        v3 = wh[p + 3] + d * g[p + 3]
-        if write:
-            wh[p] = v0
-            wh[p + 1] = v1
-            wh[p + 2] = v2
-            wh[p + 3] = v3
-        low = _min(low, _min(_min(v0, v1), _min(v2, v3)))
-        _curv_terms(xv[p], g[p], v0, &a0, &b0)
-        _curv_terms(xv[p + 1], g[p + 1], v1, &a1, &b1)
-        _curv_terms(xv[p + 2], g[p + 2], v2, &a2, &b2)
-        _curv_terms(xv[p + 3], g[p + 3], v3, &a3, &b3)
-        s0 += a0
-        s1 += a1
-        s2 += a2
-        s3 += a3
-        c0 += b0
-        c1 += b1
-        c2 += b2
-        c3 += b3
+        s0 += t[p]
+        s1 += t[p + 1]
+        s2 += t[p + 2]
+        s3 += t[p + 3]
         p += 4
     s = (s0 + s1) + (s2 + s3)
-    c = (c0 + c1) + (c2 + c3)
     while p < q:
-        v0 = wh[p] + d * g[p]
-        if write:
-            wh[p] = v0
-        low = _min(low, v0)
-        _curv_terms(xv[p], g[p], v0, &a0, &b0)
-        s += a0
-        c += b0
+        s += t[p]
         p += 1
-    s_out[0] = s
-    c_out[0] = c
-    low_out[0] = low
+    return s
+
+
+cdef inline bint _curvature(const double* xv, const double* g, double* wh, Py_ssize_t q,
+                            const double* gu, double du, bint write, double* ts, double* tc,
+                            double* s_out, double* c_out) noexcept nogil:
+    """(sum g x / v, sum g^2 x / v^2) into s_out, c_out with v = wh + du gu (clamped
+    to EPS where it divides), wh = v when ``write``; returns any(v <= EPS).  The
+    per-entry terms go to ts, tc in a loop without reduction (it vectorizes), then
+    are summed by _lanes (see numba/kl.py)."""
+    cdef bint bad = False
+    cdef double v, inv, gr
+    cdef Py_ssize_t p
+    if write:
+        for p in range(q):
+            v = wh[p] + du * gu[p]
+            wh[p] = v
+            bad = bad | (v <= _MU_EPS)
+            inv = 1.0 / (_MU_EPS if _MU_EPS > v else v)
+            gr = g[p] * (xv[p] * inv)
+            ts[p] = gr
+            tc[p] = gr * g[p] * inv
+    else:
+        for p in range(q):
+            v = wh[p] + du * gu[p]
+            bad = bad | (v <= _MU_EPS)
+            inv = 1.0 / (_MU_EPS if _MU_EPS > v else v)
+            gr = g[p] * (xv[p] * inv)
+            ts[p] = gr
+            tc[p] = gr * g[p] * inv
+    s_out[0] = _lanes(ts, q)
+    c_out[0] = _lanes(tc, q)
+    return bad
 
 
 cdef bint _exact_decrease(const double* xv, const double* g, const double* wh, Py_ssize_t q,
@@ -615,26 +609,23 @@ cdef bint _exact_decrease(const double* xv, const double* g, const double* wh, P
 
 
 cdef void _kl_row(const double* xv, const double* G, Py_ssize_t width, double* wh,
-                  Py_ssize_t q, floating* w, Py_ssize_t k, const double* bsum, double l1,
-                  double l2, int max_inner, bint want_loss,
+                  double* ts, double* tc, Py_ssize_t q, floating* w, Py_ssize_t k,
+                  const double* bsum, double l1, double l2, int max_inner, bint want_loss,
                   double* viol_out, double* loss_out) noexcept nogil:
-    """Newton coordinate descent over one row w (see numba/kl.py's _kl_row)."""
-    cdef Py_ssize_t t, p, it, bt
+    """Newton coordinate descent over one row w (see numba/kl.py's _kl_row); wh holds
+    sum_t w[t] G[t, p] on entry (formed by the gather)."""
+    cdef Py_ssize_t t, it, bt, p
     cdef const double* g
-    cdef double wt, a, s, c, low, s2, c2, low2, grad, hess, new, d, rho
+    cdef const double* gp = G
+    cdef double wt, a, s, c, s2, c2, grad, hess, new, d, rho
+    cdef double pending = 0.0
     cdef double violation = 0.0
-    cdef bint ok
-    for p in range(q):
-        wh[p] = 0.0
-    for t in range(k):
-        wt = w[t]
-        g = G + t * width
-        for p in range(q):
-            wh[p] += wt * g[p]
+    cdef bint ok, bad, bad2
     for t in range(k):
         g = G + t * width
         a = bsum[t] + l1
-        _curvature(xv, g, wh, q, 0.0, False, &s, &c, &low)
+        bad = _curvature(xv, g, wh, q, gp, pending, pending != 0.0, ts, tc, &s, &c)
+        pending = 0.0
         for it in range(max_inner):
             wt = w[t]
             grad = a + l2 * wt - s
@@ -655,13 +646,13 @@ cdef void _kl_row(const double* xv, const double* G, Py_ssize_t width, double* w
             if d == 0:
                 break
             ok = d > 0
-            if not ok and low > _MU_EPS:
+            if not ok and not bad:
                 rho = (wt + d) / wt
                 if rho > 0:
                     ok = grad * d + 0.5 * (l2 + c / (rho * rho)) * d * d <= 0
             if not ok:
-                _curvature(xv, g, wh, q, d, False, &s2, &c2, &low2)
-                ok = low2 > _MU_EPS and grad * d + 0.5 * (l2 + c2) * d * d <= 0
+                bad2 = _curvature(xv, g, wh, q, g, d, False, ts, tc, &s2, &c2)
+                ok = not bad2 and grad * d + 0.5 * (l2 + c2) * d * d <= 0
             if not ok:
                 for bt in range(_KL_MAX_BACKTRACK + 1):
                     if _exact_decrease(xv, g, wh, q, wt, d, a, l2):
@@ -673,10 +664,13 @@ cdef void _kl_row(const double* xv, const double* G, Py_ssize_t width, double* w
                     w[t] = <floating> wt  # exact: wt is the stored value
                     break
             if it + 1 == max_inner or fabs(d) <= _KL_INNER_TOL * (wt + d):
-                for p in range(q):
-                    wh[p] += d * g[p]
+                pending = d
+                gp = g
                 break
-            _curvature(xv, g, wh, q, d, True, &s, &c, &low)
+            bad = _curvature(xv, g, wh, q, g, d, True, ts, tc, &s, &c)
+    if pending != 0.0:
+        for p in range(q):
+            wh[p] += pending * gp[p]
     viol_out[0] = violation
     if want_loss:
         loss_out[0] = _kl_terms(xv, wh, q)
@@ -697,6 +691,10 @@ def kl_cd_sweep_csr(const floating[::1] data, const index_t[::1] indices,
     cdef double* G
     cdef double* xv
     cdef double* wh
+    cdef double* ts
+    cdef double* tc
+    cdef floating* w
+    cdef double acc, bt
     cdef const floating* b
     if m <= 0:
         return 0.0, 0.0
@@ -704,23 +702,30 @@ def kl_cd_sweep_csr(const floating[::1] data, const index_t[::1] indices,
     cdef double[::1] viol = viol_np
     cdef double[::1] loss = loss_np
     width = max(int(np.max(np.diff(np.asarray(indptr)))), 1)
-    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 2) * width))
+    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 4) * width))
     with nogil, parallel(num_threads=n_threads):
         for i in prange(m, schedule='dynamic', chunksize=16):
             buf = &scratch[threadid(), _PAD]
             G = buf
             xv = buf + k * width
             wh = xv + width
+            ts = wh + width
+            tc = ts + width
+            w = &W[i, 0]
             q = 0
             for p in range(<Py_ssize_t> indptr[i], <Py_ssize_t> indptr[i + 1]):
                 x = data[p]
                 if x > 0:
                     b = &B[indices[p], 0]
                     xv[q] = x
+                    acc = 0.0
                     for t in range(k):
-                        G[t * width + q] = b[t]
+                        bt = b[t]
+                        G[t * width + q] = bt
+                        acc = acc + (<double> w[t]) * bt
+                    wh[q] = acc
                     q = q + 1
-            _kl_row(xv, G, width, wh, q, &W[i, 0], k, &bsum[0], l1, l2, max_inner, want_loss,
+            _kl_row(xv, G, width, wh, ts, tc, q, w, k, &bsum[0], l1, l2, max_inner, want_loss,
                     &viol[i], &loss[i])
     return float(np.sum(viol_np)), float(np.sum(loss_np))
 
@@ -739,28 +744,39 @@ def kl_cd_sweep(const floating[:, :] X, floating[:, ::1] W, const floating[:, ::
     cdef double* G
     cdef double* xv
     cdef double* wh
+    cdef double* ts
+    cdef double* tc
+    cdef floating* w
+    cdef double acc, bt
     cdef const floating* b
     if m <= 0:
         return 0.0, 0.0
     viol_np, loss_np = np.zeros(m), np.zeros(m)
     cdef double[::1] viol = viol_np
     cdef double[::1] loss = loss_np
-    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 2) * width))
+    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 4) * width))
     with nogil, parallel(num_threads=n_threads):
         for i in prange(m, schedule='dynamic', chunksize=4):
             buf = &scratch[threadid(), _PAD]
             G = buf
             xv = buf + k * width
             wh = xv + width
+            ts = wh + width
+            tc = ts + width
+            w = &W[i, 0]
             q = 0
             for j in range(n):
                 x = X[i, j]
                 if x > 0:
                     b = &B[j, 0]
                     xv[q] = x
+                    acc = 0.0
                     for t in range(k):
-                        G[t * width + q] = b[t]
+                        bt = b[t]
+                        G[t * width + q] = bt
+                        acc = acc + (<double> w[t]) * bt
+                    wh[q] = acc
                     q = q + 1
-            _kl_row(xv, G, width, wh, q, &W[i, 0], k, &bsum[0], l1, l2, max_inner, want_loss,
+            _kl_row(xv, G, width, wh, ts, tc, q, w, k, &bsum[0], l1, l2, max_inner, want_loss,
                     &viol[i], &loss[i])
     return float(np.sum(viol_np)), float(np.sum(loss_np))

@@ -121,58 +121,53 @@ def mu_numerator_csr(data, indices, indptr, A, B, beta, out, want_loss, n_thread
 
 # ------------------------------------------------------------------ cd sweep
 @numba.njit(**JIT, inline="always")
-def _curv_terms(x, g, v):
-    inv = 1.0 / max(v, MU_EPS)
-    gr = g * (x * inv)
-    return gr, gr * g * inv
+def _curvature(xv, g, wh, q, gu, du, write, ts, tc):
+    """``(sum g x / v, sum g^2 x / v^2, any(v <= EPS))`` with ``v = wh + du gu``
+    (clamped to EPS where it divides); with ``write``, also ``wh = v``.  ``gu``
+    is ``g`` to evaluate a step of the same coordinate, or the previous
+    coordinate's column to apply its last step in the same pass.
+
+    The per-entry terms go to the scratch ``ts``, ``tc`` in a loop with no
+    reduction (it vectorizes: the divisions dominate); they are then summed
+    in 4 interleaved partials (p mod 4), combined as (0 + 1) + (2 + 3), then
+    the tail."""
+    bad = False
+    if write:
+        for p in range(q):
+            v = wh[p] + du * gu[p]
+            wh[p] = v
+            bad |= v <= MU_EPS
+            inv = 1.0 / (MU_EPS if MU_EPS > v else v)
+            gr = g[p] * (xv[p] * inv)
+            ts[p] = gr
+            tc[p] = gr * g[p] * inv
+    else:
+        for p in range(q):
+            v = wh[p] + du * gu[p]
+            bad |= v <= MU_EPS
+            inv = 1.0 / (MU_EPS if MU_EPS > v else v)
+            gr = g[p] * (xv[p] * inv)
+            ts[p] = gr
+            tc[p] = gr * g[p] * inv
+    return _lanes(ts, q), _lanes(tc, q), bad
 
 
-@numba.njit(**JIT)
-def _curvature(xv, g, wh, q, d, write):
-    """``(sum g x / v, sum g^2 x / v^2, min(wh + d g))`` with
-    ``v = max(wh + d g, EPS)``; with ``write``, also ``wh += d g``.
-    Sums over 4 interleaved partials (p mod 4), combined as (0 + 1) + (2 + 3),
-    then the tail: the loop vectorizes without reassociation."""
+@numba.njit(**JIT, inline="always")
+def _lanes(t, q):
+    """sum of t[:q] in 4 interleaved partials, (0 + 1) + (2 + 3), then the tail."""
     s0 = s1 = s2 = s3 = 0.0
-    c0 = c1 = c2 = c3 = 0.0
-    low = np.inf
     p = 0
     while p + 4 <= q:
-        v0 = wh[p] + d * g[p]
-        v1 = wh[p + 1] + d * g[p + 1]
-        v2 = wh[p + 2] + d * g[p + 2]
-        v3 = wh[p + 3] + d * g[p + 3]
-        if write:
-            wh[p] = v0
-            wh[p + 1] = v1
-            wh[p + 2] = v2
-            wh[p + 3] = v3
-        low = min(low, min(min(v0, v1), min(v2, v3)))
-        a0, b0 = _curv_terms(xv[p], g[p], v0)
-        a1, b1 = _curv_terms(xv[p + 1], g[p + 1], v1)
-        a2, b2 = _curv_terms(xv[p + 2], g[p + 2], v2)
-        a3, b3 = _curv_terms(xv[p + 3], g[p + 3], v3)
-        s0 += a0
-        s1 += a1
-        s2 += a2
-        s3 += a3
-        c0 += b0
-        c1 += b1
-        c2 += b2
-        c3 += b3
+        s0 += t[p]
+        s1 += t[p + 1]
+        s2 += t[p + 2]
+        s3 += t[p + 3]
         p += 4
     s = (s0 + s1) + (s2 + s3)
-    c = (c0 + c1) + (c2 + c3)
     while p < q:
-        v0 = wh[p] + d * g[p]
-        if write:
-            wh[p] = v0
-        low = min(low, v0)
-        a0, b0 = _curv_terms(xv[p], g[p], v0)
-        s += a0
-        c += b0
+        s += t[p]
         p += 1
-    return s, c, low
+    return s
 
 
 @numba.njit(**JIT)
@@ -192,23 +187,22 @@ def _exact_decrease(xv, g, wh, q, wt, d, a, l2):
 
 
 @numba.njit(**JIT)
-def _kl_row(xv, G, wh, q, w, bsum, l1, l2, max_inner, want_loss):
+def _kl_row(xv, G, wh, ts, tc, q, w, bsum, l1, l2, max_inner, want_loss):
     """Newton coordinate descent over one row ``w`` given its q entries
-    ``xv`` and gathered ``G[t, p] = B[j_p, t]``; ``wh`` is scratch.
+    ``xv``, gathered ``G[t, p] = B[j_p, t]`` and ``wh[p] = sum_t w[t] G[t, p]``
+    (summed over t in order, by the gather); ``ts``, ``tc`` are scratch.
     Returns (violation, loss) of the row."""
     k = w.shape[0]
-    for p in range(q):
-        wh[p] = 0.0
-    for t in range(k):
-        wt = np.float64(w[t])
-        g = G[t]
-        for p in range(q):
-            wh[p] += wt * g[p]
     violation = 0.0
+    # the last step of a coordinate is applied to wh in the pass that starts
+    # the next one (same arithmetic as a separate pass, one pass fewer)
+    pending = 0.0
+    gp = G[0]
     for t in range(k):
         g = G[t]
         a = bsum[t] + l1
-        s, c, low = _curvature(xv, g, wh, q, 0.0, False)
+        s, c, bad = _curvature(xv, g, wh, q, gp, pending, pending != 0.0, ts, tc)
+        pending = 0.0
         for it in range(max_inner):
             wt = np.float64(w[t])
             grad = a + l2 * wt - s
@@ -229,7 +223,7 @@ def _kl_row(xv, G, wh, q, w, bsum, l1, l2, max_inner, want_loss):
             if d == 0:
                 break
             ok = d > 0
-            if not ok and low > MU_EPS:
+            if not ok and not bad:
                 # wh_p >= wt g_p, so on [wt + d, wt] every wh_p is at least
                 # rho wh_p and f'' <= l2 + c / rho^2
                 rho = (wt + d) / wt
@@ -237,8 +231,8 @@ def _kl_row(xv, G, wh, q, w, bsum, l1, l2, max_inner, want_loss):
                     ok = grad * d + 0.5 * (l2 + c / (rho * rho)) * d * d <= 0
             if not ok:
                 # f'' is largest at the left end of [wt + d, wt]
-                s2, c2, low2 = _curvature(xv, g, wh, q, d, False)
-                ok = low2 > MU_EPS and grad * d + 0.5 * (l2 + c2) * d * d <= 0
+                s2, c2, bad2 = _curvature(xv, g, wh, q, g, d, False, ts, tc)
+                ok = not bad2 and grad * d + 0.5 * (l2 + c2) * d * d <= 0
             if not ok:
                 for _ in range(KL_MAX_BACKTRACK + 1):
                     if _exact_decrease(xv, g, wh, q, wt, d, a, l2):
@@ -250,10 +244,13 @@ def _kl_row(xv, G, wh, q, w, bsum, l1, l2, max_inner, want_loss):
                     w[t] = wt  # exact: wt is the stored value
                     break
             if it + 1 == max_inner or abs(d) <= KL_INNER_TOL * (wt + d):
-                for p in range(q):
-                    wh[p] += d * g[p]
+                pending = d
+                gp = g
                 break
-            s, c, low = _curvature(xv, g, wh, q, d, True)
+            s, c, bad = _curvature(xv, g, wh, q, g, d, True, ts, tc)
+    if pending != 0.0:
+        for p in range(q):
+            wh[p] += pending * gp[p]
     loss = 0.0
     if want_loss:
         loss = _kl_terms(xv, wh, q)
@@ -271,17 +268,24 @@ def _kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_
         G = np.empty((k, width))
         xv = np.empty(width)
         wh = np.empty(width)
+        ts = np.empty(width)
+        tc = np.empty(width)
         for i in range(bounds[c], bounds[c + 1]):
+            w = W[i]
             q = 0
             for p in range(indptr[i], indptr[i + 1]):
                 x = data[p]
                 if x > 0:
                     b = B[indices[p]]
                     xv[q] = x
+                    acc = 0.0
                     for t in range(k):
-                        G[t, q] = b[t]
+                        bt = np.float64(b[t])
+                        G[t, q] = bt
+                        acc += np.float64(w[t]) * bt
+                    wh[q] = acc
                     q += 1
-            viol[i], loss[i] = _kl_row(xv, G, wh, q, W[i], bsum, l1, l2, max_inner, want_loss)
+            viol[i], loss[i] = _kl_row(xv, G, wh, ts, tc, q, w, bsum, l1, l2, max_inner, want_loss)
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -293,17 +297,24 @@ def _kl_cd_sweep_dense(X, W, B, bsum, l1, l2, max_inner, want_loss, n_chunks, vi
         G = np.empty((k, n))
         xv = np.empty(n)
         wh = np.empty(n)
+        ts = np.empty(n)
+        tc = np.empty(n)
         for i in range(c * step, min(m, (c + 1) * step)):
+            w = W[i]
             q = 0
             for j in range(n):
                 x = X[i, j]
                 if x > 0:
                     b = B[j]
                     xv[q] = x
+                    acc = 0.0
                     for t in range(k):
-                        G[t, q] = b[t]
+                        bt = np.float64(b[t])
+                        G[t, q] = bt
+                        acc += np.float64(w[t]) * bt
+                    wh[q] = acc
                     q += 1
-            viol[i], loss[i] = _kl_row(xv, G, wh, q, W[i], bsum, l1, l2, max_inner, want_loss)
+            viol[i], loss[i] = _kl_row(xv, G, wh, ts, tc, q, w, bsum, l1, l2, max_inner, want_loss)
 
 
 def _chunks_for(n_threads):

@@ -1,0 +1,63 @@
+"""Which build of the Cython kernels to load: runtime dispatch on the CPU's SIMD.
+
+``setup.py`` compiles ``_kernels.pyx`` for baseline x86-64 (runs anywhere) and, on x86-64,
+twice more with wider SIMD: ``_kernels_avx2`` and ``_kernels_avx512``.  All three do the
+same operations in the same order (no -ffast-math, no FMA contraction), so their results
+are bitwise equal; only the speed differs.  The widest build this CPU supports is loaded,
+as NumPy's own CPU dispatch reports the features.  ``FASTNMF_CYTHON_ISA`` (``baseline``,
+``avx2`` or ``avx512``) forces a choice, for testing or when the detection is wrong.
+"""
+
+import importlib
+import os
+
+#: Builds from the widest to the baseline, with the CPU features each needs.
+VARIANTS = (
+    ("avx512", "_kernels_avx512", ("AVX512F", "AVX512CD", "AVX512BW", "AVX512DQ", "AVX512VL")),
+    ("avx2", "_kernels_avx2", ("AVX2",)),
+    ("baseline", "_kernels", ()),
+)
+
+
+def cpu_features():
+    """``{feature: bool}`` from NumPy's CPU dispatch ({} when unavailable)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # pragma: no cover - older NumPy layout
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__
+        except ImportError:
+            return {}
+    return dict(__cpu_features__)
+
+
+def supported(features=None):
+    """Names of the variants this CPU can run, widest first (baseline always)."""
+    features = cpu_features() if features is None else features
+    return [name for name, _, needs in VARIANTS if all(features.get(f, False) for f in needs)]
+
+
+def load_extension():
+    """``(module, isa)``: the widest built variant this CPU supports, or the forced one."""
+    forced = os.environ.get("FASTNMF_CYTHON_ISA", "").strip().lower()
+    names = [name for name, _, _ in VARIANTS]
+    if forced:
+        if forced not in names:
+            raise ImportError(f"FASTNMF_CYTHON_ISA must be one of {names}; got {forced!r}")
+        candidates = [forced]
+    else:
+        candidates = supported()
+    modules = dict((name, module) for name, module, _ in VARIANTS)
+    last_error = None
+    for name in candidates:
+        try:
+            return importlib.import_module(f"{__package__}.{modules[name]}"), name
+        except ImportError as exc:  # that variant was not built here
+            last_error = exc
+    raise ImportError(f"no build of fastnmf's cython kernels could be loaded: {last_error}")
+
+
+def load_variant(name):
+    """The module of one variant (ImportError when it was not built)."""
+    modules = dict((n, module) for n, module, _ in VARIANTS)
+    return importlib.import_module(f"{__package__}.{modules[name]}")
