@@ -141,17 +141,77 @@ kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss,
     - x_p`` at the end of the sweep.  Per-row values are added in row order,
     so results do not depend on ``n_threads``.  Scratch per thread:
     ``(k + 4) * max_row_entries`` doubles.
+
+Non-negative least squares.
+
+nnls_bpp(G, C, X, max_iter, n_threads) -> int
+    Exact non-negative least squares for many right-hand sides sharing one
+    Gram matrix, by block principal pivoting (Kim & Park, SIAM J. Sci. Comput.
+    2011, "Fast nonnegative matrix factorization: an active-set-like method and
+    comparisons").  For each row i of ``C`` (m x k) it solves
+    ``min_{x >= 0} 0.5 x^T G x - C[i] @ x`` (``G``: k x k symmetric positive
+    semidefinite; the caller has already added any L2 term to its diagonal and
+    subtracted any L1 term from ``C``) and writes the solution into ``X[i]``.
+    On entry ``X`` is the warm start: the initial passive set of row i is
+    ``F = {t : X[i, t] > 0}`` (``X`` all zeros = cold start).  Rows are
+    independent and run in parallel; the result does not depend on
+    ``n_threads``.  All arithmetic is in float64 (``G`` and ``C[i]`` are read as
+    float64), only the result is stored in ``X``'s dtype.  One iteration::
+
+        x_F = solve(G_FF, c_F), x_t = 0 for t not in F
+        y_t = sum_{j in F} G_tj x_j - c_t                 (t not in F)
+        V = {t in F : x_t < 0}
+          | {t not in F : y_t < -NNLS_TOL * (|c_t| + sum_{j in F} |G_tj x_j|)}
+
+    ``V`` empty: converged.  Otherwise Kim & Park's exchange rule with backup
+    (``ninf = k + 1, alpha = 3`` at the start of each row): if ``|V| < ninf``
+    then ``ninf = |V|, alpha = 3`` and every t in V changes side; elif
+    ``alpha >= 1`` then ``alpha -= 1`` and every t in V changes side; else only
+    the largest t in V changes side.  The primal test is exact (``x_t < 0``):
+    a coordinate rounded to a tiny negative value leaves F and then stays out,
+    as its dual ``y_t`` is then within the tolerance; the dual test is relative
+    to the sum of the magnitudes of the terms of ``y_t`` (a bound on its
+    rounding error), so that rounding cannot make the method cycle, and is exact
+    at a cold start (``t`` enters F iff ``c_t > 0``).
+
+    ``solve`` is a Cholesky factorization of ``G_FF`` (F in ascending order,
+    right-looking: column j is scaled by the square root of its pivot, then
+    ``S[a, b] -= L[a, j] L[b, j]`` for j < b <= a) followed by forward and back
+    substitution, every sum in index order.  Singular ``G_FF``: a pivot ``d``
+    of column j that is not ``> NNLS_PIVOT_TOL * G_jj`` (and ``> 0``) means
+    that component is, to that relative precision, a combination of the earlier
+    ones in F (a zero component, a duplicated one): it is pinned, ``x_j = 0``
+    and left out of the factorization, which is then that of ``G`` on the
+    remaining indices.  This gives a minimizer over F as long as ``c`` lies in
+    the range of ``G`` (always when ``G = A^T A, c = A^T b``); a pinned
+    coordinate stays in F and is never flagged.  Consecutive rows handled by
+    one thread whose F is the one last factored reuse the factorization (the
+    same numbers: the results do not depend on it).
+
+    Returns the number of rows that did not converge within ``max_iter``
+    exchanges (``max_iter = 0`` only checks the warm start).  For those, ``X[i]``
+    is the last iterate with its negative entries set to 0, unless the warm
+    start (negatives set to 0) has a lower or equal objective
+    ``0.5 x^T G x - c^T x``; then it is the warm start: a row's objective never
+    increases.  Every stored entry is ``x if x > 0 else 0`` (no ``-0.0``).
+    Scratch per thread: ``k^2 + 3k`` doubles and ``5k + 1`` integers.
 """
 
 KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
+    "nnls_bpp",
 )
 
 #: Halvings at most of a rejected decreasing step in ``kl_cd_sweep``.
 KL_MAX_BACKTRACK = 30
 #: Relative step size below which the Newton steps of a coordinate stop.
 KL_INNER_TOL = 1e-6
+
+#: Relative tolerance of the dual feasibility test of ``nnls_bpp``.
+NNLS_TOL = 1e-10
+#: Relative pivot below which ``nnls_bpp`` pins a component of a singular G_FF to 0.
+NNLS_PIVOT_TOL = 1e-10
 
 #: Rows per block for scalar reductions (fixed, so results do not depend on threads).
 ROW_BLOCK = 64

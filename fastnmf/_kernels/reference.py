@@ -8,7 +8,7 @@ given the Gram matrix and the cross product) are handled as NumPy vectors.
 
 import numpy as np
 
-from . import KERNELS, MU_EPS, ROW_BLOCK, row_chunks
+from . import KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK, row_chunks
 
 __all__ = list(KERNELS)
 
@@ -207,3 +207,78 @@ def kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_l
         violation += v
         loss += l
     return violation, loss
+
+
+# ------------------------------------------------------------ NNLS (block principal pivoting)
+def _pinned(G, F):
+    """Which indices of the passive set ``F`` (ascending) are pinned to 0: the pivots
+    of the right-looking Cholesky of ``G[F, F]`` that are not > NNLS_PIVOT_TOL G_jj."""
+    S = G[np.ix_(F, F)].copy()
+    pinned = np.zeros(len(F), dtype=bool)
+    for j in range(len(F)):
+        d = S[j, j]
+        if d > NNLS_PIVOT_TOL * G[F[j], F[j]] and d > 0:
+            col = S[j + 1:, j] / np.sqrt(d)
+            S[j + 1:, j + 1:] -= np.outer(col, col)
+        else:
+            pinned[j] = True  # dependent on the earlier unpinned ones: left out
+    return pinned
+
+
+def _passive_solution(G, c, passive):
+    """x with x_F = solve(G_FF, c_F) over the unpinned part of F, 0 elsewhere."""
+    x = np.zeros(len(c))
+    F = np.flatnonzero(passive)
+    if len(F):
+        keep = F[~_pinned(G, F)]
+        if len(keep):
+            x[keep] = np.linalg.solve(G[np.ix_(keep, keep)], c[keep])
+    return x
+
+
+def _objective(G, c, x):
+    return float(0.5 * (x @ (G @ x)) - c @ x)
+
+
+def _bpp_row(G, c, x0, max_iter):
+    """Block principal pivoting for one row; returns (x, converged)."""
+    k = len(c)
+    passive = x0 > 0
+    ninf, alpha, it = k + 1, 3, 0
+    while True:
+        x = _passive_solution(G, c, passive)
+        y = G @ x - c
+        scale = np.abs(c) + np.abs(G) @ np.abs(x)
+        V = np.where(passive, x < 0, y < -NNLS_TOL * scale)
+        nv = int(V.sum())
+        if nv == 0:
+            return x, True
+        if it >= max_iter:
+            return x, False
+        it += 1
+        if nv < ninf:
+            ninf, alpha = nv, 3
+            passive ^= V
+        elif alpha >= 1:
+            alpha -= 1
+            passive ^= V
+        else:
+            t = np.flatnonzero(V)[-1]
+            passive[t] = not passive[t]
+
+
+def nnls_bpp(G, C, X, max_iter, n_threads):
+    G = np.asarray(G, dtype=np.float64)
+    failed = 0
+    for i in range(X.shape[0]):
+        c = C[i].astype(np.float64)
+        x0 = X[i].astype(np.float64)
+        x, converged = _bpp_row(G, c, x0, max_iter)
+        x = np.where(x > 0, x, 0.0)
+        if not converged:
+            failed += 1
+            warm = np.where(x0 > 0, x0, 0.0)
+            if not _objective(G, c, x) < _objective(G, c, warm):
+                x = warm
+        X[i] = x
+    return failed

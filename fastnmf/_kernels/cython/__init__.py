@@ -9,6 +9,8 @@ from .. import KERNELS
 from .. import KL_INNER_TOL as _KL_INNER_TOL
 from .. import KL_MAX_BACKTRACK as _KL_MAX_BACKTRACK
 from .. import MU_EPS as _MU_EPS
+from .. import NNLS_PIVOT_TOL as _NNLS_PIVOT_TOL
+from .. import NNLS_TOL as _NNLS_TOL
 from .. import ROW_BLOCK as _ROW_BLOCK
 from ._isa import load_extension
 
@@ -25,6 +27,7 @@ kl_nonzero_loss = _ext.kl_nonzero_loss
 kl_nonzero_loss_csr = _ext.kl_nonzero_loss_csr
 mu_numerator_csr = _ext.mu_numerator_csr
 mu_update = _ext.mu_update
+nnls_bpp = _ext.nnls_bpp
 squared_residual = _ext.squared_residual
 
 #: True when the extension was compiled with OpenMP (multi-threaded kernels).
@@ -32,7 +35,9 @@ OPENMP = _ext.OPENMP
 
 if (_ext.ROW_BLOCK != _ROW_BLOCK or _ext.MU_EPS != _MU_EPS
         or _ext.KL_MAX_BACKTRACK != _KL_MAX_BACKTRACK
-        or _ext.KL_INNER_TOL != _KL_INNER_TOL):  # pragma: no cover
+        or _ext.KL_INNER_TOL != _KL_INNER_TOL
+        or getattr(_ext, "NNLS_TOL", None) != _NNLS_TOL
+        or getattr(_ext, "NNLS_PIVOT_TOL", None) != _NNLS_PIVOT_TOL):  # pragma: no cover
     raise ImportError(
         "fastnmf's cython extension is stale (its constants differ from the "
         "kernel contract); rebuild it with `pip install -e .`"

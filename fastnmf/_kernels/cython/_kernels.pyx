@@ -780,3 +780,6 @@ def kl_cd_sweep(const floating[:, :] X, floating[:, ::1] W, const floating[:, ::
             _kl_row(xv, G, width, wh, ts, tc, q, w, k, &bsum[0], l1, l2, max_inner, want_loss,
                     &viol[i], &loss[i])
     return float(np.sum(viol_np)), float(np.sum(loss_np))
+
+
+include "_nnls.pxi"

@@ -10,6 +10,7 @@ from .hals import hals_sweep
 from .kl import kl_cd_sweep, kl_cd_sweep_csr, kl_nonzero_loss, kl_nonzero_loss_csr, mu_numerator_csr
 from .loss import squared_residual
 from .mu import mu_update
+from .nnls import nnls_bpp
 from .sparse import csr_matmul, csr_t_matmul
 
 __all__ = list(KERNELS)
