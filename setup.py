@@ -90,8 +90,6 @@ def _compiles(compiler, flags, source, link):
 #: only the vector width changes, never the order of operations.
 ISA_VARIANTS = {
     "_kernels_avx2": ["-mavx2"],
-    "_kernels_avx512": ["-mavx512f", "-mavx512cd", "-mavx512bw", "-mavx512dq", "-mavx512vl",
-                        "-mprefer-vector-width=512"],
 }
 
 

@@ -8,7 +8,9 @@ A drop-in replacement for :class:`sklearn.decomposition.NMF`::
 from ._backends import available_backends
 from ._config import show_config
 from ._estimator import NMF, non_negative_factorization
+from ._monitor import IterationInfo
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["NMF", "non_negative_factorization", "available_backends", "show_config", "__version__"]
+__all__ = ["NMF", "non_negative_factorization", "IterationInfo", "available_backends", "show_config",
+           "__version__"]

@@ -23,12 +23,11 @@ wherever ``wh`` divides or is raised to a negative power it is clamped to
 ``EPS`` (float32 machine epsilon), as scikit-learn does.
 """
 
-import time
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._fit import FitResult, _report
+from ._fit import FitResult, Keeper
 from ._kernels import MU_EPS as EPS
 
 #: scikit-learn sets entries of W (beta < 1) and H (beta <= 1) below this to 0.
@@ -202,8 +201,8 @@ def _apply(F, num, den, l1, l2, gamma):
     F *= num
 
 
-def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, update_H=True,
-                verbose=0, parallel_kernels=False):
+def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
+                update_H=True, parallel_kernels=False, frozen=None):
     """Multiplicative updates for the beta-divergence (beta != 2).
 
     scikit-learn's algorithm: numerators and denominators of Fevotte & Idier
@@ -215,14 +214,15 @@ def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, u
     gamma = gamma_for(beta)
     error_init = np.sqrt(2 * max(prob.divergence(W, Ht, beta), 0.0))
     previous_error = error_init
-    history = []
-    start = time.perf_counter()
-    fused = prob.sparse and beta == 1  # the W numerator pass also gives the loss
+    # sparse KL: the W numerator pass also gives the loss of the previous
+    # iteration, unless someone must see each loss as it happens
+    fused = prob.sparse and beta == 1 and not monitor.wants_each_loss
+    keep = Keeper(Ht, frozen)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         num, den, nz = prob.mu_terms_W(W, Ht, beta, want_loss=fused and n_iter > 1)
-        if nz is not None and history and history[-1] is None:
-            history[-1] = nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht)
+        if nz is not None:
+            monitor.fill_last(nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht))
         if beta == 1:
             den = Ht.sum(axis=0)[np.newaxis, :]
         _apply(W, num, den, penalty.l1_W, penalty.l2_W, gamma)
@@ -237,25 +237,27 @@ def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, u
             _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, gamma)
             if beta <= 1:
                 Ht[Ht < TINY] = 0.0
+            keep.restore(Ht)
         check = tol > 0 and n_iter % 10 == 0
         if check or not fused or n_iter == max_iter:
             divergence = prob.divergence(W, Ht, beta)
-            history.append(divergence + penalty.value(W, Ht))
-            _report(verbose, "mu", n_iter, history[-1], start)
+            go_on = monitor.record(n_iter, divergence + penalty.value(W, Ht), W, Ht)
         else:
-            history.append(None)  # filled by the next W numerator pass
+            go_on = monitor.record(n_iter, None, W, Ht)  # filled by the next W numerator pass
+        if not go_on:
+            break
         if check:
             error = np.sqrt(2 * max(divergence, 0.0))
             if error_init == 0 or (previous_error - error) / error_init < tol:
                 break
             previous_error = error
-    if history and history[-1] is None:
-        history[-1] = prob.divergence(W, Ht, beta) + penalty.value(W, Ht)
-    return FitResult(W, Ht, n_iter, history)
+    if monitor.losses and monitor.losses[-1] is None:
+        monitor.fill_last(prob.divergence(W, Ht, beta) + penalty.value(W, Ht))
+    return FitResult.from_monitor(W, Ht, n_iter, monitor)
 
 
-def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=True, verbose=0,
-              parallel_kernels=False, max_inner=KL_MAX_INNER):
+def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
+              parallel_kernels=False, max_inner=KL_MAX_INNER, frozen=None):
     """Coordinate descent for the KL divergence (Hsieh & Dhillon 2011).
 
     Each outer iteration sweeps every coordinate of W, then of H, with up to
@@ -265,9 +267,10 @@ def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=
     """
     prob = BetaProblem(X, kernels, n_threads)
     Xr = prob.X
-    history = []
+    if frozen is not None and len(frozen):
+        raise ValueError("frozen components are not supported by the KL coordinate descent; "
+                         "use solver='mu'")
     violation_init = None
-    start = time.perf_counter()
     n_iter = 0
 
     def sweep(Xs, F, G, l1, l2, want_loss):
@@ -282,13 +285,13 @@ def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=
         if update_H:
             v, nz = sweep(prob.XT, Ht, W, penalty.l1_H, penalty.l2_H, True)
             violation += v
-        history.append(nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht))
-        _report(verbose, "cd", n_iter, history[-1], start, f"  violation {violation:.4e}")
+        go_on = monitor.record(n_iter, nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht), W, Ht,
+                               f"  violation {violation:.4e}")
         if violation_init is None:
             violation_init = violation
-        if violation_init == 0 or violation / violation_init <= tol:
+        if not go_on or violation_init == 0 or violation / violation_init <= tol:
             break
-    return FitResult(W, Ht, n_iter, history)
+    return FitResult.from_monitor(W, Ht, n_iter, monitor)
 
 
 def zeros_in(X):

@@ -3,16 +3,18 @@
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _beta, _fit
+from . import _beta, _fit, _solvers
 from ._backends import get_backend, resolve_backend_name
 from ._init import initialize
+from ._monitor import Monitor, verbose_logging
 from ._threads import blas_threads, resolve_n_threads
-from ._validation import check_factor, check_matrix, check_params
+from ._validation import check_factor, check_frozen, check_matrix, check_params, resolve_solver
 
 
 class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -105,7 +107,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_components="auto",
         *,
         init=None,
-        solver="cd",
+        solver="auto",
         beta_loss="frobenius",
         tol=1e-4,
         max_iter=200,
@@ -117,6 +119,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         shuffle=False,
         backend="auto",
         n_threads=None,
+        n_init=1,
+        callback=None,
+        progress=False,
+        warm_start=False,
+        frozen_components=None,
     ):
         self.n_components = n_components
         self.init = init
@@ -132,6 +139,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.shuffle = shuffle
         self.backend = backend
         self.n_threads = n_threads
+        self.n_init = n_init
+        self.callback = callback
+        self.progress = progress
+        self.warm_start = warm_start
+        self.frozen_components = frozen_components
 
     # ------------------------------------------------------------------ API
     def fit(self, X, y=None, **params):
@@ -163,8 +175,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.n_components_ = self.components_.shape[0]
         self.n_iter_ = result.n_iter
         self.loss_history_ = np.asarray(result.loss_history, dtype=np.float64)
+        self.time_history_ = np.asarray(result.times, dtype=np.float64)
+        self.run_losses_ = np.asarray(result.run_losses, dtype=np.float64)
+        self.solver_ = result.solver
         self.backend_ = backend
         self.reconstruction_err_ = result.error
+        # warm_start continues from this W; a private copy (the caller owns the result)
+        self._warm_W = result.W.copy() if self.warm_start else None
         return result.W
 
     def transform(self, X):
@@ -182,6 +199,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         validate_data(self, X, skip_check_array=True, reset=False)
         Xa = check_matrix(X, "X")
         H = self.components_.astype(Xa.dtype, copy=False)
+        p = check_params(self)
+        if p["beta_loss"] == 2:
+            # exact: one NNLS solve per row (block principal pivoting)
+            kernels = get_backend(resolve_backend_name(self.backend))
+            return self._W_for(Xa, np.ascontiguousarray(H.T), 2.0, p, kernels,
+                               resolve_n_threads(self.n_threads))
         result, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_)
         return result.W
 
@@ -217,10 +240,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ internals
     def _run(self, X, W, H, update_H, n_components=None, with_error=False):
-        """Validate everything, initialise, then run the solver.
+        """Validate everything, initialise, then run the solver (``n_init`` times).
 
         Returns ``(result, backend)``; with ``with_error``, ``result.error`` is
         ``||X - W H||_F`` at the end (see :func:`_fit.reconstruction_error`).
+        ``result.run_losses`` holds every run's final objective.
         """
         p = check_params(self)
         backend = resolve_backend_name(self.backend)
@@ -228,13 +252,25 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_threads = resolve_n_threads(self.n_threads)
         m, n = X.shape
         k = n_components if n_components is not None else p["n_components"]
-        if p["beta_loss"] <= 0 and _beta.zeros_in(X):
+        beta = p["beta_loss"]
+        if beta <= 0 and _beta.zeros_in(X):
             raise ValueError(
                 f"X contains zeros and beta_loss={self.beta_loss!r} <= 0: the divergence is "
                 "undefined at zero entries and the solver may diverge. Add small values to X, "
                 "or use a positive beta_loss (e.g. 'kullback-leibler')."
             )
-        if p["solver"] == "mu" and p["init"] == "nndsvd" and update_H:
+        warm = (update_H and p["warm_start"] and hasattr(self, "components_")
+                and self.components_.shape[1] == n)
+        if warm:
+            k = self.components_.shape[0]
+        frozen_param = getattr(self, "frozen_components", None) if update_H else None
+        solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None)
+        if frozen_param is not None and solver == "cd" and beta != 2:
+            raise ValueError(
+                "frozen_components is not supported by solver='cd' with the Kullback-Leibler "
+                "loss; use solver='mu' (or 'auto', which picks it)"
+            )
+        if solver == "mu" and p["init"] == "nndsvd" and update_H and not warm:
             warnings.warn(
                 "The multiplicative update ('mu') solver cannot update zeros present in the "
                 "initialization, and so leads to poorer results when used jointly with "
@@ -242,67 +278,141 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 UserWarning,
             )
 
-        if update_H and p["init"] == "custom":
-            if H is None or W is None:
-                raise ValueError("init='custom' needs both W and H passed to fit_transform")
-            H = _given_H(H, k, n, X.dtype)
-            k = H.shape[0]
-            W = check_factor(W, "W", (m, k), X.dtype)
-        elif not update_H:
-            if H is None:
-                raise ValueError("update_H=False needs H (the fixed components)")
-            if W is not None:
-                warnings.warn("When update_H=False, the provided initial W is not used.", RuntimeWarning)
-            H = _given_H(H, k, n, X.dtype)
-            k = H.shape[0]
-            if p["solver"] == "mu" or p["beta_loss"] != 2:
-                # a multiplicative update cannot leave zero, and the KL Newton
-                # steps start badly from W H = 0
-                W = np.full((m, k), np.sqrt(X.mean() / k), dtype=X.dtype)
-            else:
-                W = np.zeros((m, k), dtype=X.dtype)
-        else:
-            if W is not None or H is not None:
-                warnings.warn(
-                    "When init!='custom', provided W or H are ignored. Set "
-                    "init='custom' to use them as initialization.",
-                    RuntimeWarning,
-                )
-            if k in (None, "auto"):
-                k = n
-            W, H = initialize(X, k, p["init"], self.random_state)
-
-        Ht = np.ascontiguousarray(H.T)  # a private copy either way
-        beta = p["beta_loss"]
+        starts = self._starts(X, W, H, k, p, update_H, warm, beta, kernels, n_threads)
+        k = starts[0][1].shape[1]
+        frozen = check_frozen(frozen_param, k)
         penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
         n_blas, parallel_kernels = _fit.thread_plan(X, n_threads)
-        common = dict(kernels=kernels, n_threads=n_threads, penalty=penalty,
-                      max_iter=p["max_iter"], tol=p["tol"], update_H=update_H, verbose=p["verbose"],
-                      parallel_kernels=parallel_kernels)
-        with blas_threads(n_blas):
-            if beta != 2:
-                if p["solver"] == "cd":
-                    result = _beta.fit_cd_kl(X, W, Ht, **common)
-                else:
-                    result = _beta.fit_mu_beta(X, W, Ht, beta=beta, **common)
-            elif p["solver"] == "cd":
-                result = _fit.fit_cd(X, W, Ht, shuffle=p["shuffle"],
-                                     rng=check_random_state(self.random_state), **common)
-            else:
-                result = _fit.fit_mu(X, W, Ht, **common)
+        best, run_losses = None, []
+        with blas_threads(n_blas), verbose_logging(p["verbose"]):
+            for run, (seed, W0, Ht0) in enumerate(starts):
+                label = solver if len(starts) == 1 else f"{solver} run {run + 1}/{len(starts)}"
+                monitor = Monitor(label, p["max_iter"], callback=p["callback"],
+                                  verbose=p["verbose"], progress=p["progress"])
+                common = dict(kernels=kernels, n_threads=n_threads, penalty=penalty,
+                              max_iter=p["max_iter"], tol=p["tol"], update_H=update_H,
+                              monitor=monitor, parallel_kernels=parallel_kernels, frozen=frozen)
+                try:
+                    result = _solve(solver, beta, X, W0, Ht0, common, p["shuffle"], seed)
+                finally:
+                    monitor.close()
+                result.solver = solver
+                run_losses.append(result.loss_history[-1])
+                if best is None or run_losses[-1] < best.loss_history[-1]:
+                    best = result
+                if result.stopped_by_callback:
+                    break
+            result = best
             if with_error:
-                if beta == 2:
+                if beta == 2 and sp.issparse(X) and result.last_data_loss is not None:
+                    # sparse X: the error comes from the Gram identity, which the last
+                    # iteration already evaluated for these W, H
+                    result.error = float(np.sqrt(2 * result.last_data_loss))
+                elif beta == 2:
                     result.error = _fit.reconstruction_error(X, result.W, result.Ht, kernels, n_threads)
                 else:
                     div = _beta.BetaProblem(X, kernels, n_threads).divergence(result.W, result.Ht, beta)
                     result.error = float(np.sqrt(2 * max(div, 0.0)))
-        if result.n_iter == p["max_iter"] and p["tol"] > 0:
+        result.run_losses = run_losses
+        if result.n_iter == p["max_iter"] and p["tol"] > 0 and not result.stopped_by_callback:
             warnings.warn(
                 f"Maximum number of iterations {p['max_iter']} reached. Increase it to "
                 "improve convergence.",
                 ConvergenceWarning,
             )
         return result, backend
+
+    def _starts(self, X, W, H, k, p, update_H, warm, beta, kernels, n_threads):
+        """The initial ``(seed, W, Ht)`` of every run: private C-contiguous copies.
+
+        ``seed`` seeds the run's component shuffling.  One run, except with
+        ``n_init > 1`` and a random initialization: then run i is initialised
+        from seed i of a sequence drawn from ``random_state`` (reproducible).
+        """
+        m, n = X.shape
+        init = p["init"]
+        if warm:
+            if W is not None or H is not None:
+                warnings.warn("warm_start=True continues from the previous fit: the W and H "
+                              "passed are ignored.", RuntimeWarning)
+            Ht = np.array(self.components_.T, dtype=X.dtype, order="C")
+            W0 = getattr(self, "_warm_W", None)
+            if W0 is not None and W0.shape == (m, Ht.shape[1]):
+                W0 = np.array(W0, dtype=X.dtype, order="C")
+            else:  # new rows: start from the W that fits the components
+                W0 = self._W_for(X, Ht, beta, p, kernels, n_threads)
+            return [(self.random_state, W0, Ht)]
+        if update_H and init == "custom":
+            if H is None or W is None:
+                raise ValueError("init='custom' needs both W and H passed to fit_transform")
+            H = _given_H(H, k, n, X.dtype)
+            W = check_factor(W, "W", (m, H.shape[0]), X.dtype)
+            return [(self.random_state, W, np.ascontiguousarray(H.T))]
+        if not update_H:
+            if H is None:
+                raise ValueError("update_H=False needs H (the fixed components)")
+            if W is not None:
+                warnings.warn("When update_H=False, the provided initial W is not used.", RuntimeWarning)
+            H = _given_H(H, k, n, X.dtype)
+            kk = H.shape[0]
+            if p["solver"] == "mu" or beta != 2:
+                # a multiplicative update cannot leave zero, and the KL Newton
+                # steps start badly from W H = 0
+                W = np.full((m, kk), np.sqrt(X.mean() / kk), dtype=X.dtype)
+            else:
+                W = np.zeros((m, kk), dtype=X.dtype)
+            return [(self.random_state, W, np.ascontiguousarray(H.T))]
+        if W is not None or H is not None:
+            warnings.warn(
+                "When init!='custom', provided W or H are ignored. Set "
+                "init='custom' to use them as initialization.",
+                RuntimeWarning,
+            )
+        if k in (None, "auto"):
+            k = n
+        n_init = p["n_init"]
+        if n_init > 1 and init in ("nndsvd", "nndsvda"):
+            warnings.warn(f"n_init={n_init} with the deterministic init={init!r} would repeat one "
+                          "fit: running it once. Use init='random' or 'nndsvdar' (or None) for "
+                          "restarts.", RuntimeWarning)
+            n_init = 1
+        if n_init == 1:
+            W0, H0 = initialize(X, k, init, self.random_state)
+            return [(self.random_state, W0, np.ascontiguousarray(H0.T))]
+        init = "random" if init is None else init
+        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=n_init)
+        starts = []
+        for seed in seeds:
+            W0, H0 = initialize(X, k, init, int(seed))
+            starts.append((int(seed), W0, np.ascontiguousarray(H0.T)))
+        return starts
+
+    def _W_for(self, X, Ht, beta, p, kernels, n_threads):
+        """A W for fixed components ``Ht``: the exact NNLS solution for the
+        Frobenius loss (with ``alpha_W``), else the flat start of ``transform``."""
+        if beta != 2:
+            k = Ht.shape[1]
+            return np.full((X.shape[0], k), np.sqrt(X.mean() / k), dtype=X.dtype)
+        penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
+        with blas_threads(_fit.thread_plan(X, n_threads)[0]):
+            return _solvers.solve_W(X, Ht, kernels=kernels, n_threads=n_threads, penalty=penalty)
+
+
+def _solve(solver, beta, X, W, Ht, common, shuffle, seed):
+    """Run one solver from ``(W, Ht)`` (modified in place)."""
+    if beta != 2:
+        if solver == "cd":
+            return _beta.fit_cd_kl(X, W, Ht, **common)
+        return _beta.fit_mu_beta(X, W, Ht, beta=beta, **common)
+    if solver == "cd":
+        return _fit.fit_cd(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed), **common)
+    if solver == "hals":
+        return _solvers.fit_hals(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed), **common)
+    if solver == "mu":
+        return _fit.fit_mu(X, W, Ht, **common)
+    if solver == "pgd":
+        return _solvers.fit_pgd(X, W, Ht, **common)
+    return _solvers.fit_als(X, W, Ht, **common)
 
 
 def _given_H(H, k, n, dtype):
@@ -320,7 +430,7 @@ def non_negative_factorization(
     *,
     init=None,
     update_H=True,
-    solver="cd",
+    solver="auto",
     beta_loss="frobenius",
     tol=1e-4,
     max_iter=200,
@@ -332,12 +442,17 @@ def non_negative_factorization(
     shuffle=False,
     backend="auto",
     n_threads=None,
+    n_init=1,
+    callback=None,
+    progress=False,
+    frozen_components=None,
 ):
     """Compute W and H with ``X ~= W @ H``; mirrors scikit-learn's function.
 
-    Parameters are those of :class:`NMF`, plus ``W``/``H`` (custom
-    initialization, or with ``update_H=False`` the fixed ``H``) and
-    ``update_H`` (False: solve for W only).
+    Parameters are those of :class:`NMF` (but ``warm_start``), plus ``W``/``H``
+    (custom initialization, or with ``update_H=False`` the fixed ``H``) and
+    ``update_H`` (False: solve for W only; ``solver='auto'`` then solves
+    exactly, by NNLS, for the Frobenius loss).
 
     Returns
     -------
@@ -358,6 +473,7 @@ def non_negative_factorization(
         n_components=n_components, init=init, solver=solver, beta_loss=beta_loss, tol=tol,
         max_iter=max_iter, random_state=random_state, alpha_W=alpha_W, alpha_H=alpha_H,
         l1_ratio=l1_ratio, verbose=verbose, shuffle=shuffle, backend=backend, n_threads=n_threads,
+        n_init=n_init, callback=callback, progress=progress, frozen_components=frozen_components,
     )
     if not isinstance(update_H, (bool, np.bool_)):
         raise TypeError(f"update_H must be a bool; got {update_H!r}")

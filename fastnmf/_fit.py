@@ -19,7 +19,6 @@ what the stopping rules look at.  For dense X the final ``reconstruction_err_``
 is instead summed directly (kernel ``squared_residual``), so it is exact.
 """
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +63,19 @@ class FitResult:
     n_iter: int
     loss_history: list = field(default_factory=list)
     error: float = None  # exact ||X - W H||_F, when asked for
+    times: list = field(default_factory=list)  # seconds since the solver started, per iteration
+    stopped_by_callback: bool = False
+    solver: str = None
+    # 0.5 ||X - W H||^2 of the final W, H by the Gram identity (Frobenius solvers), which is
+    # how reconstruction_err_ is computed for sparse X anyway
+    last_data_loss: float = None
+
+    @classmethod
+    def from_monitor(cls, W, Ht, n_iter, monitor, last_data_loss=None):
+        monitor.close()
+        return cls(W, Ht, n_iter, monitor.losses, times=monitor.times,
+                   stopped_by_callback=monitor.stopped_by_callback, solver=monitor.solver,
+                   last_data_loss=last_data_loss)
 
 
 def _vdot64(a, b):
@@ -141,19 +153,33 @@ class Products:
         return out
 
 
+def free_components(k, frozen):
+    """The components a solver updates in H (an intp array): all but ``frozen``."""
+    if frozen is None or len(frozen) == 0:
+        return np.arange(k, dtype=np.intp)
+    return np.setdiff1d(np.arange(k, dtype=np.intp), frozen).astype(np.intp)
+
+
+class Keeper:
+    """Puts frozen components (columns of ``Ht``) back after an update that
+    changed every column (the multiplicative updates)."""
+
+    def __init__(self, Ht, frozen):
+        self.frozen = None if frozen is None or len(frozen) == 0 else np.asarray(frozen)
+        self.saved = None if self.frozen is None else Ht[:, self.frozen].copy()
+
+    def restore(self, Ht):
+        if self.frozen is not None:
+            Ht[:, self.frozen] = self.saved
+
+
 def data_loss(norm_X, cross, WtW, HtH):
     """0.5 ||X - W H||^2 from ||X||^2, <X^T W, H^T> (or <X H^T, W>) and the Grams."""
     return max(0.5 * (norm_X - 2.0 * cross + _vdot64(WtW, HtH)), 0.0)
 
 
-def _report(verbose, solver, it, loss, start, extra=""):
-    if verbose:
-        print(f"fastnmf {solver}: iteration {it:4d}  loss {loss:.6e}  "
-              f"elapsed {time.perf_counter() - start:.3f}s{extra}")
-
-
-def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng,
-           update_H=True, verbose=0, parallel_kernels=False):
+def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng, monitor,
+           update_H=True, parallel_kernels=False, frozen=None):
     """scikit-learn's exact coordinate descent (HALS), iteration for iteration.
 
     Stops when the projected-gradient violation falls to ``tol`` times that of
@@ -165,11 +191,10 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
     prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
     order = np.arange(k, dtype=np.intp)
+    free = free_components(k, frozen)
     HtH = Ht.T @ Ht
     XHt = prod.x_times(Ht)
-    history = []
     violation_init = None
-    start = time.perf_counter()
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
@@ -179,23 +204,23 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
         WtW = W.T @ W
         if update_H:
             XtW = prod.xt_times(W)
-            perm = rng.permutation(k).astype(np.intp) if shuffle else order
+            perm = rng.permutation(free).astype(np.intp) if shuffle else free
             violation += kernels.hals_sweep(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, perm, nt_H)
             HtH = Ht.T @ Ht
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
         else:
             loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
-        history.append(loss + penalty.value(W, Ht))
-        _report(verbose, "cd", n_iter, history[-1], start, f"  violation {violation:.4e}")
+        go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
+                               f"  violation {violation:.4e}")
         if violation_init is None:
             violation_init = violation
-        if violation_init == 0 or violation / violation_init <= tol:
+        if not go_on or violation_init == 0 or violation / violation_init <= tol:
             break
-    return FitResult(W, Ht, n_iter, history)
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
 
-def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=True, verbose=0,
-           parallel_kernels=False):
+def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
+           parallel_kernels=False, frozen=None):
     """Multiplicative updates for the Frobenius loss (Lee & Seung 2001).
 
     Every 10 iterations, stops when the Frobenius error improved by less than
@@ -210,8 +235,7 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=Tru
     XHt = prod.x_times(Ht)
     error_init = np.sqrt(2 * data_loss(norm_X, _vdot64(XHt, W), W.T @ W, HtH))
     previous_error = error_init
-    history = []
-    start = time.perf_counter()
+    keep = Keeper(Ht, frozen)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
@@ -221,18 +245,19 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, update_H=Tru
         if update_H:
             XtW = prod.xt_times(W)
             kernels.mu_update(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, nt_H)
+            keep.restore(Ht)
             HtH = Ht.T @ Ht
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
         else:
             loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
-        history.append(loss + penalty.value(W, Ht))
-        _report(verbose, "mu", n_iter, history[-1], start)
+        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht):
+            break
         if tol > 0 and n_iter % 10 == 0:
             error = np.sqrt(2 * loss)
             if error_init == 0 or (previous_error - error) / error_init < tol:
                 break
             previous_error = error
-    return FitResult(W, Ht, n_iter, history)
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
 
 def reconstruction_error(X, W, Ht, kernels, n_threads):

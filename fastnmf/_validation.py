@@ -192,7 +192,25 @@ def check_option(value, name, options):
 
 
 INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
-SOLVERS = ("cd", "mu")
+SOLVERS = ("auto", "cd", "mu", "hals", "pgd", "als")
+#: Solvers that minimise the Frobenius loss only.
+FROBENIUS_ONLY = ("hals", "pgd", "als")
+
+
+def resolve_solver(solver, beta, update_H=True, frozen=False):
+    """The solver ``'auto'`` stands for (any other name is returned as is).
+
+    Frobenius: 'hals' (accelerated HALS), or with ``update_H=False`` 'als'
+    (W is then one exact NNLS solve); KL: 'cd' (Newton coordinate descent),
+    or 'mu' when components are frozen; any other beta: 'mu'.
+    """
+    if solver != "auto":
+        return solver
+    if beta == 2:
+        return "hals" if update_H else "als"
+    if beta == 1 and not frozen:
+        return "cd"
+    return "mu"
 
 
 def beta_loss_to_float(beta_loss):
@@ -231,6 +249,11 @@ def check_params(est):
             f"beta_loss={est.beta_loss!r} is not supported by solver='cd', which handles "
             "'frobenius' (2) and 'kullback-leibler' (1); use solver='mu' for other beta values"
         )
+    if p["solver"] in FROBENIUS_ONLY and p["beta_loss"] != 2.0:
+        raise ValueError(
+            f"beta_loss={est.beta_loss!r} is not supported by solver={est.solver!r}, which "
+            "minimises the Frobenius loss only; use solver='cd' (KL) or 'mu' (any beta), or 'auto'"
+        )
     p["tol"] = check_real(est.tol, "tol", low=0.0)
     p["max_iter"] = check_int(est.max_iter, "max_iter", 1)
     p["alpha_W"] = check_real(est.alpha_W, "alpha_W", low=0.0)
@@ -253,4 +276,42 @@ def check_params(est):
     if not isinstance(est.shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be a bool; got {est.shuffle!r}")
     p["shuffle"] = bool(est.shuffle)
+    p["n_init"] = check_int(getattr(est, "n_init", 1), "n_init", 1)
+    callback = getattr(est, "callback", None)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be None or a callable taking one argument; got {callback!r}")
+    p["callback"] = callback
+    for name in ("progress", "warm_start"):
+        value = getattr(est, name, False)
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool; got {value!r}")
+        p[name] = bool(value)
     return p
+
+
+def check_frozen(frozen, k):
+    """``frozen_components`` as a sorted intp array of distinct indices in [0, k), or None.
+
+    Accepts indices (negative ones count from the end) or a boolean mask of length k.
+    """
+    if frozen is None:
+        return None
+    what = (f"frozen_components must be None, a list of component indices in [0, {k}) or a "
+            f"boolean mask of length {k}")
+    arr = np.asarray(frozen)
+    if arr.ndim != 1 or arr.dtype.kind not in "biu":
+        raise TypeError(f"{what}; got {frozen!r}")
+    if arr.dtype.kind == "b":
+        if arr.shape[0] != k:
+            raise ValueError(f"{what}; got a boolean mask of length {arr.shape[0]}")
+        idx = np.flatnonzero(arr)
+    else:
+        if arr.size and (arr.min() < -k or arr.max() >= k):
+            raise ValueError(f"{what}; got {frozen!r}")
+        idx = np.unique(np.where(arr < 0, arr + k, arr))
+        if idx.size != arr.size:
+            raise ValueError(f"{what}; got repeated indices {frozen!r}")
+    if idx.size == k:
+        raise ValueError(f"{what}, not all of them: with every component frozen there is "
+                         "nothing to fit in H (use non_negative_factorization(update_H=False))")
+    return idx.astype(np.intp) if idx.size else None

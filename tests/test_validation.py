@@ -56,6 +56,10 @@ def _forbid_kernels(monkeypatch):
     monkeypatch.setattr(fit, "fit_mu", boom)
     monkeypatch.setattr(beta, "fit_cd_kl", boom)
     monkeypatch.setattr(beta, "fit_mu_beta", boom)
+    import fastnmf._solvers as solvers
+
+    for name in ("fit_hals", "fit_pgd", "fit_als", "solve_W"):
+        monkeypatch.setattr(solvers, name, boom)
 
 
 @pytest.mark.parametrize(
@@ -66,9 +70,13 @@ def _forbid_kernels(monkeypatch):
         (dict(n_components="many"), ValueError, r"n_components must be .*got 'many'"),
         (dict(n_components=True), TypeError, r"n_components"),
         (dict(init="svd"), ValueError, r"init must be one of \[None, 'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom'\]; got 'svd'"),
-        (dict(solver="als"), ValueError, r"solver must be one of \['cd', 'mu'\]; got 'als'"),
-        (dict(beta_loss="itakura-saito"), ValueError, r"beta_loss='itakura-saito' is not supported by solver='cd', which handles 'frobenius' \(2\) and 'kullback-leibler' \(1\); use solver='mu'"),
-        (dict(beta_loss=0.5), ValueError, r"beta_loss=0\.5 is not supported by solver='cd'"),
+        (dict(solver="nnls"), ValueError,
+         r"solver must be one of \['auto', 'cd', 'mu', 'hals', 'pgd', 'als'\]; got 'nnls'"),
+        (dict(solver="hals", beta_loss=1), ValueError, r"not supported by solver='hals'"),
+        (dict(n_init=0), ValueError, r"n_init must be an int >= 1; got 0"),
+        (dict(callback="print"), TypeError, r"callback must be None or a callable"),
+        (dict(beta_loss="itakura-saito", solver="cd"), ValueError, r"beta_loss='itakura-saito' is not supported by solver='cd', which handles 'frobenius' \(2\) and 'kullback-leibler' \(1\); use solver='mu'"),
+        (dict(beta_loss=0.5, solver="cd"), ValueError, r"beta_loss=0\.5 is not supported by solver='cd'"),
         (dict(beta_loss=float("nan"), solver="mu"), ValueError, r"beta_loss must be a finite real number; got nan"),
         (dict(beta_loss=float("inf"), solver="mu"), ValueError, r"beta_loss must be a finite real number"),
         (dict(beta_loss=True, solver="mu"), TypeError, r"beta_loss must be a string or a real number; got True"),

@@ -19,7 +19,9 @@ hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads) -> float
     One exact coordinate-descent (HALS) sweep over the columns of ``W``
     (m x k) for ``min 0.5||X - W H||^2 + l1 sum(W) + 0.5 l2 ||W||^2``, given the
     Gram matrix ``HHt = H H^T`` (k x k) and the cross product ``XHt = X H^T``
-    (m x k).  Components are visited in the order ``perm`` (length k).  For each
+    (m x k).  Components are visited in the order ``perm``: usually a
+    permutation of 0..k-1; a shorter list updates only the components it names
+    (the others, e.g. frozen components, are left unchanged).  For each
     row ``i`` and component ``t``::
 
         grad = (W[i] @ HHt[t]) - XHt[i, t] + l1 + l2 * W[i, t]

@@ -15,7 +15,7 @@ from .. import ROW_BLOCK as _ROW_BLOCK
 from ._isa import load_extension
 
 #: The compiled module in use and the instruction set it was built for
-#: ("avx512", "avx2" or "baseline"); see :mod:`fastnmf._kernels.cython._isa`.
+#: ("avx2" or "baseline"); see :mod:`fastnmf._kernels.cython._isa`.
 _ext, ISA = load_extension()
 
 csr_matmul = _ext.csr_matmul

@@ -90,7 +90,7 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
         viol[i] = 0
         for r in range(k):
             wt[r * _ROW_BLOCK + i] = W[start + i, r]
-    for s in range(k):
+    for s in range(perm.shape[0]):
         t = perm[s]
         for i in range(nb):
             g[i] = -(XHt[start + i, t] - l1)

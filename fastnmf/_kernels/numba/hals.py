@@ -25,7 +25,7 @@ def _hals_sweep(W, HHt, XHt, l1, l2, perm, out):
         for i in range(nb):
             for r in range(k):
                 wt[r, i] = W[start + i, r]
-        for s in range(k):
+        for s in range(perm.shape[0]):
             t = perm[s]
             for i in range(nb):
                 g[i] = -(XHt[start + i, t] - l1)

@@ -1,0 +1,285 @@
+"""The Frobenius solvers beyond scikit-learn's: accelerated HALS, accelerated
+projected gradient and alternating NNLS.
+
+All three alternate between W and H like ``fit_cd``: each outer iteration
+forms the two expensive products ``X H^T`` and ``X^T W`` once (see
+:class:`fastnmf._fit.Products`) and then solves, approximately or exactly, the
+non-negative least-squares problem of one factor with the other fixed,
+
+    min_{F >= 0}  0.5 tr(F G F^T) - <C, F> + l1 sum(F) + 0.5 l2 ||F||^2,
+
+where ``G`` is the k x k Gram matrix of the fixed factor and ``C`` the cross
+product.  These subproblems only touch m x k and k x k arrays, so several
+cheap passes over them per expensive product are what buys speed.
+
+Stopping: every solver here records, for each factor, the summed absolute
+projected gradient at the start of its update (the quantity scikit-learn's cd
+sums over its sweep) and stops when an iteration's total falls to ``tol``
+times the first iteration's.
+"""
+
+import numpy as np
+
+from ._fit import PARALLEL_MIN_WORK, FitResult, Products, _vdot64, data_loss, free_components
+from ._validation import squared_norm
+
+#: Gillis & Glineur (2012): at most ``1 + ALPHA * rho`` inner passes per
+#: expensive product, rho being the cost of the product over the cost of one
+#: pass; the inner loop stops early when a pass changes the factor by at most
+#: ``EPS`` times what the first pass changed it (the paper's values).
+AHALS_ALPHA = 0.5
+AHALS_EPS = 0.1
+
+#: NNLS (block principal pivoting) iterations per row before giving up.
+NNLS_MAX_ITER = 200
+
+
+def stored_entries(X):
+    """The number of nonzero entries of X, dense or sparse (explicit zeros not counted)."""
+    if hasattr(X, "nnz"):
+        return int(np.count_nonzero(X.data))
+    return int(np.count_nonzero(X))
+
+
+def inner_budget(X, rows, k, nnz):
+    """Passes over a ``rows x k`` factor worth one update's products.
+
+    ``rho = 1 + (nnz + other * k) / (rows * (k + 1))`` with ``nnz`` = the number of
+    nonzero entries of X and ``other`` = the other dimension: the flops of the
+    products ``X F^T``, ``F F^T`` over those of a pass (Gillis & Glineur 2012,
+    section 3.1, with the nonzeros in place of m n).  Counting nonzeros for dense X
+    too keeps the schedule, and so the iterates, the same for the same data given
+    dense or sparse.
+    """
+    m, n = X.shape
+    other = n if rows == m else m
+    rho = 1.0 + (nnz + other * k) / (rows * (k + 1.0))
+    return max(1, int(1.0 + AHALS_ALPHA * rho))
+
+
+def _threads_for(rows, k, budget, n_threads, parallel):
+    """Inner passes repeat ``budget`` times: go parallel when all of them together are big."""
+    return n_threads if parallel or rows * k * k * budget >= PARALLEL_MIN_WORK else 1
+
+
+def projected_violation(F, grad):
+    """``sum |projected gradient|``: at a zero entry only a negative gradient counts."""
+    pg = np.where(F > 0, grad, np.minimum(grad, 0))
+    return float(np.abs(pg).sum(dtype=np.float64))
+
+
+def _frame(F, G, C, frozen_cols):
+    """The subproblem on the free columns of F: ``(Ff, Gf, Cf)``, C-contiguous, with the
+    frozen columns' contribution moved into the linear term (``Cf = C_free - F_frozen
+    G[frozen, free]``).  Without frozen columns, ``(F, G, C)`` themselves."""
+    if frozen_cols is None:
+        return F, G, C
+    free = free_components(F.shape[1], frozen_cols)
+    Gf = G[np.ix_(free, free)]
+    Cf = C[:, free] - F[:, frozen_cols] @ G[np.ix_(frozen_cols, free)]
+    return (np.ascontiguousarray(F[:, free]), np.ascontiguousarray(Gf, dtype=F.dtype),
+            np.ascontiguousarray(Cf, dtype=F.dtype))
+
+
+def _unframe(F, Ff, frozen_cols):
+    if frozen_cols is not None and Ff is not F:
+        F[:, free_components(F.shape[1], frozen_cols)] = Ff
+
+
+# ---------------------------------------------------------------- subproblem solvers
+def hals_update(kernels, F, G, C, l1, l2, perm, budget, n_threads):
+    """Up to ``budget`` HALS sweeps over F (in place); returns the first sweep's violation.
+
+    After the first sweep, the sweeps stop once one changes F by at most
+    ``AHALS_EPS`` times what the first one did (Frobenius norm of the change).
+    """
+    if budget <= 1:
+        return kernels.hals_sweep(F, G, C, l1, l2, perm, n_threads)
+    before = F.copy()
+    violation = kernels.hals_sweep(F, G, C, l1, l2, perm, n_threads)
+    first = np.sqrt(squared_norm(F - before))
+    if first == 0:
+        return violation
+    for _ in range(budget - 1):
+        np.copyto(before, F)
+        kernels.hals_sweep(F, G, C, l1, l2, perm, n_threads)
+        if np.sqrt(squared_norm(F - before)) <= AHALS_EPS * first:
+            break
+    return violation
+
+
+def apg_update(F, G, C, l1, l2, budget):
+    """Accelerated projected gradient on the subproblem (in place on F).
+
+    Nesterov's method with step ``1/L`` (``L`` = the largest eigenvalue of
+    ``G + l2 I``) and restart: when a momentum step would increase the
+    objective, the momentum is dropped and a plain projected-gradient step is
+    taken from the current point instead, which with step ``1/L`` never
+    increases it (O'Donoghue & Candes 2015).  So the objective decreases
+    monotonically.  Stops after ``budget`` steps, or when a step moves F by at
+    most ``AHALS_EPS`` times the first step.  Returns the violation at the start.
+    """
+    dt = F.dtype.type
+    L = float(np.linalg.eigvalsh(G.astype(np.float64))[-1]) + l2
+    Gl = G + dt(l2) * np.eye(G.shape[0], dtype=G.dtype) if l2 else G
+    Cl = C - dt(l1) if l1 else C
+    P = F @ Gl
+    violation = projected_violation(F, P - Cl)
+    if not L > 0:
+        return violation
+    step = dt(1.0 / L)
+
+    def objective(A, PA):
+        return 0.5 * _vdot64(A, PA) - _vdot64(Cl, A)
+
+    X0 = F.copy()  # current iterate (F is written at the end)
+    f0 = objective(X0, P)
+    Y, PY, t = X0, P, 1.0
+    first = None
+    for _ in range(budget):
+        Xn = Y - step * (PY - Cl)
+        np.maximum(Xn, 0, out=Xn)
+        Pn = Xn @ Gl
+        fn = objective(Xn, Pn)
+        if fn > f0:
+            if Y is X0:  # a plain step did not decrease: rounding level, done
+                break
+            Y, PY, t = X0, P, 1.0  # restart
+            continue
+        move = np.sqrt(squared_norm(Xn - X0))
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        beta = dt((t - 1.0) / t_next)
+        Y = Xn + beta * (Xn - X0) if beta else Xn
+        PY = Pn + beta * (Pn - P) if beta else Pn
+        X0, P, f0, t = Xn, Pn, fn, t_next
+        if first is None:
+            first = move
+        if move == 0 or move <= AHALS_EPS * first:
+            break
+    F[...] = X0
+    return violation
+
+
+def nnls_update(kernels, F, G, C, l1, l2, n_threads):
+    """Exact NNLS of every row of F (in place), warm-started from F; returns the
+    violation at the start."""
+    dt = F.dtype.type
+    Gl = np.ascontiguousarray(G + dt(l2) * np.eye(G.shape[0], dtype=G.dtype) if l2 else G)
+    Cl = np.ascontiguousarray(C - dt(l1) if l1 else C)
+    violation = projected_violation(F, F @ Gl - Cl)
+    kernels.nnls_bpp(Gl, Cl, F, NNLS_MAX_ITER, n_threads)
+    return violation
+
+
+# ---------------------------------------------------------------------- the loops
+def _alternate(name, update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max_iter,
+               tol, monitor, update_H, frozen):
+    prod = Products(X, kernels, n_threads)
+    norm_X = squared_norm(X)
+    frozen = None if frozen is None or len(frozen) == 0 else np.asarray(frozen, dtype=np.intp)
+    HtH = Ht.T @ Ht
+    XHt = prod.x_times(Ht)
+    violation_init = None
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        if update_H and n_iter > 1:
+            XHt = prod.x_times(Ht, out=XHt)
+        violation = update_W(W, HtH, XHt)
+        WtW = W.T @ W
+        if update_H:
+            XtW = prod.xt_times(W)
+            violation += update_Ht(Ht, WtW, XtW, frozen)
+            HtH = Ht.T @ Ht
+            loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
+        else:
+            loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
+        go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
+                               f"  violation {violation:.4e}")
+        if violation_init is None:
+            violation_init = violation
+        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+            break
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
+
+
+def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
+             parallel_kernels=False, frozen=None, shuffle=False, rng=None):
+    """Accelerated HALS (Gillis & Glineur 2012): per product, up to
+    :func:`inner_budget` exact coordinate-descent sweeps of the factor, stopped
+    early by the paper's rule.  Every sweep is one of ``fit_cd``'s, so the
+    loss never increases."""
+    m, k = W.shape
+    n = Ht.shape[0]
+    nnz = stored_entries(X)
+    bW, bH = inner_budget(X, m, k, nnz), inner_budget(X, n, k, nnz)
+    ntW = _threads_for(m, k, bW, n_threads, parallel_kernels)
+    ntH = _threads_for(n, k, bH, n_threads, parallel_kernels)
+    order = np.arange(k, dtype=np.intp)
+    free = free_components(k, frozen)
+
+    def perm(base):
+        return rng.permutation(base).astype(np.intp) if shuffle else base
+
+    def upd_W(W, G, C):
+        return hals_update(kernels, W, G, C, penalty.l1_W, penalty.l2_W, perm(order), bW, ntW)
+
+    def upd_H(Ht, G, C, frozen):
+        return hals_update(kernels, Ht, G, C, penalty.l1_H, penalty.l2_H, perm(free), bH, ntH)
+
+    return _alternate("hals", upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                      update_H=update_H, frozen=frozen)
+
+
+def fit_pgd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
+            parallel_kernels=False, frozen=None):
+    """Alternating accelerated projected gradient (Nesterov with restart, see
+    :func:`apg_update`); the loss never increases."""
+    m, k = W.shape
+    n = Ht.shape[0]
+    nnz = stored_entries(X)
+    bW, bH = inner_budget(X, m, k, nnz), inner_budget(X, n, k, nnz)
+
+    def upd_W(W, G, C):
+        return apg_update(W, G, C, penalty.l1_W, penalty.l2_W, bW)
+
+    def upd_H(Ht, G, C, frozen):
+        F, Gf, Cf = _frame(Ht, G, C, frozen)
+        v = apg_update(F, Gf, Cf, penalty.l1_H, penalty.l2_H, bH)
+        _unframe(Ht, F, frozen)
+        return v
+
+    return _alternate("pgd", upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                      update_H=update_H, frozen=frozen)
+
+
+def fit_als(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
+            parallel_kernels=False, frozen=None):
+    """Alternating non-negative least squares, each factor solved exactly by
+    block principal pivoting (Kim & Park 2011), warm-started from its previous
+    value; the loss never increases (up to rounding)."""
+
+    def upd_W(W, G, C):
+        return nnls_update(kernels, W, G, C, penalty.l1_W, penalty.l2_W, n_threads)
+
+    def upd_H(Ht, G, C, frozen):
+        F, Gf, Cf = _frame(Ht, G, C, frozen)
+        v = nnls_update(kernels, F, Gf, Cf, penalty.l1_H, penalty.l2_H, n_threads)
+        _unframe(Ht, F, frozen)
+        return v
+
+    return _alternate("als", upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                      update_H=update_H, frozen=frozen)
+
+
+def solve_W(X, Ht, *, kernels, n_threads, penalty):
+    """W minimising the objective for fixed components, exactly (one NNLS solve
+    per row, from zero): what :meth:`NMF.transform` returns for the Frobenius loss."""
+    prod = Products(X, kernels, n_threads)
+    XHt = prod.x_times(Ht)
+    W = np.zeros_like(XHt)
+    nnls_update(kernels, W, Ht.T @ Ht, XHt, penalty.l1_W, penalty.l2_W, n_threads)
+    return W
+
