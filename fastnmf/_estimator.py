@@ -1,6 +1,7 @@
 """``fastnmf.NMF``: scikit-learn's NMF estimator, with compiled kernels underneath."""
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -283,25 +284,40 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         frozen = check_frozen(frozen_param, k)
         penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
         n_blas, parallel_kernels = _fit.thread_plan(X, n_threads)
+        workers = _parallel_runs(X, starts, n_threads, p, backend)
+        run_threads = max(1, n_threads // workers)
+
+        def run_one(run, seed, W0, Ht0, threads):
+            label = solver if len(starts) == 1 else f"{solver} run {run + 1}/{len(starts)}"
+            monitor = Monitor(label, p["max_iter"], callback=p["callback"],
+                              verbose=p["verbose"], progress=p["progress"])
+            common = dict(kernels=kernels, n_threads=threads, penalty=penalty,
+                          max_iter=p["max_iter"], tol=p["tol"], update_H=update_H,
+                          monitor=monitor, parallel_kernels=parallel_kernels, frozen=frozen)
+            try:
+                result = _solve(solver, beta, X, W0, Ht0, common, p["shuffle"], seed)
+            finally:
+                monitor.close()
+            result.solver = solver
+            return result
+
         best, run_losses = None, []
-        with blas_threads(n_blas), verbose_logging(p["verbose"]):
-            for run, (seed, W0, Ht0) in enumerate(starts):
-                label = solver if len(starts) == 1 else f"{solver} run {run + 1}/{len(starts)}"
-                monitor = Monitor(label, p["max_iter"], callback=p["callback"],
-                                  verbose=p["verbose"], progress=p["progress"])
-                common = dict(kernels=kernels, n_threads=n_threads, penalty=penalty,
-                              max_iter=p["max_iter"], tol=p["tol"], update_H=update_H,
-                              monitor=monitor, parallel_kernels=parallel_kernels, frozen=frozen)
-                try:
-                    result = _solve(solver, beta, X, W0, Ht0, common, p["shuffle"], seed)
-                finally:
-                    monitor.close()
-                result.solver = solver
+        with blas_threads(n_blas if workers == 1 else 1), verbose_logging(p["verbose"]):
+            if workers > 1:
+                # independent small fits: one per thread beats every thread on one fit
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    results = list(pool.map(lambda a: run_one(*a, run_threads),
+                                            [(i, *s) for i, s in enumerate(starts)]))
+            else:
+                results = []
+                for run, (seed, W0, Ht0) in enumerate(starts):
+                    results.append(run_one(run, seed, W0, Ht0, n_threads))
+                    if results[-1].stopped_by_callback:
+                        break
+            for result in results:
                 run_losses.append(result.loss_history[-1])
                 if best is None or run_losses[-1] < best.loss_history[-1]:
                     best = result
-                if result.stopped_by_callback:
-                    break
             result = best
             if with_error:
                 if beta == 2 and sp.issparse(X) and result.last_data_loss is not None:
@@ -396,6 +412,39 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
         with blas_threads(_fit.thread_plan(X, n_threads)[0]):
             return _solvers.solve_W(X, Ht, kernels=kernels, n_threads=n_threads, penalty=penalty)
+
+
+#: n_init runs go one per thread, at the same time, when a single fit is below this many
+#: multiply-adds per iteration (m n k, nnz k for sparse X): there one fit cannot keep
+#: several cores busy (see the README, "n_init").
+PARALLEL_RUNS_MAX_WORK = 1 << 24
+
+
+def _parallel_runs(X, starts, n_threads, p, backend):
+    """How many n_init runs to run at once (1: one after the other, each on every thread)."""
+    if len(starts) < 2 or n_threads < 2:
+        return 1
+    if backend == "numba" and not _numba_layer_is_reentrant():
+        return 1
+    if p["callback"] is not None or p["progress"] or p["verbose"]:
+        return 1  # keep their output in order
+    k = starts[0][1].shape[1]
+    work = (X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1]) * k
+    if work >= PARALLEL_RUNS_MAX_WORK:
+        return 1
+    return min(n_threads, len(starts))
+
+
+def _numba_layer_is_reentrant():
+    """True when numba's threading layer accepts parallel kernels launched from several
+    threads at once (omp, tbb); its 'workqueue' layer does not, and before the first
+    parallel kernel has run the layer is not known yet."""
+    import numba
+
+    try:
+        return numba.threading_layer() in ("omp", "tbb")
+    except ValueError:
+        return False
 
 
 def _solve(solver, beta, X, W, Ht, common, shuffle, seed):

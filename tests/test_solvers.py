@@ -187,10 +187,24 @@ def test_n_init_keeps_the_best_run_and_is_reproducible():
     seeds = check_random_state(0).randint(np.iinfo(np.int32).max, size=4)
     singles = [fit(X, k=5, random_state=int(s), max_iter=30, solver="hals", init="random")[0]
                for s in seeds]
-    np.testing.assert_allclose(est.run_losses_, [s.loss_history_[-1] for s in singles], rtol=1e-12)
+    np.testing.assert_allclose(est.run_losses_, [s.loss_history_[-1] for s in singles], rtol=1e-9)
     again, W2 = fit(X, k=5, n_init=4, random_state=0, max_iter=30, solver="hals", init="random")
     np.testing.assert_array_equal(W, W2)
     assert len(set(est.run_losses_)) > 1  # the runs did differ
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_n_init_runs_side_by_side_give_the_runs_one_after_the_other(compiled_backend, sparse):
+    """Small fits with n_init > 1 and several threads run one per thread (see
+    _parallel_runs); the answer is that of the runs in sequence (one thread)."""
+    X = noisy(40, 30, 5, seed=8)
+    X = sp.csr_matrix(X) if sparse else X
+    kw = dict(k=5, n_init=3, random_state=1, max_iter=25, init="random", backend=compiled_backend)
+    fit(X, n_threads=2, **kw)  # the numba threading layer is known after a first fit
+    side, Ws = fit(X, n_threads=2, **kw)
+    seq, Wq = fit(X, n_threads=1, **kw)
+    np.testing.assert_allclose(side.run_losses_, seq.run_losses_, rtol=1e-9)
+    np.testing.assert_allclose(Ws, Wq, rtol=1e-7, atol=1e-10)
 
 
 def test_n_init_with_a_deterministic_init_runs_once_with_a_warning():
