@@ -139,7 +139,7 @@ def table(results, args):
         "",
         "- *time*: a whole `fit_transform` with `max_iter` = the iterations shown and `tol=0`; "
         f"fastnmf: median of {args.repeats}, scikit-learn: one run.",
-        "- solvers: `hals` accelerated HALS (the default, `solver='auto'`), `cd` scikit-learn's "
+        "- solvers: `hals` accelerated HALS (what `solver='auto'` runs on dense X), `cd` scikit-learn's "
         "exact cd, `als` exact alternating NNLS, `pgd` accelerated projected gradient, `mu` "
         "multiplicative updates.",
     ]

@@ -43,12 +43,21 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Initialization. ``None`` is 'nndsvda' when
         ``n_components <= min(n_samples, n_features)``, else 'random'.
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
-    solver : {'cd', 'mu'}, default='cd'
-        'cd' is coordinate descent: for the Frobenius loss exact HALS,
-        iteration for iteration the algorithm of scikit-learn's 'cd'; for
-        the Kullback-Leibler loss safeguarded Newton steps per coordinate
-        (Hsieh & Dhillon 2011), whose loss never increases.  'mu' is
-        scikit-learn's multiplicative updates, for any ``beta_loss``.
+    solver : {'auto', 'cd', 'mu', 'hals', 'pgd', 'als'}, default='auto'
+        'auto' picks the fastest for the loss and input: for the Frobenius
+        loss 'hals' on dense X and 'cd' on sparse X ('als' with
+        ``update_H=False``), for KL 'cd' ('mu' with frozen components), for
+        other beta 'mu'; ``solver_`` tells which ran.  'cd' is coordinate
+        descent: for the Frobenius loss exact HALS, iteration for iteration
+        the algorithm of scikit-learn's 'cd'; for the Kullback-Leibler loss
+        safeguarded Newton steps per coordinate (Hsieh & Dhillon 2011),
+        whose loss never increases.  'mu' is scikit-learn's multiplicative
+        updates, for any ``beta_loss``.  Frobenius only: 'hals' is
+        accelerated HALS (Gillis & Glineur 2012: several cheap sweeps per
+        expensive product), 'pgd' accelerated projected gradient (Nesterov,
+        step 1/L, restarted rather than let the loss increase), 'als'
+        alternating NNLS solved exactly by block principal pivoting (Kim &
+        Park 2011).
     beta_loss : float or {'frobenius', 'kullback-leibler', 'itakura-saito'}, default='frobenius'
         The beta-divergence minimised: 2 ('frobenius') is half the squared
         Frobenius norm above, 1 ('kullback-leibler') the generalized KL
@@ -63,15 +72,36 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     alpha_W, alpha_H, l1_ratio : regularization, as in scikit-learn
         ``alpha_H='same'`` (default) uses ``alpha_W``.
     verbose : int, default=0
-        Print the loss at each iteration.
+        Log the loss at each iteration (logger 'fastnmf', level INFO; printed
+        to stdout when logging is not configured).
     shuffle : bool, default=False
-        Visit the components in a random order in 'cd'.
+        Visit the components in a random order in 'cd' and 'hals'.
     backend : {'auto', 'cython', 'numba', 'numpy'}, default='auto'
         Kernel implementation; 'auto' takes the first available of cython,
         numba, numpy (or the ``FASTNMF_BACKEND`` environment variable).
     n_threads : int or None, default=None
         Threads for the kernels and for BLAS; ``None`` or -1 uses every usable
         core.  Results do not depend on it beyond BLAS rounding.
+    n_init : int >= 1, default=1
+        Number of fits from different random initializations; the one with
+        the lowest final objective is kept.  Run i starts from seed i of
+        ``n_init`` seeds drawn from ``random_state`` (reproducible).  With
+        ``init=None`` the runs use 'random'; the deterministic 'nndsvd',
+        'nndsvda' and 'custom' warn and run once.  Small fits run side by
+        side, one per thread.
+    callback : callable or None, default=None
+        ``callback(info)`` after every iteration, ``info`` an
+        :class:`fastnmf.IterationInfo` (iteration, loss, elapsed, W, H,
+        solver); returning ``False`` stops the fit.
+    progress : bool, default=False
+        Show a tqdm progress bar with the current loss.
+    warm_start : bool, default=False
+        Start the next fit from this fit's W and H (from H and the exact
+        ``transform`` W when the number of rows changed).
+    frozen_components : array-like of int or bool, default=None
+        Rows of H (indices, or a mask of length ``n_components``) kept at their
+        initial value; W and the other rows are fitted.  Not with the KL
+        coordinate descent.
 
     Attributes
     ----------
@@ -88,6 +118,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     loss_history_ : ndarray of shape (n_iter_,)
         The objective (the loss for ``beta_loss`` plus the regularization
         terms above) after each iteration.
+    time_history_ : ndarray of shape (n_iter_,)
+        Seconds since the solver started, at the end of each iteration.
+    run_losses_ : ndarray of shape (runs,)
+        The final objective of each ``n_init`` run.
+    solver_ : str
+        The solver that ran (what 'auto' chose).
     backend_ : str
         The kernel backend that ran the fit.
 
@@ -265,7 +301,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if warm:
             k = self.components_.shape[0]
         frozen_param = getattr(self, "frozen_components", None) if update_H else None
-        solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None)
+        solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None,
+                                sp.issparse(X))
         if frozen_param is not None and solver == "cd" and beta != 2:
             raise ValueError(
                 "frozen_components is not supported by solver='cd' with the Kullback-Leibler "

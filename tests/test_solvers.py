@@ -111,6 +111,8 @@ def test_auto_solver(beta, expected):
     est, _ = fit(X, beta_loss=beta, max_iter=5)
     assert NMF().solver == "auto"
     assert est.solver_ == expected
+    sparse, _ = fit(sp.csr_matrix(X), beta_loss=beta, max_iter=5)
+    assert sparse.solver_ == ("cd" if expected == "hals" else expected)
 
 
 @pytest.mark.parametrize("solver", ["cd", "mu"])
@@ -258,6 +260,13 @@ def test_verbose_logs_through_logging(caplog):
         fit(noisy(), verbose=1, tol=0, max_iter=3)
     lines = [r.getMessage() for r in caplog.records if r.name == "fastnmf"]
     assert len(lines) == 3 and "iteration    3" in lines[-1] and "loss" in lines[-1]
+
+
+def test_auto_with_fixed_H_is_an_exact_solve():
+    X = noisy()
+    H = NMF(4, max_iter=30, random_state=0).fit(X).components_
+    W, _, n_iter = non_negative_factorization(X, H=H, n_components=4, update_H=False)
+    assert n_iter <= 2  # one exact NNLS solve; the second iteration sees no violation
 
 
 def test_verbose_prints_when_logging_is_not_configured(capsys, monkeypatch):
