@@ -45,8 +45,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
     solver : {'auto', 'cd', 'mu', 'hals', 'pgd', 'als'}, default='auto'
         'auto' picks the fastest for the loss and input: for the Frobenius
-        loss 'hals' on dense X and 'cd' on sparse X ('als' with
-        ``update_H=False``), for KL 'cd' ('mu' with frozen components), for
+        loss 'hals' when both factors get several sweeps per product (dense
+        data), else 'cd' (very sparse data), and 'als' with
+        ``update_H=False``; for KL 'cd' ('mu' with frozen components); for
         other beta 'mu'; ``solver_`` tells which ran.  'cd' is coordinate
         descent: for the Frobenius loss exact HALS, iteration for iteration
         the algorithm of scikit-learn's 'cd'; for the Kullback-Leibler loss
@@ -301,8 +302,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if warm:
             k = self.components_.shape[0]
         frozen_param = getattr(self, "frozen_components", None) if update_H else None
-        solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None,
-                                sp.issparse(X))
+        solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None)
         if frozen_param is not None and solver == "cd" and beta != 2:
             raise ValueError(
                 "frozen_components is not supported by solver='cd' with the Kullback-Leibler "
@@ -318,6 +318,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         starts = self._starts(X, W, H, k, p, update_H, warm, beta, kernels, n_threads)
         k = starts[0][1].shape[1]
+        if p["solver"] == "auto" and solver == "hals":
+            solver = _solvers.auto_frobenius(X, k)
         frozen = check_frozen(frozen_param, k)
         penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
         n_blas, parallel_kernels = _fit.thread_plan(X, n_threads)

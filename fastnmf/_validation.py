@@ -197,21 +197,19 @@ SOLVERS = ("auto", "cd", "mu", "hals", "pgd", "als")
 FROBENIUS_ONLY = ("hals", "pgd", "als")
 
 
-def resolve_solver(solver, beta, update_H=True, frozen=False, sparse=False):
+def resolve_solver(solver, beta, update_H=True, frozen=False):
     """The solver ``'auto'`` stands for (any other name is returned as is).
 
-    Frobenius: 'hals' (accelerated HALS) on dense X, 'cd' on sparse X (measured
-    with benchmarks/compare_solvers.py: on sparse X the extra inner sweeps of hals
-    did not pay for themselves), and with ``update_H=False`` 'als' (W is then one
-    exact NNLS solve); KL: 'cd' (Newton coordinate descent), or 'mu' when
-    components are frozen; any other beta: 'mu'.
+    Frobenius: 'hals' (accelerated HALS; the estimator falls back to 'cd' when
+    hals would not get several sweeps per product for both factors, see
+    ``fastnmf._solvers.auto_frobenius``), and with ``update_H=False`` 'als' (W
+    is then one exact NNLS solve); KL: 'cd' (Newton coordinate descent), or
+    'mu' when components are frozen; any other beta: 'mu'.
     """
     if solver != "auto":
         return solver
     if beta == 2:
-        if not update_H:
-            return "als"
-        return "cd" if sparse else "hals"
+        return "hals" if update_H else "als"
     if beta == 1 and not frozen:
         return "cd"
     return "mu"

@@ -112,7 +112,19 @@ def test_auto_solver(beta, expected):
     assert NMF().solver == "auto"
     assert est.solver_ == expected
     sparse, _ = fit(sp.csr_matrix(X), beta_loss=beta, max_iter=5)
-    assert sparse.solver_ == ("cd" if expected == "hals" else expected)
+    assert sparse.solver_ == expected  # the same data, the same solver
+
+
+def test_auto_frobenius_falls_back_to_cd_on_very_sparse_data():
+    from fastnmf._solvers import auto_frobenius
+
+    X = sp.random(20000, 3000, density=0.0005, random_state=0, format="csr")
+    assert auto_frobenius(X, 16) == "cd"
+    assert auto_frobenius(X.toarray(), 16) == "cd"
+    assert auto_frobenius(noisy(), 4) == "hals"
+    est, _ = fit(sp.random(2000, 300, density=0.001, random_state=0, format="csr"), k=8,
+                 max_iter=3)
+    assert est.solver_ == "cd"
 
 
 @pytest.mark.parametrize("solver", ["cd", "mu"])
