@@ -178,20 +178,19 @@ def data_loss(norm_X, cross, WtW, HtH):
     return max(0.5 * (norm_X - 2.0 * cross + _vdot64(WtW, HtH)), 0.0)
 
 
-def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng, monitor,
-           update_H=True, parallel_kernels=False, frozen=None):
-    """scikit-learn's exact coordinate descent (HALS), iteration for iteration.
+def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol,
+              monitor, update_H, frozen):
+    """The outer loop shared by cd, hals, pgd and als: per iteration ``X @ Ht`` and the
+    W update, then ``X^T @ W`` and the H update, the loss from the Gram identity, and
+    scikit-learn's cd stopping rule (summed projected gradient <= ``tol`` times the
+    first iteration's).
 
-    Stops when the projected-gradient violation falls to ``tol`` times that of
-    the first iteration, as scikit-learn's ``solver='cd'`` does.
+    ``update_W(W, HtH, XHt)`` and ``update_Ht(Ht, WtW, XtW, frozen)`` update their
+    factor in place and return the violation they measured.
     """
-    k = W.shape[1]
-    nt_W = kernel_threads(W.shape[0], k, n_threads, parallel_kernels)
-    nt_H = kernel_threads(Ht.shape[0], k, n_threads, parallel_kernels)
     prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
-    order = np.arange(k, dtype=np.intp)
-    free = free_components(k, frozen)
+    frozen = None if frozen is None or len(frozen) == 0 else np.asarray(frozen, dtype=np.intp)
     HtH = Ht.T @ Ht
     XHt = prod.x_times(Ht)
     violation_init = None
@@ -199,13 +198,11 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
             XHt = prod.x_times(Ht, out=XHt)
-        perm = rng.permutation(k).astype(np.intp) if shuffle else order
-        violation = kernels.hals_sweep(W, HtH, XHt, penalty.l1_W, penalty.l2_W, perm, nt_W)
+        violation = update_W(W, HtH, XHt)
         WtW = W.T @ W
         if update_H:
             XtW = prod.xt_times(W)
-            perm = rng.permutation(free).astype(np.intp) if shuffle else free
-            violation += kernels.hals_sweep(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, perm, nt_H)
+            violation += update_Ht(Ht, WtW, XtW, frozen)
             HtH = Ht.T @ Ht
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
         else:
@@ -217,6 +214,32 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
         if not go_on or violation_init == 0 or violation / violation_init <= tol:
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
+
+
+def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng, monitor,
+           update_H=True, parallel_kernels=False, frozen=None):
+    """scikit-learn's exact coordinate descent (HALS), iteration for iteration.
+
+    Stops when the projected-gradient violation falls to ``tol`` times that of
+    the first iteration, as scikit-learn's ``solver='cd'`` does.
+    """
+    k = W.shape[1]
+    nt_W = kernel_threads(W.shape[0], k, n_threads, parallel_kernels)
+    nt_H = kernel_threads(Ht.shape[0], k, n_threads, parallel_kernels)
+    order = np.arange(k, dtype=np.intp)
+    free = free_components(k, frozen)
+
+    def upd_W(W, HtH, XHt):
+        perm = rng.permutation(k).astype(np.intp) if shuffle else order
+        return kernels.hals_sweep(W, HtH, XHt, penalty.l1_W, penalty.l2_W, perm, nt_W)
+
+    def upd_H(Ht, WtW, XtW, frozen):
+        perm = rng.permutation(free).astype(np.intp) if shuffle else free
+        return kernels.hals_sweep(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, perm, nt_H)
+
+    return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                     penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                     update_H=update_H, frozen=frozen)
 
 
 def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,

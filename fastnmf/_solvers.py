@@ -20,7 +20,7 @@ times the first iteration's.
 
 import numpy as np
 
-from ._fit import FitResult, Products, _vdot64, data_loss, free_components, kernel_threads
+from ._fit import Products, _vdot64, alternate, free_components, kernel_threads
 from ._validation import squared_norm
 
 #: Gillis & Glineur (2012): at most ``1 + ALPHA * rho`` inner passes per
@@ -191,36 +191,6 @@ def nnls_update(kernels, F, G, C, l1, l2, n_threads):
 
 
 # ---------------------------------------------------------------------- the loops
-def _alternate(name, update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max_iter,
-               tol, monitor, update_H, frozen):
-    prod = Products(X, kernels, n_threads)
-    norm_X = squared_norm(X)
-    frozen = None if frozen is None or len(frozen) == 0 else np.asarray(frozen, dtype=np.intp)
-    HtH = Ht.T @ Ht
-    XHt = prod.x_times(Ht)
-    violation_init = None
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        if update_H and n_iter > 1:
-            XHt = prod.x_times(Ht, out=XHt)
-        violation = update_W(W, HtH, XHt)
-        WtW = W.T @ W
-        if update_H:
-            XtW = prod.xt_times(W)
-            violation += update_Ht(Ht, WtW, XtW, frozen)
-            HtH = Ht.T @ Ht
-            loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
-        else:
-            loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
-        go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
-                               f"  violation {violation:.4e}")
-        if violation_init is None:
-            violation_init = violation
-        if not go_on or violation_init == 0 or violation / violation_init <= tol:
-            break
-    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
-
-
 def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
              parallel_kernels=False, frozen=None, shuffle=False, rng=None):
     """Accelerated HALS (Gillis & Glineur 2012): per product, up to
@@ -249,9 +219,9 @@ def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
     def upd_H(Ht, G, C, frozen):
         return hals_update(kernels, Ht, G, C, penalty.l1_H, penalty.l2_H, perm(free), bH, ntH)
 
-    return _alternate("hals", upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
-                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                      update_H=update_H, frozen=frozen)
+    return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                     penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                     update_H=update_H, frozen=frozen)
 
 
 def fit_pgd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
@@ -272,9 +242,9 @@ def fit_pgd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, up
         _unframe(Ht, F, frozen)
         return v
 
-    return _alternate("pgd", upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
-                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                      update_H=update_H, frozen=frozen)
+    return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                     penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                     update_H=update_H, frozen=frozen)
 
 
 def fit_als(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
@@ -298,9 +268,9 @@ def fit_als(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, up
         _unframe(Ht, F, frozen)
         return v
 
-    return _alternate("als", upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
-                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                      update_H=update_H, frozen=frozen)
+    return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                     penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                     update_H=update_H, frozen=frozen)
 
 
 def solve_W(X, Ht, *, kernels, n_threads, penalty):
