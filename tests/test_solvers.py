@@ -209,12 +209,21 @@ def test_n_init_keeps_the_best_run_and_is_reproducible():
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_n_init_runs_side_by_side_give_the_runs_one_after_the_other(compiled_backend, sparse):
-    """Small fits with n_init > 1 and several threads run one per thread (see
+    """Fits with n_init > 1 and several threads run one per thread (see
     _parallel_runs); the answer is that of the runs in sequence (one thread)."""
+    from fastnmf._estimator import _parallel_runs
+    from fastnmf._validation import check_params
+
     X = noisy(40, 30, 5, seed=8)
     X = sp.csr_matrix(X) if sparse else X
     kw = dict(k=5, n_init=3, random_state=1, max_iter=25, init="random", backend=compiled_backend)
     fit(X, n_threads=2, **kw)  # the numba threading layer is known after a first fit
+    est = NMF(5, n_init=3, backend=compiled_backend, n_threads=2)
+    starts = [(0, np.ones((40, 5)), np.ones((30, 5)))] * 3
+    assert _parallel_runs(X, starts, 2, check_params(est), compiled_backend) == 2
+    assert _parallel_runs(X, starts, 1, check_params(est), compiled_backend) == 1
+    est.set_params(callback=lambda info: None)
+    assert _parallel_runs(X, starts, 2, check_params(est), compiled_backend) == 1
     side, Ws = fit(X, n_threads=2, **kw)
     seq, Wq = fit(X, n_threads=1, **kw)
     np.testing.assert_allclose(side.run_losses_, seq.run_losses_, rtol=1e-9)
