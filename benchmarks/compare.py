@@ -234,6 +234,40 @@ def timed_fit(contender, X, W0, H0, rank, max_iter, threads, copy=True, **loss):
     return t, est
 
 
+def first_reaching(history, target):
+    """1-based index of the first loss <= target in ``history``, or None."""
+    hit = np.flatnonzero(np.asarray(history) <= target)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def time_to_target(who, X, W0, H0, rank, threads, target, cap, repeats, time_all=False, **loss):
+    """Time for contender ``who`` to reach the loss ``target`` from (W0, H0).
+
+    A first fit of ``cap`` iterations with ``tol=0`` records ``loss_history_``; N is the
+    first iteration at or below ``target``; then fits of exactly N iterations are timed,
+    whole (validation and the final error included), median of ``repeats``.  When the
+    target is never reached: ``seconds`` None, unless ``time_all`` (then the ``cap``
+    iterations are timed, a per-iteration comparison).  ``loss``: solver, beta_loss.
+    Returns dict(who, n, seconds, loss, reached, times).
+    """
+    timed_fit(who, X, W0, H0, rank, 2, threads, **loss)  # warm-up: JIT cache, thread pools
+    _, est = timed_fit(who, X, W0, H0, rank, cap, threads, **loss)
+    n = first_reaching(est.loss_history_, target)
+    row = dict(who=who, n=n, seconds=None, loss=float(est.loss_history_[-1]),
+               reached=n is not None, times=[])
+    if n is None:
+        if not time_all:
+            row["n"] = cap
+            return row
+        n = row["n"] = cap
+    for _ in range(repeats):
+        sec, e = timed_fit(who, X, W0, H0, rank, n, threads, **loss)
+        row["times"].append(sec)
+        row["loss"] = float(e.loss_history_[-1])
+    row["seconds"] = statistics.median(row["times"])
+    return row
+
+
 def bound_per_iter(X, W, Ht, loops, threads):
     """Per-iteration time of the two products an iteration cannot avoid, at BLAS speed.
 

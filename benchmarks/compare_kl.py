@@ -25,7 +25,6 @@ and of O((m + n) r) and O(nnz) arrays.
 """
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -90,11 +89,6 @@ def kl_of(X, W, H):
     return float(_beta_divergence(X, W.astype(np.float64), H.astype(np.float64), 1))
 
 
-def first_reaching(history, target):
-    hit = np.flatnonzero(np.asarray(history) <= target)
-    return int(hit[0]) + 1 if hit.size else None
-
-
 def measure(dtype, X64, args, backends):
     X = X64.astype(dtype)
     W0, H0 = initialize(X, args.rank, "nndsvda", 0)
@@ -107,25 +101,15 @@ def measure(dtype, X64, args, backends):
     C.log(f"[{dtype}] scikit-learn: {t_sk:.1f} s, KL {target:.6e}")
     contenders = [(f"fastnmf {b}", s) for s in ("cd", "mu") for b in backends]
     for who, solver in contenders:
-        C.timed_fit(who, X, W0, H0, rank, 2, T, solver=solver, **KL)  # warm-up (JIT cache)
-        cap = args.sk_iters  # mu is scikit-learn's algorithm: it needs all of them
-        _, est = C.timed_fit(who, X, W0, H0, rank, cap, T, solver=solver, **KL)
-        n = first_reaching(est.loss_history_, target)
-        reached = n is not None
-        if not reached:
-            # e.g. float32 mu ends a rounding error above scikit-learn's float32 run: time all
-            # `cap` iterations anyway, so the row still gives the per-iteration speed-up
-            n = cap
-            C.log(f"[{dtype}] {who} {solver}: never reached the target in {cap} iterations "
-                  f"(final KL {est.loss_history_[-1]:.6e}); timing {cap} iterations")
-        times, loss = [], None
-        for _ in range(args.repeats):
-            sec, e = C.timed_fit(who, X, W0, H0, rank, n, T, solver=solver, **KL)
-            times.append(sec)
-            loss = e.loss_history_[-1]
-        rows.append(dict(who=f"{who} {solver}", n=n, seconds=statistics.median(times), loss=loss,
-                         reached=reached))
-        C.log(f"[{dtype}] {who} {solver}: N={n}, {rows[-1]['seconds']:.3f} s")
+        # cap: mu is scikit-learn's algorithm, it needs all of them; when even those do not
+        # get there (e.g. float32 mu ends a rounding error above scikit-learn's float32 run),
+        # all `cap` iterations are timed anyway, so the row gives the per-iteration speed-up
+        row = C.time_to_target(who, X, W0, H0, rank, T, target, args.sk_iters, args.repeats,
+                               time_all=True, solver=solver, **KL)
+        row["who"] = f"{who} {solver}"
+        rows.append(row)
+        C.log(f"[{dtype}] {row['who']}: N={row['n']}{'' if row['reached'] else ' (not reached)'}"
+              f", {row['seconds']:.3f} s")
     # peak memory, one fresh process per contender
     with tempfile.TemporaryDirectory() as tmp:
         sp.save_npz(Path(tmp) / "X.npz", X, compressed=False)

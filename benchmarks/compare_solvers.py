@@ -20,7 +20,6 @@ with its final loss.
 """
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -72,11 +71,6 @@ def parse_args(argv=None):
     return a
 
 
-def first_reaching(history, target):
-    hit = np.flatnonzero(np.asarray(history) <= target)
-    return int(hit[0]) + 1 if hit.size else None
-
-
 def measure(case, args, backends):
     dtype = np.float64 if case.endswith("64") else np.float32
     if case.startswith("dense"):
@@ -92,23 +86,12 @@ def measure(case, args, backends):
     C.log(f"[{case}] scikit-learn: {t_sk:.2f} s, loss {target:.6e}")
     for solver in SOLVERS:
         for b in backends:
-            who = f"fastnmf {b}"
-            C.timed_fit(who, X, W0, H0, r, 2, T, solver=solver)  # warm-up (JIT cache)
-            _, est = C.timed_fit(who, X, W0, H0, r, args.cap, T, solver=solver)
-            n = first_reaching(est.loss_history_, target)
-            if n is None:
-                rows.append(dict(who=f"{who} {solver}", n=args.cap, seconds=None,
-                                 loss=float(est.loss_history_[-1]), reached=False))
-                C.log(f"[{case}] {who} {solver}: not reached in {args.cap} iterations")
-                continue
-            times, loss = [], None
-            for _ in range(args.repeats):
-                sec, e = C.timed_fit(who, X, W0, H0, r, n, T, solver=solver)
-                times.append(sec)
-                loss = float(e.loss_history_[-1])
-            rows.append(dict(who=f"{who} {solver}", n=n, seconds=statistics.median(times),
-                             loss=loss, reached=True))
-            C.log(f"[{case}] {who} {solver}: N={n}, {rows[-1]['seconds']:.3f} s")
+            row = C.time_to_target(f"fastnmf {b}", X, W0, H0, r, T, target, args.cap,
+                                   args.repeats, solver=solver)
+            row["who"] = f"fastnmf {b} {solver}"
+            rows.append(row)
+            C.log(f"[{case}] {row['who']}: " + (f"N={row['n']}, {row['seconds']:.3f} s"
+                  if row["reached"] else f"not reached in {args.cap} iterations"))
     return rows, X
 
 

@@ -43,10 +43,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Initialization. ``None`` is 'nndsvda' when
         ``n_components <= min(n_samples, n_features)``, else 'random'.
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
-    solver : {'auto', 'cd', 'mu', 'hals', 'pgd', 'als'}, default='auto'
+    solver : {'auto', 'cd', 'mu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
         'auto' picks the fastest for the loss and input: for the Frobenius
         loss 'hals' when both factors get several sweeps per product (dense
-        data), else 'cd' (very sparse data), and 'als' with
+        data), else 'ehals' (very sparse data), and 'als' with
         ``update_H=False``; for KL 'cd' ('mu' with frozen components); for
         other beta 'mu'; ``solver_`` tells which ran.  'cd' is coordinate
         descent: for the Frobenius loss exact HALS, iteration for iteration
@@ -55,10 +55,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         whose loss never increases.  'mu' is scikit-learn's multiplicative
         updates, for any ``beta_loss``.  Frobenius only: 'hals' is
         accelerated HALS (Gillis & Glineur 2012: several cheap sweeps per
-        expensive product), 'pgd' accelerated projected gradient (Nesterov,
-        step 1/L, restarted rather than let the loss increase), 'als'
-        alternating NNLS solved exactly by block principal pivoting (Kim &
-        Park 2011).
+        expensive product), 'ehals' the same with extrapolation and restarts
+        (Ang & Gillis 2019: each factor is pushed further along its last
+        step; an iteration whose loss rises makes the next one restart with
+        a shorter push, so ``loss_history_`` is not always monotone),
+        'pgd' accelerated projected gradient (Nesterov, step 1/L, restarted
+        rather than let the loss increase), 'als' alternating NNLS solved
+        exactly by block principal pivoting (Kim & Park 2011).
     beta_loss : float or {'frobenius', 'kullback-leibler', 'itakura-saito'}, default='frobenius'
         The beta-divergence minimised: 2 ('frobenius') is half the squared
         Frobenius norm above, 1 ('kullback-leibler') the generalized KL
@@ -493,8 +496,9 @@ def _solve(solver, beta, X, W, Ht, common, shuffle, seed):
         return _beta.fit_mu_beta(X, W, Ht, beta=beta, **common)
     if solver == "cd":
         return _fit.fit_cd(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed), **common)
-    if solver == "hals":
-        return _solvers.fit_hals(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed), **common)
+    if solver in ("hals", "ehals"):
+        return _solvers.fit_hals(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed),
+                                 extrapolate=solver == "ehals", **common)
     if solver == "mu":
         return _fit.fit_mu(X, W, Ht, **common)
     if solver == "pgd":

@@ -178,27 +178,96 @@ def data_loss(norm_X, cross, WtW, HtH):
     return max(0.5 * (norm_X - 2.0 * cross + _vdot64(WtW, HtH)), 0.0)
 
 
+class Extrapolation:
+    """Extrapolation with restarts (Ang & Gillis 2019, "HER") around the alternating updates.
+
+    After W's update, ``W <- max(W + beta (W - W_prev), 0)``; before the next W update,
+    the same for H (deferred, so the pair a fit stops at, ``(W_hat, H)``, is always the
+    pair whose loss was recorded).  When the loss of an iteration exceeds the previous
+    one (by more than rounding), the step is dropped: the next iteration starts plainly
+    from the pair reached,
+    ``beta_max`` falls to the current ``beta`` and ``beta`` is divided by ``ETA``;
+    otherwise ``beta`` grows by ``GAMMA`` up to ``beta_max``, which grows by
+    ``GAMMA_MAX`` up to 1 (the paper's values).  Costs one pass over W and one over H
+    per iteration (kernel ``extrapolate``) and a copy of each.
+    """
+
+    BETA0 = 0.5
+    ETA = 1.5
+    GAMMA = 1.01
+    GAMMA_MAX = 1.005
+
+    def __init__(self, kernels, W, Ht, n_threads, noise=0.0):
+        self.kernels = kernels
+        #: rises up to this size are rounding (the loss comes from the Gram identity,
+        #: good to a few eps ||X||^2): not a reason to restart, which would make the
+        #: path depend on how the products were rounded (dense against sparse X)
+        self.noise = noise
+        self.n_threads = n_threads
+        self.W_prev = W.copy()
+        self.H_prev = Ht.copy()
+        self.beta = self.BETA0
+        self.beta_max = 1.0
+        self.last_loss = np.inf
+        self.pending_H = False  # extrapolate H before the next W update
+        self.restarts = 0
+
+    def before_W(self, Ht):
+        """Extrapolate H if the last iteration was kept; True when H changed."""
+        if not self.pending_H:
+            return False
+        self.kernels.extrapolate(Ht, self.H_prev, self.beta, self.n_threads)
+        self.pending_H = False
+        return True
+
+    def after_W(self, W):
+        self.kernels.extrapolate(W, self.W_prev, self.beta, self.n_threads)
+
+    def after_H(self, W, Ht, loss):
+        if loss > self.last_loss + self.noise:  # restart from the pair reached, shorter step
+            self.beta_max = self.beta
+            self.beta /= self.ETA
+            np.copyto(self.W_prev, W)
+            np.copyto(self.H_prev, Ht)
+            self.pending_H = False
+            self.restarts += 1
+        else:
+            self.beta = min(self.beta_max, self.GAMMA * self.beta)
+            self.beta_max = min(1.0, self.GAMMA_MAX * self.beta_max)
+            self.pending_H = True
+        self.last_loss = loss
+
+
 def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol,
-              monitor, update_H, frozen):
-    """The outer loop shared by cd, hals, pgd and als: per iteration ``X @ Ht`` and the
-    W update, then ``X^T @ W`` and the H update, the loss from the Gram identity, and
+              monitor, update_H, frozen, extrapolate=False):
+    """The outer loop shared by cd, hals, ehals, pgd and als: per iteration ``X @ Ht`` and
+    the W update, then ``X^T @ W`` and the H update, the loss from the Gram identity, and
     scikit-learn's cd stopping rule (summed projected gradient <= ``tol`` times the
     first iteration's).
 
     ``update_W(W, HtH, XHt)`` and ``update_Ht(Ht, WtW, XtW, frozen)`` update their
-    factor in place and return the violation they measured.
+    factor in place and return the violation they measured.  ``extrapolate``: wrap the
+    updates in :class:`Extrapolation` (only with ``update_H``).
     """
     prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
     frozen = None if frozen is None or len(frozen) == 0 else np.asarray(frozen, dtype=np.intp)
+    # dense X: one thread, as the sweeps (OpenMP workers would spin against BLAS's)
+    extra = (Extrapolation(kernels, W, Ht, n_threads if prod.sparse else 1,
+                           noise=4 * np.finfo(W.dtype).eps * norm_X)
+             if extrapolate and update_H else None)
     HtH = Ht.T @ Ht
     XHt = prod.x_times(Ht)
     violation_init = None
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
+            if extra is not None and extra.before_W(Ht):
+                HtH = Ht.T @ Ht
             XHt = prod.x_times(Ht, out=XHt)
         violation = update_W(W, HtH, XHt)
+        if extra is not None:
+            extra.after_W(W)
         WtW = W.T @ W
         if update_H:
             XtW = prod.xt_times(W)
@@ -207,8 +276,10 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
         else:
             loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
-        go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
-                               f"  violation {violation:.4e}")
+        objective = loss + penalty.value(W, Ht)
+        if extra is not None:
+            extra.after_H(W, Ht, objective)
+        go_on = monitor.record(n_iter, objective, W, Ht, f"  violation {violation:.4e}")
         if violation_init is None:
             violation_init = violation
         if not go_on or violation_init == 0 or violation / violation_init <= tol:

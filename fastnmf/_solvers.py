@@ -1,5 +1,5 @@
-"""The Frobenius solvers beyond scikit-learn's: accelerated HALS, accelerated
-projected gradient and alternating NNLS.
+"""The Frobenius solvers beyond scikit-learn's: accelerated HALS (also with
+extrapolation, 'ehals'), accelerated projected gradient and alternating NNLS.
 
 All three alternate between W and H like ``fit_cd``: each outer iteration
 forms the two expensive products ``X H^T`` and ``X^T W`` once (see
@@ -84,18 +84,20 @@ def _unframe(F, Ff, frozen_cols):
 # ---------------------------------------------------------------- subproblem solvers
 def auto_frobenius(X, k):
     """What ``solver='auto'`` runs for the Frobenius loss: 'hals' when both factors get
-    more than one sweep per product (:func:`inner_budget`), else 'cd'.
+    more than one sweep per product (:func:`inner_budget`), else 'ehals'.
 
-    Measured with benchmarks/compare_solvers.py: dense 4000x3000 at rank 32 (budgets 47
-    and 62 sweeps) hals reached scikit-learn's 100-iteration cd loss in 7 iterations; on
-    the sparse 100000x20000 matrix with 2e6 nonzeros (budgets 1 for W, 5 for H) it needed
-    101, as many as cd, and its extra H sweeps made it 10% slower.  The rule depends on the
-    number of nonzeros, not on the format, so the same data dense or sparse gets the same
-    solver.
+    Measured (benchmarks/compare_solvers.py, rank 32): on dense 4000x3000 (budgets 47
+    and 62 sweeps) hals reached scikit-learn's 100-iteration cd loss in 7 iterations;
+    extrapolation on top of so many sweeps made it slower (more iterations, several
+    restarts).  On the sparse 100000x20000 matrix with 2e6 nonzeros (budgets 1 for W,
+    5 for H) hals needed 101 iterations, as many as cd, while ehals's extrapolation
+    cut scikit-learn's 30-iteration loss to about 10 iterations and its 100-iteration
+    loss to about 28.  The rule depends on the number of nonzeros, not on the format,
+    so the same data dense or sparse gets the same solver.
     """
     m, n = X.shape
     nnz = stored_entries(X)
-    return "hals" if min(inner_budget(X, m, k, nnz), inner_budget(X, n, k, nnz)) > 1 else "cd"
+    return "hals" if min(inner_budget(X, m, k, nnz), inner_budget(X, n, k, nnz)) > 1 else "ehals"
 
 
 def _change(F, before):
@@ -192,11 +194,15 @@ def nnls_update(kernels, F, G, C, l1, l2, n_threads):
 
 # ---------------------------------------------------------------------- the loops
 def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
-             parallel_kernels=False, frozen=None, shuffle=False, rng=None):
+             parallel_kernels=False, frozen=None, shuffle=False, rng=None, extrapolate=False):
     """Accelerated HALS (Gillis & Glineur 2012): per product, up to
     :func:`inner_budget` exact coordinate-descent sweeps of the factor, stopped
     early by the paper's rule.  Every sweep is one of ``fit_cd``'s, so the
-    loss never increases."""
+    loss never increases.
+
+    With ``extrapolate`` (``solver='ehals'``): the same updates inside Ang & Gillis'
+    (2019) extrapolation with restarts (:class:`fastnmf._fit.Extrapolation`); the loss
+    can then rise at an iteration, which makes the next one restart."""
     m, k = W.shape
     n = Ht.shape[0]
     nnz = stored_entries(X)
@@ -221,7 +227,7 @@ def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
 
     return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                     update_H=update_H, frozen=frozen)
+                     update_H=update_H, frozen=frozen, extrapolate=extrapolate)
 
 
 def fit_pgd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,

@@ -181,3 +181,26 @@ def test_kernels_match_reference_on_random_problems(compiled_backend, m, k, seed
             kern.mu_update(B, HHt, XHt, l1, l2, 2)
         np.testing.assert_allclose(B, A, rtol=tol, atol=tol * max(1.0, np.abs(A).max()))
     np.testing.assert_allclose(kern.squared_residual(X, W, _H(Ht), 2), ref.squared_residual(X, W, _H(Ht), 1), rtol=tol)
+
+
+@pytest.mark.parametrize("m,k", SHAPES)
+@pytest.mark.parametrize("beta", [0.0, 0.37, 1.0])
+def test_extrapolate_matches_reference(compiled_backend, dtype, m, k, beta):
+    kern = get_backend(compiled_backend)
+    rng = np.random.default_rng(m * k)
+    F = rng.random((m, k)).astype(dtype)
+    P = (F + rng.normal(0, 0.5, (m, k))).astype(dtype)  # some steps go negative
+    F[0, 0] = np.nan
+    expect_F = np.maximum(F + dtype(beta) * (F - P), 0)  # NaN propagates
+    expect_F[0, 0] = np.nan
+    F_ref, P_ref = F.copy(), P.copy()
+    ref.extrapolate(F_ref, P_ref, beta, 1)
+    np.testing.assert_array_equal(F_ref, expect_F)
+    np.testing.assert_array_equal(P_ref, F)  # the point extrapolated from
+    for nt in (1, 2, 3):
+        F_got, P_got = F.copy(), P.copy()
+        assert kern.extrapolate(F_got, P_got, beta, nt) is None
+        assert F_got.dtype == dtype and P_got.dtype == dtype
+        np.testing.assert_array_equal(F_got, F_ref)  # elementwise: bit for bit
+        np.testing.assert_array_equal(P_got, P_ref)
+        assert (F_got[1:] >= 0).all()

@@ -69,6 +69,18 @@ csr_t_matmul(data, indices, indptr, A, out, n_threads) -> None
     accumulators are added to ``out`` in chunk order.  Deterministic for a given
     ``n_threads``; needs ``(n_threads - 1) * n * k`` scratch.
 
+extrapolate(F, F_prev, beta, n_threads) -> None
+    One extrapolation step (Ang & Gillis 2019), both arrays m x k, in one pass
+    and in place: for every entry, with ``f = F[i, j]``, ``p = F_prev[i, j]``
+    and ``b = beta`` in the array dtype::
+
+        y = f + b * (f - p)
+        F[i, j] = 0 if y < 0 else y          (NaN stays NaN)
+        F_prev[i, j] = f
+
+    so ``F`` becomes the extrapolated point and ``F_prev`` the point it was
+    extrapolated from.  Parallel over rows.
+
 KL divergence and the beta-divergence (``D(X | W H)``, see :mod:`fastnmf._beta`).
 Below, ``wh = A[i] @ B[j]`` is formed in float64 (products of the array
 values, summed over r = 0..k-1 in order), ``EPS`` is :data:`MU_EPS`, and only
@@ -202,7 +214,7 @@ nnls_bpp(G, C, X, max_iter, n_threads) -> int
 KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
-    "nnls_bpp",
+    "nnls_bpp", "extrapolate",
 )
 
 #: Halvings at most of a rejected decreasing step in ``kl_cd_sweep``.

@@ -29,6 +29,13 @@ def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
     return violation
 
 
+def extrapolate(F, F_prev, beta, n_threads):
+    b = F.dtype.type(beta)
+    y = F + b * (F - F_prev)
+    F_prev[...] = F
+    F[...] = np.where(y < 0, F.dtype.type(0), y)
+
+
 def mu_update(W, HHt, XHt, l1, l2, n_threads):
     dt = W.dtype.type
     denom = W @ HHt + dt(l1) + dt(l2) * W

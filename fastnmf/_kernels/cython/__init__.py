@@ -20,6 +20,7 @@ _ext, ISA = load_extension()
 
 csr_matmul = _ext.csr_matmul
 csr_t_matmul = _ext.csr_t_matmul
+extrapolate = _ext.extrapolate
 hals_sweep = _ext.hals_sweep
 kl_cd_sweep = _ext.kl_cd_sweep
 kl_cd_sweep_csr = _ext.kl_cd_sweep_csr

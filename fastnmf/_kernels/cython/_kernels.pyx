@@ -166,6 +166,25 @@ def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     return violation
 
 
+def extrapolate(floating[:, ::1] F, floating[:, ::1] F_prev, double beta, int n_threads):
+    """One extrapolation step in place: F <- max(F + beta (F - F_prev), 0), F_prev <- F.
+
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = F.shape[0]
+    cdef Py_ssize_t k = F.shape[1]
+    cdef floating b = <floating> beta
+    cdef floating f, y
+    cdef Py_ssize_t i, j
+    with nogil:
+        for i in prange(m, schedule='static', num_threads=n_threads):
+            for j in range(k):
+                f = F[i, j]
+                y = f + b * (f - F_prev[i, j])
+                F_prev[i, j] = f
+                F[i, j] = 0 if y < 0 else y
+
+
 cdef inline void _mu_denominators(const floating* w, const floating* hh,
                                   Py_ssize_t k, floating* out) noexcept nogil:
     """out[j] = sum_r w[r] * hh[r, j], summed over r = 0..k-1 in ascending order.

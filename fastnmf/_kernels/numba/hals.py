@@ -67,3 +67,23 @@ def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
     finally:
         numba.set_num_threads(previous)
     return sum_in_order(out)
+
+
+@numba.njit(**PARALLEL_JIT)
+def _extrapolate(F, F_prev, beta):
+    m, k = F.shape
+    zero = F.dtype.type(0)
+    for i in numba.prange(m):
+        for j in range(k):
+            f = F[i, j]
+            y = f + beta * (f - F_prev[i, j])
+            F_prev[i, j] = f
+            F[i, j] = zero if y < zero else y
+
+
+def extrapolate(F, F_prev, beta, n_threads):
+    previous = set_threads(n_threads)
+    try:
+        _extrapolate(F, F_prev, F.dtype.type(beta))
+    finally:
+        numba.set_num_threads(previous)
