@@ -34,7 +34,7 @@ import compare as C  # noqa: E402  (data, contenders, timing, machine lines)
 from fastnmf._init import initialize  # noqa: E402
 from fastnmf._threads import usable_cores  # noqa: E402
 
-SOLVERS = ("hals", "cd", "als", "pgd", "mu")
+SOLVERS = ("hals", "ehals", "cd", "als", "pgd", "mu")
 
 
 def parse_args(argv=None):
@@ -122,7 +122,7 @@ def table(results, args):
         "",
         "- *time*: a whole `fit_transform` with `max_iter` = the iterations shown and `tol=0`; "
         f"fastnmf: median of {args.repeats}, scikit-learn: one run.",
-        "- solvers: `hals` accelerated HALS (what `solver='auto'` runs on dense X), `cd` scikit-learn's "
+        "- solvers: `hals` accelerated HALS (what `solver='auto'` runs on dense X), `ehals` hals with extrapolation (what it runs on very sparse X), `cd` scikit-learn's "
         "exact cd, `als` exact alternating NNLS, `pgd` accelerated projected gradient, `mu` "
         "multiplicative updates.",
     ]
