@@ -85,6 +85,7 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
     cdef Py_ssize_t k = W.shape[1]
     cdef Py_ssize_t i, r, s, t
     cdef floating h, hess, grad, pg, w, w_new
+    cdef floating zero = 0
     cdef floating* wr
     for i in range(nb):
         viol[i] = 0
@@ -103,18 +104,27 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
                 g[i] = g[i] + h * wr[i]
         hess = HHt[t, t] + l2
         wr = wt + t * _ROW_BLOCK
-        for i in range(nb):
-            grad = g[i]
-            w = wr[i]
-            # projected gradient: at a zero coordinate only a negative gradient
-            # counts (written so that NaN propagates, like the reference)
-            pg = grad
-            if w == 0 and grad > 0:
-                pg = 0
-            viol[i] = viol[i] + fabs(<double> pg)
-            if hess != 0:
+        # Written for gcc's vectorizer, which in float32 gave up on the plain loop
+        # ("control flow"): one loop per case of hess, no short-circuit `and`, a zero
+        # of the array type (a literal 0 is a double), and |pg| parked in g (no longer
+        # needed) so that its widening to double is a loop of its own.
+        if hess != zero:
+            for i in range(nb):
+                grad = g[i]
+                w = wr[i]
+                # projected gradient: at a zero coordinate only a negative gradient
+                # counts (written so that NaN propagates, like the reference)
+                pg = zero if (w == zero) & (grad > zero) else grad
+                g[i] = pg if pg >= zero else -pg
                 w_new = w - grad / hess
-                wr[i] = w_new if w_new > 0 else 0
+                wr[i] = w_new if w_new > zero else zero
+        else:
+            for i in range(nb):
+                grad = g[i]
+                pg = zero if (wr[i] == zero) & (grad > zero) else grad
+                g[i] = pg if pg >= zero else -pg
+        for i in range(nb):
+            viol[i] = viol[i] + <double> g[i]
     for i in range(nb):
         for r in range(k):
             W[start + i, r] = wt[r * _ROW_BLOCK + i]
