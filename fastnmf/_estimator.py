@@ -46,7 +46,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     solver : {'auto', 'cd', 'mu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
         'auto' picks the fastest for the loss and input: for the Frobenius
         loss 'hals' when both factors get several sweeps per product (dense
-        data), else 'ehals' (very sparse data), and 'als' with
+        data), else 'cd' (very sparse data), and 'als' with
         ``update_H=False``; for KL 'cd' ('mu' with frozen components); for
         other beta 'mu'; ``solver_`` tells which ran.  'cd' is coordinate
         descent: for the Frobenius loss exact HALS, iteration for iteration

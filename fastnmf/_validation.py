@@ -200,9 +200,9 @@ FROBENIUS_ONLY = ("hals", "ehals", "pgd", "als")
 def resolve_solver(solver, beta, update_H=True, frozen=False):
     """The solver ``'auto'`` stands for (any other name is returned as is).
 
-    Frobenius: 'hals' (accelerated HALS; the estimator switches to 'ehals', HALS
-    with extrapolation, when hals would not get several sweeps per product for both
-    factors, see ``fastnmf._solvers.auto_frobenius``), and with ``update_H=False`` 'als' (W
+    Frobenius: 'hals' (accelerated HALS; the estimator falls back to 'cd' when
+    hals would not get several sweeps per product for both factors, see
+    ``fastnmf._solvers.auto_frobenius``), and with ``update_H=False`` 'als' (W
     is then one exact NNLS solve); KL: 'cd' (Newton coordinate descent), or
     'mu' when components are frozen; any other beta: 'mu'.
     """
