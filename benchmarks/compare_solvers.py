@@ -122,7 +122,7 @@ def table(results, args):
         "",
         "- *time*: a whole `fit_transform` with `max_iter` = the iterations shown and `tol=0`; "
         f"fastnmf: median of {args.repeats}, scikit-learn: one run.",
-        "- solvers: `hals` accelerated HALS (what `solver='auto'` runs on dense X), `ehals` hals with extrapolation (what it runs on very sparse X), `cd` scikit-learn's "
+        "- solvers: `hals` accelerated HALS (what `solver='auto'` runs on dense X), `ehals` hals with extrapolation, `cd` scikit-learn's "
         "exact cd, `als` exact alternating NNLS, `pgd` accelerated projected gradient, `mu` "
         "multiplicative updates.",
     ]
