@@ -1,146 +1,114 @@
-"""Dense NMF benchmarks: per-iteration time, peak memory, a loss tracker, and first-call cost.
+"""Frobenius NMF on LARGE dense data: time, peak memory and final loss, per solver and thread count.
 
-Data: a seeded non-negative rank-16 2000x1500 matrix plus noise, with scikit-learn's nndsvda
-initialization computed once in ``setup`` and passed as ``init='custom'``, so every run starts
-from the same W, H.  ``setup`` also runs one short fit, so Numba's JIT compile (or loading it from
-the on-disk cache) is never inside a timing; first-call cost is measured on its own by
-:class:`FirstCall`.  A backend that is not available here makes its benchmarks skip.
+Data: ``benchmarks/compare.py``'s ``make_data``: a seeded (seed 0) non-negative rank-32
+4000x3000 matrix plus uniform noise, converted to the benchmark's dtype (C order), rank 32.
+Every fit starts from the same nndsvda start, ``fastnmf._init.initialize(X, 32, 'nndsvda', 0)``,
+passed as ``init='custom'`` with ``W=``, ``H=``.  Data and start are made once per ``asv run``
+in ``setup_cache`` (about 10 s) and loaded from ``.npy`` files by each benchmark.
+
+``setup`` loads the case, then runs a 2-iteration fit with the benchmark's backend, solver and
+thread count on the same X (default ``tol``), so Numba's JIT compile or cache load is never
+inside a timing (and skips, with NotImplementedError, when the backend is not available here).
+
+Three classes, because the full cross product (7 solvers x 2 backends x 2 dtypes x 2 thread
+counts x 4 benchmarks, each in its own asv process) would take too long on a small machine:
+
+- :class:`DenseSolvers`: solver x backend x dtype, all usable cores
+  (``fastnmf._threads.usable_cores()``): fixed-length fits (time, loss, peak memory);
+- :class:`DenseConvergence`: the same axes, a fit to convergence (without ``ehals``, which does
+  not converge within 200 iterations on these data);
+- :class:`DenseThreads`: backend x dtype x threads (1 and all usable cores), ``solver='auto'``
+  (what users get; ``model.solver_`` says which solver that is).
+
+Times are of a whole ``fit_transform`` call: validation, copies of W0 and H0, and the final
+``reconstruction_err_`` (summed entry by entry) are included.
+``benchmarks/compare.py`` and ``benchmarks/compare_solvers.py`` put the same data side by side
+with scikit-learn.
 """
 
-import os
-import subprocess
-import sys
-import warnings
-from pathlib import Path
+from ._common import (BACKENDS, CONVERGENCE_SOLVERS, DTYPES, SOLVERS, THREADS, FitCase,
+                      build_cases, script_module)
 
-import numpy as np
-
-import fastnmf
-from fastnmf._init import initialize
-from fastnmf._threads import usable_cores
-
-BACKENDS = ["cython", "numba"]
-DTYPES = ["float32", "float64"]
-THREADS = [1, "all"]
-SHAPE = (2000, 1500)
-RANK = 16
-SEED = 0
+SHAPE = (4000, 3000)
+RANK = 32
 
 
-def _require(backend):
-    if backend not in fastnmf.available_backends():
-        raise NotImplementedError(f"fastnmf backend {backend!r} is not available here")
+class _DenseData(FitCase):
+    timeout = 600
+
+    def setup_cache(self):
+        """X (float32 and float64) and its nndsvda start, written as .npy files."""
+        C = script_module("compare")
+        return build_cases(lambda: C.make_data(SHAPE, RANK), RANK, C.as_dtype)
+
+    setup_cache.timeout = 900
 
 
-def _n_threads(threads):
-    return usable_cores() if threads == "all" else int(threads)
+class DenseSolvers(_DenseData):
+    """Each Frobenius solver on dense 4000x3000, rank 32, all usable cores."""
+
+    params = [SOLVERS, BACKENDS, DTYPES]
+    param_names = ["solver", "backend", "dtype"]
+
+    def setup(self, paths, solver, backend, dtype):
+        self.prepare(paths, backend, dtype, solver, "all")
+
+    def time_fixed_iterations(self, paths, solver, backend, dtype):
+        """One fit of exactly FIXED_ITERS (10) iterations (tol=0): seconds per 10 iterations,
+        plus the fit's fixed cost."""
+        self.fixed_fit()
+
+    def track_loss(self, paths, solver, backend, dtype):
+        """0.5 ||X - WH||_F^2 after FIXED_ITERS (10) iterations (``loss_history_[-1]``): a
+        numerical regression tracker (equal across backends to rounding; how far a solver gets
+        in 10 iterations)."""
+        return float(self.fixed_fit().loss_history_[-1])
+
+    track_loss.unit = "0.5 ||X - WH||^2"
+
+    def peakmem_fixed_iterations(self, paths, solver, backend, dtype):
+        """Peak RSS of the benchmark process after setup and a 10-iteration fit: the whole
+        process (interpreter, imports, X: 48 MB in float32, 96 MB in float64, the warm-up fit),
+        so a change in what a fit allocates shows up as a change here.  The fit's own growth is
+        measured by benchmarks/compare.py."""
+        self.fixed_fit()
 
 
-def make_data(dtype, shape=SHAPE, rank=RANK, seed=SEED):
-    """Seeded non-negative low-rank-plus-noise matrix and its nndsvda (W0, H0)."""
-    m, n = shape
-    rng = np.random.default_rng(seed)
-    X = rng.random((m, rank)) @ rng.random((rank, n))
-    X += 0.1 * rng.random((m, n))
-    X = np.ascontiguousarray(X, dtype=dtype)
-    W0, H0 = initialize(X, rank, "nndsvda", seed)
-    return X, W0, H0
+class DenseConvergence(_DenseData):
+    """Each Frobenius solver but ehals on dense 4000x3000, rank 32, all usable cores, run until
+    it stops."""
+
+    params = [CONVERGENCE_SOLVERS, BACKENDS, DTYPES]
+    param_names = ["solver", "backend", "dtype"]
+
+    def setup(self, paths, solver, backend, dtype):
+        self.prepare(paths, backend, dtype, solver, "all")
+
+    def time_to_convergence(self, paths, solver, backend, dtype):
+        """One fit with the default tol=1e-4, until the solver's stopping rule ends it or
+        MAX_ITER (200) iterations do."""
+        self.converged_fit()
 
 
-class DenseFit:
-    """fastnmf.NMF on dense data, per backend, dtype and thread count."""
+class DenseThreads(_DenseData):
+    """solver='auto' on dense 4000x3000, rank 32, on 1 thread and on all usable cores."""
 
-    params = (BACKENDS, DTYPES, THREADS)
+    params = [BACKENDS, DTYPES, THREADS]
     param_names = ["backend", "dtype", "threads"]
-    timeout = 300
 
-    def setup(self, backend, dtype, threads):
-        _require(backend)
-        self.X, self.W0, self.H0 = make_data(dtype)
-        self.n_threads = _n_threads(threads)
-        # one short fit per solver: JIT compile / cache load and thread pools out of the timings
-        self._fit(backend, "cd", 2)
-        self._fit(backend, "mu", 2)
+    def setup(self, paths, backend, dtype, threads):
+        self.prepare(paths, backend, dtype, "auto", threads)
 
-    def _fit(self, backend, solver, max_iter):
-        model = fastnmf.NMF(RANK, init="custom", solver=solver, max_iter=max_iter, tol=0.0,
-                            backend=backend, n_threads=self.n_threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit_transform(self.X, W=self.W0, H=self.H0)  # W0, H0 are copied, never modified
-        return model
+    def time_fixed_iterations(self, paths, backend, dtype, threads):
+        """One fit of exactly FIXED_ITERS (10) iterations (tol=0)."""
+        self.fixed_fit()
 
-    def time_cd_iteration(self, backend, dtype, threads):
-        """10 iterations of solver='cd' (the time is per 10 iterations, validation and the
-        final reconstruction error included)."""
-        self._fit(backend, "cd", 10)
+    def time_to_convergence(self, paths, backend, dtype, threads):
+        """One fit with the default tol=1e-4, at most MAX_ITER (200) iterations."""
+        self.converged_fit()
 
-    def time_mu_iteration(self, backend, dtype, threads):
-        """10 iterations of solver='mu' (per 10 iterations, as time_cd_iteration)."""
-        self._fit(backend, "mu", 10)
+    def peakmem_fixed_iterations(self, paths, backend, dtype, threads):
+        """Peak RSS of the whole benchmark process after setup and a 10-iteration fit (see
+        DenseSolvers.peakmem_fixed_iterations); per-thread buffers show up here."""
+        self.fixed_fit()
 
-    def peakmem_cd_fit(self, backend, dtype, threads):
-        """Peak RSS of the benchmark process with a 10-iteration cd fit (asv's peakmem covers the
-        whole process: imports and setup included; X itself is 11 MB in float32, 23 MB in
-        float64).  For the fit's own growth, see benchmarks/compare.py."""
-        self._fit(backend, "cd", 10)
-
-    def track_cd_loss(self, backend, dtype, threads):
-        """Objective 0.5 ||X - WH||_F^2 after 20 cd iterations: a numerical regression tracker
-        (must not depend on backend or threads beyond rounding)."""
-        model = self._fit(backend, "cd", 20)
-        return 0.5 * float(model.reconstruction_err_) ** 2
-
-    track_cd_loss.unit = "objective"
-
-
-_FIRST_FIT = (
-    "import warnings; warnings.simplefilter('ignore'); import numpy as np, fastnmf; "
-    "X = np.random.default_rng(0).random((300, 200)); "
-    "fastnmf.NMF(8, init='nndsvda', max_iter=20, backend={backend!r}).fit(X)"
-)
-
-
-def _run_first_fit(backend):
-    env = dict(os.environ)
-    root = str(Path(fastnmf.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    subprocess.run([sys.executable, "-c", _FIRST_FIT.format(backend=backend)], check=True,
-                   env=env, timeout=300, stdout=subprocess.DEVNULL)
-
-
-class FirstCall:
-    """A fresh interpreter: ``import fastnmf`` plus a first small fit with the numba backend.
-
-    ``setup`` runs the same command once, so Numba's on-disk cache is warm and the time is what a
-    user sees in every later process (loading compiled kernels, not compiling them).
-    """
-
-    timeout = 600
-    number = 1
-    repeat = 3
-    warmup_time = 0
-    backend = "numba"
-
-    def setup(self):
-        _require(self.backend)
-        _run_first_fit(self.backend)
-
-    def time_import_and_first_fit_numba(self):
-        _run_first_fit("numba")
-
-
-class FirstCallCython:
-    """The same with the ahead-of-time compiled cython backend, for comparison."""
-
-    timeout = 600
-    number = 1
-    repeat = 3
-    warmup_time = 0
-
-    def setup(self):
-        _require("cython")
-        _run_first_fit("cython")
-
-    def time_import_and_first_fit_cython(self):
-        _run_first_fit("cython")

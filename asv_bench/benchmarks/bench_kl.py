@@ -1,76 +1,70 @@
 """KL-divergence benchmarks on sparse counts: cd (Newton coordinate descent) and mu.
 
-Data: seeded Poisson counts from a rank-16 Gamma model, 20000x5000 with density 0.5% (about
-5e5 nonzeros; ``make_count_data`` of ``benchmarks/compare_kl.py``, which states the issue's target
-side by side with scikit-learn), float32 or float64 CSR.  Rank 16, nndsvda start computed once
-in ``setup`` and passed as ``init='custom'``.  ``setup`` runs a short fit first, so JIT
-compiling or cache loading is never timed.  A backend that is not available here makes its
-benchmarks skip.
+Data: ``benchmarks/compare_kl.py``'s ``make_count_data``: seeded Poisson counts from a rank-16
+Gamma model, 20000x5000 with density 0.5% (about 5e5 nonzeros), float32 or float64 CSR; rank
+16; the nndsvda start ``fastnmf._init.initialize(X, 16, 'nndsvda', 0)`` passed as
+``init='custom'``.  Data and start are made once per ``asv run`` in ``setup_cache``.  ``setup``
+runs a 2-iteration fit with the benchmark's backend and solver first, so JIT compiling or cache
+loading is never timed; a backend that is not available here makes its benchmarks skip.  All
+usable cores.  ``benchmarks/compare_kl.py`` compares with scikit-learn.
 """
 
-import sys
-import warnings
-from pathlib import Path
-
-import fastnmf
-from fastnmf._init import initialize
-
-from .bench_dense import BACKENDS, DTYPES, _n_threads, _require
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from compare_kl import make_count_data  # noqa: E402
+from ._common import BACKENDS, DTYPES, WARMUP_ITERS, build_cases, fit, load_case, require, \
+    script_module
 
 SHAPE = (20000, 5000)
 DENSITY = 0.005
 RANK = 16
 SOLVERS = ["cd", "mu"]
-#: iterations per timed fit; the cd count is about what it needs to reach the loss of
-#: scikit-learn's 200 mu iterations on these data (compare_kl.py measures it exactly).
-ITERS = {"cd": 20, "mu": 20}
-
-_DATA = {}
+#: iterations per fit; about what cd needs to reach the loss of scikit-learn's 200 mu
+#: iterations on these data (compare_kl.py measures it exactly)
+ITERS = 20
 
 
-def _data(dtype):
-    if dtype not in _DATA:
-        X = make_count_data(SHAPE, DENSITY, rank=RANK).astype(dtype)
-        W0, H0 = initialize(X, RANK, "nndsvda", 0)
-        _DATA[dtype] = (X, W0, H0)
-    return _DATA[dtype]
+def _as_dtype(X64, dtype):
+    X = X64.astype(dtype)  # as compare_kl.py does
+    X.has_canonical_format = True  # stacked from dense blocks: sorted, no duplicates
+    return X
 
 
 class KLFit:
     """fastnmf.NMF(beta_loss='kullback-leibler') on sparse counts, per backend, solver, dtype."""
 
-    params = (BACKENDS, SOLVERS, DTYPES)
+    params = [BACKENDS, SOLVERS, DTYPES]
     param_names = ["backend", "solver", "dtype"]
     timeout = 300
+    number = 1
+    warmup_time = 0
 
-    def setup(self, backend, solver, dtype):
-        _require(backend)
-        self.X, self.W0, self.H0 = _data(dtype)
-        self.n_threads = _n_threads("all")
-        self._fit(backend, solver, 2)
+    def setup_cache(self):
+        """X (CSR, float32 and float64) and its nndsvda start, written as .npy files."""
+        K = script_module("compare_kl")
+        return build_cases(lambda: K.make_count_data(SHAPE, DENSITY, rank=RANK), RANK, _as_dtype)
+
+    setup_cache.timeout = 600
+
+    def setup(self, paths, backend, solver, dtype):
+        require(backend)
+        self.X, self.W0, self.H0 = load_case(paths[dtype])
+        self._fit(backend, solver, WARMUP_ITERS)
 
     def _fit(self, backend, solver, max_iter):
-        model = fastnmf.NMF(RANK, init="custom", solver=solver, beta_loss="kullback-leibler",
-                            max_iter=max_iter, tol=0.0, backend=backend, n_threads=self.n_threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit_transform(self.X, W=self.W0, H=self.H0)
-        return model
+        return fit(self.X, self.W0, self.H0, backend=backend, solver=solver, threads="all",
+                   max_iter=max_iter, tol=0.0, beta_loss="kullback-leibler")
 
-    def time_fit(self, backend, solver, dtype):
-        """A fit of ITERS[solver] iterations (validation, X^T copy, final error included)."""
-        self._fit(backend, solver, ITERS[solver])
+    def time_fit(self, paths, backend, solver, dtype):
+        """One fit of exactly ITERS (20) iterations, tol=0 (validation, the CSR copy of X^T,
+        the final error included)."""
+        self._fit(backend, solver, ITERS)
 
-    def peakmem_fit(self, backend, solver, dtype):
-        """Peak RSS of the process with such a fit (X is ~6 MB in float64)."""
-        self._fit(backend, solver, ITERS[solver])
+    def peakmem_fit(self, paths, backend, solver, dtype):
+        """Peak RSS of the whole benchmark process after setup and such a fit (X is ~6 MB in
+        float64)."""
+        self._fit(backend, solver, ITERS)
 
-    def track_kl_after_20(self, backend, solver, dtype):
-        """KL divergence after 20 iterations: a regression tracker of the solvers' progress."""
-        return float(self._fit(backend, solver, 20).loss_history_[-1])
+    def track_kl_after_20(self, paths, backend, solver, dtype):
+        """KL divergence D(X || WH) after 20 iterations (``loss_history_[-1]``): a regression
+        tracker of the solvers' progress and of their numerics."""
+        return float(self._fit(backend, solver, ITERS).loss_history_[-1])
 
     track_kl_after_20.unit = "KL divergence"
-

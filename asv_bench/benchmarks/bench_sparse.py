@@ -1,87 +1,97 @@
-"""Sparse NMF benchmarks: per-iteration time, peak memory and a loss tracker on CSR input.
+"""Frobenius NMF on LARGE sparse data: time, peak memory and final loss, per solver and thread count.
 
-Data: a seeded count-like CSR matrix, 20000x5000 with 2e5 nonzeros (density 2e-3) at distinct
-uniformly random positions, values ``1 + Poisson(u_i . v_j)`` with rank-8 Gamma(0.5, 1) factors
-(so there is low-rank structure to find), int32 indices, canonical CSR, so fastnmf uses it without a
-copy.  Rank 16.  The nndsvda initialization is computed once per ``setup`` and passed as
-``init='custom'``, so every run starts from the same W, H.  ``setup`` also runs one short fit, so
-Numba's JIT compile (or loading it from the on-disk cache) is never inside a timing.  A backend
-that is not available here makes its benchmarks skip.  For scikit-learn side by side, see
-``benchmarks/compare.py --sparse``.
+Data: ``benchmarks/compare.py``'s ``make_sparse_data``: a seeded (seed 0) count-like CSR
+matrix, 100000x20000 with 2e6 nonzeros at distinct uniformly random positions, values
+``1 + Poisson(u_i . v_j)`` with rank-8 Gamma(0.5, 1) factors, int32 indices, canonical (so
+fastnmf uses it without a copy), converted to the benchmark's dtype; rank 32.  Every fit starts
+from the same nndsvda start, ``fastnmf._init.initialize(X, 32, 'nndsvda', 0)``, passed as
+``init='custom'`` with ``W=``, ``H=``.  Data and start are made once per ``asv run`` in
+``setup_cache`` and loaded from ``.npy`` files by each benchmark.
+
+``setup`` loads the case, then runs a 2-iteration fit with the benchmark's backend, solver and
+thread count on the same X (default ``tol``), so Numba's JIT compile or cache load is never
+inside a timing (and skips, with NotImplementedError, when the backend is not available here).
+
+Two classes, because the full cross product would take too long on a small machine:
+
+- :class:`SparseSolvers`: solver x backend x dtype, all usable cores
+  (``fastnmf._threads.usable_cores()``): fixed-length fits only.  Most solvers need 100 to 200
+  iterations (10 to 30 s each here) to meet the default ``tol`` on these data, too long for 28
+  combinations;
+- :class:`SparseThreads`: backend x dtype x threads (1 and all usable cores),
+  ``solver='auto'`` (what users get; ``model.solver_`` says which solver that is), with the fit
+  to convergence as well.
+
+Times are of a whole ``fit_transform`` call: validation, the copies of W0 and H0 and the final
+``reconstruction_err_`` are included.  ``benchmarks/compare.py --sparse`` and
+``benchmarks/compare_solvers.py`` put the same data side by side with scikit-learn.
 """
 
-import warnings
+from ._common import BACKENDS, DTYPES, SOLVERS, THREADS, FitCase, build_cases, script_module
 
-import numpy as np
-import scipy.sparse as sp
-
-import fastnmf
-from fastnmf._init import initialize
-
-from .bench_dense import BACKENDS, DTYPES, THREADS, _n_threads, _require
-
-SHAPE = (20000, 5000)
-NNZ = 200_000
-RANK = 16
-SEED = 0
+SHAPE = (100_000, 20_000)
+NNZ = 2_000_000
+RANK = 32
 
 
-def make_sparse_data(dtype, shape=SHAPE, nnz=NNZ, rank=RANK, seed=SEED):
-    """Seeded count-like canonical CSR matrix and its nndsvda (W0, H0)."""
-    m, n = shape
-    rng = np.random.default_rng(seed)
-    flat = np.sort(rng.choice(m * n, size=nnz, replace=False))
-    rows, cols = np.divmod(flat, n)
-    u = rng.gamma(0.5, 1.0, size=(m, 8))
-    v = rng.gamma(0.5, 1.0, size=(n, 8))
-    data = 1.0 + rng.poisson(np.einsum("ij,ij->i", u[rows], v[cols]))
-    indptr = np.zeros(m + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
-    X = sp.csr_matrix((data.astype(dtype), cols.astype(np.int32), indptr), shape=(m, n))
-    X.has_sorted_indices = True  # sorted, distinct positions: canonical
-    X.has_canonical_format = True
-    W0, H0 = initialize(X, rank, "nndsvda", seed)
-    return X, W0.astype(dtype, copy=False), H0.astype(dtype, copy=False)
+class _SparseData(FitCase):
+    timeout = 600
+
+    def setup_cache(self):
+        """X (CSR, float32 and float64) and its nndsvda start, written as .npy files."""
+        C = script_module("compare")
+        return build_cases(lambda: C.make_sparse_data(SHAPE, NNZ), RANK, C.as_dtype)
+
+    setup_cache.timeout = 900
 
 
-class SparseFit:
-    """fastnmf.NMF(solver='cd') on sparse CSR data, per backend, dtype and thread count."""
+class SparseSolvers(_SparseData):
+    """Each Frobenius solver on sparse 100000x20000 (2e6 nonzeros), rank 32, all usable cores."""
 
-    params = (BACKENDS, DTYPES, THREADS)
+    params = [SOLVERS, BACKENDS, DTYPES]
+    param_names = ["solver", "backend", "dtype"]
+
+    def setup(self, paths, solver, backend, dtype):
+        self.prepare(paths, backend, dtype, solver, "all")
+
+    def time_fixed_iterations(self, paths, solver, backend, dtype):
+        """One fit of exactly FIXED_ITERS (10) iterations (tol=0): seconds per 10 iterations,
+        plus the fit's fixed cost."""
+        self.fixed_fit()
+
+    def track_loss(self, paths, solver, backend, dtype):
+        """0.5 ||X - WH||_F^2 after FIXED_ITERS (10) iterations (``loss_history_[-1]``): a
+        numerical regression tracker."""
+        return float(self.fixed_fit().loss_history_[-1])
+
+    track_loss.unit = "0.5 ||X - WH||^2"
+
+    def peakmem_fixed_iterations(self, paths, solver, backend, dtype):
+        """Peak RSS of the whole benchmark process after setup and a 10-iteration fit
+        (interpreter, imports, X: 16 MB in float32, 24 MB in float64, data + indices + indptr,
+        W0: 13 / 26 MB, the warm-up fit).  The fit's own growth is measured by
+        benchmarks/compare.py --sparse."""
+        self.fixed_fit()
+
+
+class SparseThreads(_SparseData):
+    """solver='auto' on sparse 100000x20000 (2e6 nonzeros), rank 32, 1 thread and all cores."""
+
+    params = [BACKENDS, DTYPES, THREADS]
     param_names = ["backend", "dtype", "threads"]
-    timeout = 300
 
-    def setup(self, backend, dtype, threads):
-        _require(backend)
-        self.X, self.W0, self.H0 = make_sparse_data(dtype)
-        self.n_threads = _n_threads(threads)
-        # one short fit: JIT compile / cache load of the sparse kernels and thread pools out of
-        # the timings
-        self._fit(backend, 2)
+    def setup(self, paths, backend, dtype, threads):
+        self.prepare(paths, backend, dtype, "auto", threads)
 
-    def _fit(self, backend, max_iter):
-        model = fastnmf.NMF(RANK, init="custom", solver="cd", max_iter=max_iter, tol=0.0,
-                            backend=backend, n_threads=self.n_threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit_transform(self.X, W=self.W0, H=self.H0)  # W0, H0 are copied, never modified
-        return model
+    def time_fixed_iterations(self, paths, backend, dtype, threads):
+        """One fit of exactly FIXED_ITERS (10) iterations (tol=0)."""
+        self.fixed_fit()
 
-    def time_cd_iteration(self, backend, dtype, threads):
-        """10 iterations of solver='cd' (the time is per 10 iterations, validation and the
-        final reconstruction error included)."""
-        self._fit(backend, 10)
+    def time_to_convergence(self, paths, backend, dtype, threads):
+        """One fit with the default tol=1e-4, at most MAX_ITER (200) iterations."""
+        self.converged_fit()
 
-    def peakmem_cd_fit(self, backend, dtype, threads):
-        """Peak RSS of the benchmark process with a 10-iteration cd fit (the whole process:
-        imports and setup included; X itself is 1.6 MB in float32, 2.4 MB in float64, data +
-        indices + indptr).  For the fit's own growth, see benchmarks/compare.py --sparse."""
-        self._fit(backend, 10)
-
-    def track_cd_loss(self, backend, dtype, threads):
-        """Objective 0.5 ||X - WH||_F^2 after 20 cd iterations: a numerical regression tracker
-        (must not depend on backend or threads beyond rounding)."""
-        model = self._fit(backend, 20)
-        return 0.5 * float(model.reconstruction_err_) ** 2
-
-    track_cd_loss.unit = "objective"
+    def peakmem_fixed_iterations(self, paths, backend, dtype, threads):
+        """Peak RSS of the whole benchmark process after setup and a 10-iteration fit; the
+        per-thread accumulator of X^T W shows up here."""
+        self.fixed_fit()
