@@ -34,6 +34,7 @@ class KLFit:
     param_names = ["backend", "solver", "dtype"]
     timeout = 300
     number = 1
+    repeat = (2, 5, 10.0)
     warmup_time = 0
 
     def setup_cache(self):

@@ -15,9 +15,9 @@ inside a timing (and skips, with NotImplementedError, when the backend is not av
 Two classes, because the full cross product would take too long on a small machine:
 
 - :class:`SparseSolvers`: solver x backend x dtype, all usable cores
-  (``fastnmf._threads.usable_cores()``): fixed-length fits only.  Most solvers need 100 to 200
-  iterations (10 to 30 s each here) to meet the default ``tol`` on these data, too long for 28
-  combinations;
+  (``fastnmf._threads.usable_cores()``): fixed-length fits only.  Most solvers run 100 to 200
+  iterations (up to 35 s per fit here) before the default ``tol`` stops them on these data,
+  too long for 28 combinations;
 - :class:`SparseThreads`: backend x dtype x threads (1 and all usable cores),
   ``solver='auto'`` (what users get; ``model.solver_`` says which solver that is), with the fit
   to convergence as well.
