@@ -143,6 +143,20 @@ class Products:
         self.kernels.csr_matmul(X.data, X.indices, X.indptr, Ht, out, self.n_threads)
         return out
 
+    def gram(self, F):
+        """``F^T F`` (k x k) of a factor (C-contiguous, m x k or n x k).
+
+        Dense X: BLAS, which has every thread there.  Sparse X: the ``gram`` kernel on
+        ``n_threads``, since BLAS runs on one thread there (and OpenBLAS does not split a
+        product with a k x k result anyway); measured, 100000 x 32 float64 on 2 cores:
+        3.2 ms against 6.3 ms for ``W.T @ W``.
+        """
+        if not self.sparse:
+            return F.T @ F
+        out = np.empty((F.shape[1], F.shape[1]), dtype=F.dtype)
+        self.kernels.gram(F, out, self.n_threads)
+        return out
+
     def xt_times(self, W):
         """``X^T @ W`` (n x k)."""
         if not self.sparse:
@@ -256,23 +270,23 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
     extra = (Extrapolation(kernels, W, Ht, n_threads if prod.sparse else 1,
                            noise=4 * np.finfo(W.dtype).eps * norm_X)
              if extrapolate and update_H else None)
-    HtH = Ht.T @ Ht
+    HtH = prod.gram(Ht)
     XHt = prod.x_times(Ht)
     violation_init = None
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
             if extra is not None and extra.before_W(Ht):
-                HtH = Ht.T @ Ht
+                HtH = prod.gram(Ht)
             XHt = prod.x_times(Ht, out=XHt)
         violation = update_W(W, HtH, XHt)
         if extra is not None:
             extra.after_W(W)
-        WtW = W.T @ W
+        WtW = prod.gram(W)
         if update_H:
             XtW = prod.xt_times(W)
             violation += update_Ht(Ht, WtW, XtW, frozen)
-            HtH = Ht.T @ Ht
+            HtH = prod.gram(Ht)
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
         else:
             loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
@@ -325,9 +339,9 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, upd
     nt_H = kernel_threads(Ht.shape[0], k, n_threads, parallel_kernels)
     prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
-    HtH = Ht.T @ Ht
+    HtH = prod.gram(Ht)
     XHt = prod.x_times(Ht)
-    error_init = np.sqrt(2 * data_loss(norm_X, _vdot64(XHt, W), W.T @ W, HtH))
+    error_init = np.sqrt(2 * data_loss(norm_X, _vdot64(XHt, W), prod.gram(W), HtH))
     previous_error = error_init
     keep = Keeper(Ht, frozen)
     n_iter = 0
@@ -335,12 +349,12 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, upd
         if update_H and n_iter > 1:
             XHt = prod.x_times(Ht, out=XHt)
         kernels.mu_update(W, HtH, XHt, penalty.l1_W, penalty.l2_W, nt_W)
-        WtW = W.T @ W
+        WtW = prod.gram(W)
         if update_H:
             XtW = prod.xt_times(W)
             kernels.mu_update(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, nt_H)
             keep.restore(Ht)
-            HtH = Ht.T @ Ht
+            HtH = prod.gram(Ht)
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
         else:
             loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
@@ -363,8 +377,9 @@ def reconstruction_error(X, W, Ht, kernels, n_threads):
     the Grams), as scikit-learn does for sparse X.
     """
     if sp.issparse(X):
-        cross = _vdot64(Products(X, kernels, n_threads).x_times(Ht), W)
-        return float(np.sqrt(2 * data_loss(squared_norm(X), cross, W.T @ W, Ht.T @ Ht)))
+        prod = Products(X, kernels, n_threads)
+        cross = _vdot64(prod.x_times(Ht), W)
+        return float(np.sqrt(2 * data_loss(squared_norm(X), cross, prod.gram(W), prod.gram(Ht))))
     if X.flags.c_contiguous:
         sq = kernels.squared_residual(X, W, np.ascontiguousarray(Ht.T), n_threads)
     else:  # F-ordered X: its transpose is C-ordered, and ||X - W H|| = ||X^T - H^T W^T||

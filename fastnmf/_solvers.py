@@ -285,6 +285,6 @@ def solve_W(X, Ht, *, kernels, n_threads, penalty):
     prod = Products(X, kernels, n_threads)
     XHt = prod.x_times(Ht)
     W = np.zeros_like(XHt)
-    nnls_update(kernels, W, Ht.T @ Ht, XHt, penalty.l1_W, penalty.l2_W, n_threads)
+    nnls_update(kernels, W, prod.gram(Ht), XHt, penalty.l1_W, penalty.l2_W, n_threads)
     return W
 

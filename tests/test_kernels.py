@@ -204,3 +204,47 @@ def test_extrapolate_matches_reference(compiled_backend, dtype, m, k, beta):
         np.testing.assert_array_equal(F_got, F_ref)  # elementwise: bit for bit
         np.testing.assert_array_equal(P_got, P_ref)
         assert (F_got[1:] >= 0).all()
+
+
+@pytest.mark.parametrize("m,k", SHAPES + [(0, 4), (5000, 5), (140000, 3)])  # 1, 3 and 64 chunks
+def test_gram_matches_reference(compiled_backend, dtype, m, k):
+    kern = get_backend(compiled_backend)
+    rng = np.random.default_rng(m + k)
+    F = rng.random((m, k)).astype(dtype)
+    if m > 3:
+        F[:, 0] *= rng.random(m) > 0.5  # zeros, as in a sparse factor
+        F[3] = 0.0
+    F0 = F.copy()
+    exact = F.astype(np.float64).T @ F.astype(np.float64)
+    want = np.empty((k, k), dtype=dtype)
+    ref.gram(F, want, 1)
+    tol = rtol_for(dtype)
+    np.testing.assert_allclose(want, exact, rtol=tol, atol=tol * max(1.0, np.abs(exact).max()))
+    results = []
+    for nt in (1, 2, 3):
+        out = np.full((k, k), np.nan, dtype=dtype)
+        assert kern.gram(F, out, nt) is None
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, out.T)  # exactly symmetric
+        np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1.0, np.abs(exact).max()))
+        results.append(out)
+    for out in results[1:]:  # the same chunks whatever the thread count
+        np.testing.assert_array_equal(out, results[0])
+    np.testing.assert_array_equal(F, F0)
+
+
+@pytest.mark.parametrize("m,k", [(97, 32), (5000, 5), (3000, 37)])
+def test_gram_compiled_backends_agree_bitwise(dtype, m, k):
+    """Both compiled backends sum every entry over the rows of a chunk in order, then the
+    chunks in order: the same numbers, bit for bit."""
+    status = backend_status()
+    kernels = [get_backend(b) for b in ("cython", "numba") if status[b] is None]
+    if len(kernels) < 2:
+        pytest.skip("needs both compiled backends")
+    F = np.random.default_rng(k).random((m, k)).astype(dtype)
+    outs = []
+    for kern in kernels:
+        out = np.empty((k, k), dtype=dtype)
+        kern.gram(F, out, 2)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])

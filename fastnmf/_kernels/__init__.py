@@ -69,6 +69,16 @@ csr_t_matmul(data, indices, indptr, A, out, n_threads) -> None
     accumulators are added to ``out`` in chunk order.  Deterministic for a given
     ``n_threads``; needs ``(n_threads - 1) * n * k`` scratch.
 
+gram(F, out, n_threads) -> None
+    ``out = F^T F`` (k x k) for ``F`` (m x k), in F's dtype; used on sparse X, where
+    BLAS runs on one thread (OpenBLAS does not split a product with a k x k result
+    between threads anyway).  The rows are split into ``gram_chunks(m)``
+    (:func:`gram_chunks`, depends on m alone) contiguous chunks, chunk c being rows
+    ``c m // n_chunks`` to ``(c + 1) m // n_chunks``; each entry ``(t, r)``, r >= t, of a
+    chunk's partial is ``sum_i F[i, t] * F[i, r]`` over its rows in order, the
+    partials are added in chunk order, and ``out[r, t] = out[t, r]``.  Parallel over
+    chunks; the result does not depend on ``n_threads`` and is exactly symmetric.
+
 extrapolate(F, F_prev, beta, n_threads) -> None
     One extrapolation step (Ang & Gillis 2019), both arrays m x k, in one pass
     and in place: for every entry, with ``f = F[i, j]``, ``p = F_prev[i, j]``
@@ -214,7 +224,7 @@ nnls_bpp(G, C, X, max_iter, n_threads) -> int
 KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
-    "nnls_bpp", "extrapolate",
+    "nnls_bpp", "extrapolate", "gram",
 )
 
 #: Halvings at most of a rejected decreasing step in ``kl_cd_sweep``.
@@ -229,6 +239,17 @@ NNLS_PIVOT_TOL = 1e-10
 
 #: Rows per block for scalar reductions (fixed, so results do not depend on threads).
 ROW_BLOCK = 64
+
+#: ``gram`` splits the rows into chunks of at least this many rows, at most
+#: GRAM_MAX_CHUNKS of them (see :func:`gram_chunks`).
+GRAM_MIN_ROWS = 2048
+GRAM_MAX_CHUNKS = 64
+
+
+def gram_chunks(m):
+    """The number of row chunks of the ``gram`` kernel for m rows (m alone decides it)."""
+    return max(1, min(GRAM_MAX_CHUNKS, -(-int(m) // GRAM_MIN_ROWS)))
+
 
 #: Denominator guard of the multiplicative update (scikit-learn's value).
 MU_EPS = 1.1920928955078125e-07  # np.finfo(np.float32).eps

@@ -8,7 +8,7 @@ given the Gram matrix and the cross product) are handled as NumPy vectors.
 
 import numpy as np
 
-from . import KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK, row_chunks
+from . import KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK, gram_chunks, row_chunks
 
 __all__ = list(KERNELS)
 
@@ -27,6 +27,19 @@ def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
         if hess != 0:
             W[:, t] = np.maximum(w - grad / hess, 0)
     return violation
+
+
+def gram(F, out, n_threads):
+    """``out = F^T F``: the chunks' partials (each by NumPy's BLAS) added in chunk order."""
+    m = F.shape[0]
+    n_chunks = gram_chunks(m)
+    out[...] = 0
+    for c in range(n_chunks):
+        part = F[c * m // n_chunks:(c + 1) * m // n_chunks]
+        out += part.T @ part
+    # symmetric exactly, from the upper triangle, as the compiled kernels
+    iu = np.triu_indices(F.shape[1], 1)
+    out.T[iu] = out[iu]
 
 
 def extrapolate(F, F_prev, beta, n_threads):

@@ -6,6 +6,8 @@ Importing this package raises ImportError when the extension is not built.
 """
 
 from .. import KERNELS
+from .. import GRAM_MAX_CHUNKS as _GRAM_MAX_CHUNKS
+from .. import GRAM_MIN_ROWS as _GRAM_MIN_ROWS
 from .. import KL_INNER_TOL as _KL_INNER_TOL
 from .. import KL_MAX_BACKTRACK as _KL_MAX_BACKTRACK
 from .. import MU_EPS as _MU_EPS
@@ -21,6 +23,7 @@ _ext, ISA = load_extension()
 csr_matmul = _ext.csr_matmul
 csr_t_matmul = _ext.csr_t_matmul
 extrapolate = _ext.extrapolate
+gram = _ext.gram
 hals_sweep = _ext.hals_sweep
 kl_cd_sweep = _ext.kl_cd_sweep
 kl_cd_sweep_csr = _ext.kl_cd_sweep_csr
@@ -38,7 +41,9 @@ if (_ext.ROW_BLOCK != _ROW_BLOCK or _ext.MU_EPS != _MU_EPS
         or _ext.KL_MAX_BACKTRACK != _KL_MAX_BACKTRACK
         or _ext.KL_INNER_TOL != _KL_INNER_TOL
         or getattr(_ext, "NNLS_TOL", None) != _NNLS_TOL
-        or getattr(_ext, "NNLS_PIVOT_TOL", None) != _NNLS_PIVOT_TOL):  # pragma: no cover
+        or getattr(_ext, "NNLS_PIVOT_TOL", None) != _NNLS_PIVOT_TOL
+        or getattr(_ext, "GRAM_MIN_ROWS", None) != _GRAM_MIN_ROWS
+        or getattr(_ext, "GRAM_MAX_CHUNKS", None) != _GRAM_MAX_CHUNKS):  # pragma: no cover
     raise ImportError(
         "fastnmf's cython extension is stale (its constants differ from the "
         "kernel contract); rebuild it with `pip install -e .`"

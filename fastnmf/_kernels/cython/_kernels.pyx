@@ -66,16 +66,28 @@ cdef inline Py_ssize_t _n_blocks(Py_ssize_t m) noexcept nogil:
     return (m + _ROW_BLOCK - 1) // _ROW_BLOCK
 
 
+# HALS sweep: a block's rows are the vector lanes, the block held transposed with
+# leading dimension _LD (not 64: a power-of-two stride puts every element of a column
+# in the same few cache sets), and the gradients of _LANES rows at a time are kept in
+# registers over the components r (measured, 100000 x 32: 8.4 against 11.7 ms per
+# float64 sweep on 2 threads, 5.1 against 7.9 ms in float32).  The order of operations
+# per row is unchanged, so the results are too.
+cdef enum:
+    _LANES = 16
+    _LD = 72
+
+
 cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
                        const floating[:, ::1] XHt, floating l1, floating l2,
                        const Py_ssize_t[::1] perm, Py_ssize_t start, Py_ssize_t nb,
-                       floating* wt, floating* g, double* viol) noexcept nogil:
+                       floating* wt, floating* xt, floating* g, double* viol) noexcept nogil:
     """HALS sweep over rows start..start+nb of W (nb <= _ROW_BLOCK).
 
-    The block is copied transposed into ``wt`` (k x _ROW_BLOCK) so that the
-    rows are the vector lanes: every loop below runs over the block's rows,
-    contiguous, with no reduction, and vectorizes.  Each row sees scikit-learn's
-    arithmetic for its coordinate ``t``, in its order::
+    The block is copied transposed into ``wt`` (k x _LD), and ``-(XHt - l1)`` into
+    ``xt``, so that the rows are the vector lanes: every loop below runs over the
+    block's rows, contiguous, with no reduction, and vectorizes.  Lanes from ``nb`` up
+    to a multiple of _LANES are zeros (their results are never stored).  Each row sees
+    scikit-learn's arithmetic for its coordinate ``t``, in its order::
 
         grad = -(XHt[i, t] - l1);  grad += (HHt[t, r] + l2 [r == t]) * W[i, r], r = 0..k-1
         W[i, t] = max(W[i, t] - grad / (HHt[t, t] + l2), 0)       (skipped if that is 0)
@@ -83,27 +95,41 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
     ``viol[i]`` collects |projected gradient| of row i over the sweep.
     """
     cdef Py_ssize_t k = W.shape[1]
-    cdef Py_ssize_t i, r, s, t
+    cdef Py_ssize_t i, r, s, t, i0, ib, j
+    cdef Py_ssize_t nbp = (nb + _LANES - 1) // _LANES * _LANES
     cdef floating h, hess, grad, pg, w, w_new
     cdef floating zero = 0
     cdef floating* wr
+    cdef floating* xr
+    cdef floating acc[_LANES]
+    for r in range(k):
+        wr = wt + r * _LD
+        xr = xt + r * _LD
+        for i in range(nb):
+            wr[i] = W[start + i, r]
+            xr[i] = -(XHt[start + i, r] - l1)
+        for i in range(nb, nbp):
+            wr[i] = zero
+            xr[i] = zero
     for i in range(nb):
         viol[i] = 0
-        for r in range(k):
-            wt[r * _ROW_BLOCK + i] = W[start + i, r]
     for s in range(perm.shape[0]):
         t = perm[s]
-        for i in range(nb):
-            g[i] = -(XHt[start + i, t] - l1)
-        for r in range(k):
-            h = HHt[t, r]
-            if r == t:
-                h = h + l2
-            wr = wt + r * _ROW_BLOCK
-            for i in range(nb):
-                g[i] = g[i] + h * wr[i]
+        for ib in range(nbp // _LANES):
+            i0 = ib * _LANES
+            for j in range(_LANES):
+                acc[j] = xt[t * _LD + i0 + j]
+            for r in range(k):
+                h = HHt[t, r]
+                if r == t:
+                    h = h + l2
+                wr = wt + r * _LD + i0
+                for j in range(_LANES):
+                    acc[j] = acc[j] + h * wr[j]
+            for j in range(_LANES):
+                g[i0 + j] = acc[j]
         hess = HHt[t, t] + l2
-        wr = wt + t * _ROW_BLOCK
+        wr = wt + t * _LD
         # Written for gcc's vectorizer, which in float32 gave up on the plain loop
         # ("control flow"): one loop per case of hess, no short-circuit `and`, a zero
         # of the array type (a literal 0 is a double), and |pg| parked in g (no longer
@@ -125,9 +151,10 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
                 g[i] = pg if pg >= zero else -pg
         for i in range(nb):
             viol[i] = viol[i] + <double> g[i]
-    for i in range(nb):
-        for r in range(k):
-            W[start + i, r] = wt[r * _ROW_BLOCK + i]
+    for r in range(k):
+        wr = wt + r * _LD
+        for i in range(nb):
+            W[start + i, r] = wr[i]
 
 
 def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
@@ -145,6 +172,7 @@ def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     cdef floating l2f = <floating> l2
     cdef Py_ssize_t b, i, start, nb
     cdef floating* wt = NULL
+    cdef floating* xt = NULL
     cdef floating* g = NULL
     cdef double* viol = NULL
     cdef double acc, violation = 0.0
@@ -152,20 +180,21 @@ def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
         return 0.0
     dtype = np.float32 if floating is float else np.float64
     cdef double[::1] partials = np.zeros(n_blocks, dtype=np.float64)
-    # per thread: the block transposed (k x _ROW_BLOCK), then the gradients
-    cdef floating[:, ::1] buffers = _scratch(n_threads, (k + 1) * _ROW_BLOCK, dtype)
+    # per thread: the block transposed (k x _LD), the cross product likewise, the gradients
+    cdef floating[:, ::1] buffers = _scratch(n_threads, (2 * k + 1) * _LD, dtype)
     cdef double[:, ::1] viol_buffers = _scratch(n_threads, _ROW_BLOCK, np.float64)
 
     with nogil, parallel(num_threads=n_threads):
         wt = &buffers[threadid(), _PAD]
-        g = wt + k * _ROW_BLOCK
+        xt = wt + k * _LD
+        g = xt + k * _LD
         viol = &viol_buffers[threadid(), _PAD]
         for b in prange(n_blocks, schedule='static'):
             start = b * _ROW_BLOCK
             nb = m - start
             if nb > _ROW_BLOCK:
                 nb = _ROW_BLOCK
-            _sweep_block(W, HHt, XHt, l1f, l2f, perm, start, nb, wt, g, viol)
+            _sweep_block(W, HHt, XHt, l1f, l2f, perm, start, nb, wt, xt, g, viol)
             acc = 0.0
             for i in range(nb):
                 acc = acc + viol[i]
@@ -174,6 +203,108 @@ def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     for b in range(n_blocks):
         violation += partials[b]
     return violation
+
+
+# ------------------------------------------------------------------ Gram matrix
+cdef enum:
+    _GRAM_MIN_ROWS = 2048
+    _GRAM_MAX_CHUNKS = 64
+
+GRAM_MIN_ROWS = _GRAM_MIN_ROWS
+GRAM_MAX_CHUNKS = _GRAM_MAX_CHUNKS
+
+
+cdef void _gram_rows(const floating[:, ::1] F, Py_ssize_t lo, Py_ssize_t hi,
+                     floating* P) noexcept nogil:
+    """Upper triangle (r >= t) of ``P = sum_{i = lo..hi-1} F[i]^T F[i]`` (k x k,
+    row-major), every entry summed over the rows in order.  The entries are kept
+    in registers for _LANES columns r and two rows t at a time over blocks of
+    _ROW_BLOCK rows of F (which stay in L1), so the loop over the rows is not bound
+    by stores; entries below the diagonal of a chunk of columns are computed too
+    and ignored."""
+    cdef Py_ssize_t k = F.shape[1]
+    cdef Py_ssize_t kv = k // _LANES * _LANES
+    cdef Py_ssize_t i, t, r, r0, j, jb, b0, b1
+    cdef floating a, c
+    cdef floating acc[_LANES]
+    cdef floating acd[_LANES]
+    cdef floating* p
+    cdef floating* q
+    for t in range(k * k):
+        P[t] = 0
+    b0 = lo
+    while b0 < hi:
+        b1 = b0 + _ROW_BLOCK
+        if b1 > hi:
+            b1 = hi
+        t = 0
+        while t + 2 <= k:
+            p = P + t * k
+            q = p + k
+            for jb in range(t // _LANES, kv // _LANES):
+                r0 = jb * _LANES
+                for j in range(_LANES):
+                    acc[j] = p[r0 + j]
+                    acd[j] = q[r0 + j]
+                for i in range(b0, b1):
+                    a = F[i, t]
+                    c = F[i, t + 1]
+                    for j in range(_LANES):
+                        acc[j] = acc[j] + a * F[i, r0 + j]
+                        acd[j] = acd[j] + c * F[i, r0 + j]
+                for j in range(_LANES):
+                    p[r0 + j] = acc[j]
+                    q[r0 + j] = acd[j]
+            r = kv if kv > t else t
+            while r < k:
+                for i in range(b0, b1):
+                    p[r] = p[r] + F[i, t] * F[i, r]
+                    q[r] = q[r] + F[i, t + 1] * F[i, r]
+                r = r + 1
+            t = t + 2
+        if t < k:
+            p = P + t * k
+            for r in range(t, k):
+                for i in range(b0, b1):
+                    p[r] = p[r] + F[i, t] * F[i, r]
+        b0 = b1
+
+
+def gram(const floating[:, ::1] F, floating[:, ::1] out, int n_threads):
+    """out = F^T F (k x k) for F (m x k), in chunks of rows fixed by m alone.
+
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = F.shape[0]
+    cdef Py_ssize_t k = F.shape[1]
+    cdef Py_ssize_t c, t, r
+    cdef Py_ssize_t n_chunks = gram_chunks(m)
+    if k == 0:
+        return
+    dtype = np.float32 if floating is float else np.float64
+    # chunk partials, _PAD apart so that two threads never share a cache line
+    cdef floating[:, ::1] parts = np.empty((n_chunks, k * k + _PAD), dtype=dtype)
+    with nogil, parallel(num_threads=n_threads):
+        for c in prange(n_chunks, schedule='static'):
+            _gram_rows(F, c * m // n_chunks, (c + 1) * m // n_chunks, &parts[c, 0])
+    for t in range(k):
+        for r in range(t, k):
+            out[t, r] = parts[0, t * k + r]
+        for c in range(1, n_chunks):
+            for r in range(t, k):
+                out[t, r] = out[t, r] + parts[c, t * k + r]
+        for r in range(t + 1, k):
+            out[r, t] = out[t, r]
+
+
+cpdef Py_ssize_t gram_chunks(Py_ssize_t m):
+    """Row chunks of ``gram``: ceil(m / GRAM_MIN_ROWS), between 1 and GRAM_MAX_CHUNKS."""
+    cdef Py_ssize_t n = (m + _GRAM_MIN_ROWS - 1) // _GRAM_MIN_ROWS
+    if n > _GRAM_MAX_CHUNKS:
+        n = _GRAM_MAX_CHUNKS
+    if n < 1:
+        n = 1
+    return n
 
 
 def extrapolate(floating[:, ::1] F, floating[:, ::1] F_prev, double beta, int n_threads):

@@ -3,8 +3,8 @@
 import numba
 import numpy as np
 
-from .. import ROW_BLOCK
-from ._common import PARALLEL_JIT, partials, set_threads, sum_in_order
+from .. import ROW_BLOCK, gram_chunks
+from ._common import JIT, PARALLEL_JIT, partials, set_threads, sum_in_order
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -87,3 +87,70 @@ def extrapolate(F, F_prev, beta, n_threads):
         _extrapolate(F, F_prev, F.dtype.type(beta))
     finally:
         numba.set_num_threads(previous)
+
+
+@numba.njit(**PARALLEL_JIT)
+def _gram(F, parts):
+    m, k = F.shape
+    n_chunks = parts.shape[0]
+    for c in numba.prange(n_chunks):
+        P = parts[c]
+        P[:] = 0
+        lo = c * m // n_chunks
+        hi = (c + 1) * m // n_chunks
+        # every entry (t, r >= t) summed over the chunk's rows in order: four rows
+        # per statement, still added one after the other (left to right), so a row
+        # of P is loaded and stored once per four rows of F, and the loop over r
+        # vectorizes (numba has no SLP vectorizer to keep P in registers)
+        for b0 in range(lo, hi, ROW_BLOCK):
+            b1 = min(b0 + ROW_BLOCK, hi)
+            for t in range(k):
+                # views from column t on, indexed from 0: with range(t, k) LLVM does not
+                # vectorize (it cannot drop numba's negative-index handling)
+                p = P[t, t:]
+                n = k - t
+                i = b0
+                while i + 4 <= b1:
+                    f0 = F[i, t:]
+                    f1 = F[i + 1, t:]
+                    f2 = F[i + 2, t:]
+                    f3 = F[i + 3, t:]
+                    a0 = f0[0]
+                    a1 = f1[0]
+                    a2 = f2[0]
+                    a3 = f3[0]
+                    for r in range(n):
+                        p[r] = p[r] + a0 * f0[r] + a1 * f1[r] + a2 * f2[r] + a3 * f3[r]
+                    i += 4
+                while i < b1:
+                    f0 = F[i, t:]
+                    a0 = f0[0]
+                    for r in range(n):
+                        p[r] = p[r] + a0 * f0[r]
+                    i += 1
+    return parts
+
+
+def gram(F, out, n_threads):
+    m, k = F.shape
+    if k == 0:
+        return
+    n_chunks = gram_chunks(m)
+    previous = set_threads(n_threads)
+    try:
+        parts = _gram(F, np.empty((n_chunks, k, k), dtype=F.dtype))
+    finally:
+        numba.set_num_threads(previous)
+    _add_upper(parts, out)
+
+
+@numba.njit(**JIT)
+def _add_upper(parts, out):
+    n_chunks, k, _ = parts.shape
+    for t in range(k):
+        for r in range(t, k):
+            v = parts[0, t, r]
+            for c in range(1, n_chunks):
+                v += parts[c, t, r]
+            out[t, r] = v
+            out[r, t] = v
