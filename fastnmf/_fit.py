@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ._pool import chunk_bounds, dense_products_split
 from ._validation import dot64, squared_norm
 
 
@@ -98,7 +99,10 @@ def thread_plan(X, n_threads):
     """``(blas_threads, parallel_kernels)`` for a fit on X with ``n_threads``.
 
     Dense X: the BLAS products dominate and get every thread; our kernels go
-    parallel only for large calls (see :data:`PARALLEL_MIN_WORK`).  Sparse X:
+    parallel only for large calls (see :data:`PARALLEL_MIN_WORK`).  (The estimator runs
+    Frobenius fits on dense X with more than one thread on its own pool instead, one BLAS
+    thread per worker: :mod:`fastnmf._pool`; this plan is for the others, e.g. the
+    Kullback-Leibler solvers, and for numba's 'workqueue' layer.)  Sparse X:
     the products are our own OpenMP kernels, so every kernel gets every thread
     and BLAS (only the k x k Gram matrices) runs on one, which keeps the two
     thread pools from spinning against each other (measured on 2 cores,
@@ -132,12 +136,22 @@ class Products:
         self.sparse = sp.issparse(X)
         self.kernels = kernels
         self.n_threads = n_threads
+        # dense X in a pooled fit (fastnmf._pool): the products split over our threads
+        self.threads = None if self.sparse else getattr(kernels, "threads", None)
+
+    def _split(self, k):
+        return self.threads is not None and dense_products_split(self.X, k, self.threads)
 
     def x_times(self, Ht, out=None):
         """``X @ Ht`` (m x k), into ``out`` when given (the previous iteration's)."""
         if out is None:
             out = np.empty((self.X.shape[0], Ht.shape[1]), dtype=Ht.dtype)
         if not self.sparse:
+            if self._split(Ht.shape[1]):
+                X = self.X
+                self.threads.map(lambda lo, hi: np.matmul(X[lo:hi], Ht, out=out[lo:hi]),
+                                 chunk_bounds(X.shape[0], self.threads.n_threads))
+                return out
             return np.matmul(self.X, Ht, out=out)
         X = self.X
         self.kernels.csr_matmul(X.data, X.indices, X.indptr, Ht, out, self.n_threads)
@@ -160,6 +174,15 @@ class Products:
     def xt_times(self, W):
         """``X^T @ W`` (n x k)."""
         if not self.sparse:
+            if self._split(W.shape[1]):
+                X = self.X
+                out = np.empty((X.shape[1], W.shape[1]), dtype=W.dtype)
+
+                def part(lo, hi):
+                    out[lo:hi] = (W.T @ X[:, lo:hi]).T
+
+                self.threads.map(part, chunk_bounds(X.shape[1], self.threads.n_threads))
+                return out
             return np.ascontiguousarray((W.T @ self.X).T)
         out = np.empty((self.X.shape[1], W.shape[1]), dtype=W.dtype)
         X = self.X

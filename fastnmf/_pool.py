@@ -1,0 +1,110 @@
+"""One thread pool for a Frobenius fit on dense X: our threads, one BLAS thread each.
+
+With two thread pools in one fit, BLAS's for the products and OpenMP's for the sweeps, the
+workers of each spin-wait after their work and take the cores from the other (measured on
+2 cores, 4000x3000 rank 32: the products alone 26 ms; the products and 50 HALS sweeps 52
+ms with one-thread sweeps, 58 ms with two-thread OpenMP sweeps).  So on dense X with more
+than one thread, a fit runs everything on one pool of Python threads, whose idle workers
+block instead of spinning: the two products split into contiguous chunks of rows of X
+(``X @ Ht``) and of columns of X (``W^T X``), each chunk one single-threaded BLAS call; the
+row kernels (sweeps, multiplicative and NNLS updates, extrapolation) split into chunks of
+rows, each a one-thread kernel call (all kernels release the GIL).  Same case: 42 ms, the
+products 25 ms.
+
+Rows are independent problems in every row kernel, so the factors do not depend on the
+chunking; the sums a kernel returns (the sweeps' projected-gradient violation) are added
+chunk by chunk, which can change their last bit against a single call.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ._kernels import ROW_BLOCK
+
+#: A row kernel is split only when it has at least this many multiply-adds
+#: (rows * k * k): below, a sweep takes well under a millisecond and handing it to the
+#: threads (about 40 us per call) costs more than it saves.
+MIN_KERNEL_WORK = 1 << 20
+
+#: The products are split only when m * n * k is at least this.
+MIN_PRODUCT_WORK = 1 << 22
+
+
+def chunk_bounds(rows, n_chunks, align=ROW_BLOCK):
+    """``n_chunks + 1`` boundaries splitting ``rows`` rows into contiguous chunks of about
+    equal size, at multiples of ``align`` (fewer chunks when there are not enough rows)."""
+    blocks = -(-rows // align)
+    n_chunks = max(1, min(n_chunks, blocks))
+    bounds = [min(rows, (c * blocks // n_chunks) * align) for c in range(n_chunks)]
+    return bounds + [rows]
+
+
+class RowThreads:
+    """The pool (``n_threads`` workers) and how it splits work."""
+
+    def __init__(self, n_threads):
+        self.n_threads = n_threads
+        self._pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="fastnmf")
+
+    def map(self, fn, bounds):
+        """``[fn(lo, hi) for each chunk]``, the chunks run on the pool (the last one on
+        the calling thread, which would otherwise wait)."""
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        if len(spans) == 1:
+            return [fn(*spans[0])]
+        futures = [self._pool.submit(fn, lo, hi) for lo, hi in spans[:-1]]
+        last = fn(*spans[-1])
+        return [f.result() for f in futures] + [last]
+
+    def close(self):
+        self._pool.shutdown(wait=True)
+
+
+class PooledKernels:
+    """A kernel registry whose row kernels run split over :class:`RowThreads`.
+
+    The thread count passed to a row kernel is ignored: each chunk is a one-thread call.
+    Every other kernel is the wrapped registry's.
+    """
+
+    def __init__(self, kernels, threads):
+        self._kernels = kernels
+        self.threads = threads
+
+    def __getattr__(self, name):
+        return getattr(self._kernels, name)
+
+    def _bounds(self, F):
+        rows, k = F.shape
+        if rows * k * k < MIN_KERNEL_WORK:
+            return [0, rows]
+        return chunk_bounds(rows, self.threads.n_threads)
+
+    def hals_sweep(self, W, HHt, XHt, l1, l2, perm, n_threads):
+        kern = self._kernels
+
+        def part(lo, hi):
+            return kern.hals_sweep(W[lo:hi], HHt, XHt[lo:hi], l1, l2, perm, 1)
+
+        return float(sum(self.threads.map(part, self._bounds(W))))
+
+    def mu_update(self, W, HHt, XHt, l1, l2, n_threads):
+        kern = self._kernels
+        self.threads.map(lambda lo, hi: kern.mu_update(W[lo:hi], HHt, XHt[lo:hi], l1, l2, 1),
+                         self._bounds(W))
+
+    def extrapolate(self, F, F_prev, beta, n_threads):
+        kern = self._kernels
+        self.threads.map(lambda lo, hi: kern.extrapolate(F[lo:hi], F_prev[lo:hi], beta, 1),
+                         self._bounds(F))
+
+    def nnls_bpp(self, G, C, X, max_iter, n_threads):
+        kern = self._kernels
+        parts = self.threads.map(lambda lo, hi: kern.nnls_bpp(G, C[lo:hi], X[lo:hi], max_iter, 1),
+                                 self._bounds(X))
+        return int(sum(parts))
+
+
+def dense_products_split(X, k, threads):
+    """True when the products on dense X should run split over ``threads``."""
+    m, n = X.shape
+    return threads is not None and m * n * k >= MIN_PRODUCT_WORK

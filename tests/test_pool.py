@@ -1,0 +1,122 @@
+"""Dense Frobenius fits on more than one thread run on fastnmf's own pool (fastnmf._pool):
+the same factors as on one thread, and the pooled row kernels equal the plain ones."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnmf._estimator as est_mod
+from fastnmf import NMF
+from fastnmf._backends import get_backend
+from fastnmf._kernels import ROW_BLOCK
+from fastnmf._pool import MIN_KERNEL_WORK, PooledKernels, RowThreads, chunk_bounds
+
+from .conftest import _use
+
+
+@pytest.mark.parametrize("rows", [0, 1, 63, 64, 65, 1000, 4097])
+@pytest.mark.parametrize("n_chunks", [1, 2, 3, 8])
+def test_chunk_bounds_cover_rows_at_block_multiples(rows, n_chunks):
+    b = chunk_bounds(rows, n_chunks)
+    assert b[0] == 0 and b[-1] == rows
+    assert all(lo <= hi for lo, hi in zip(b[:-1], b[1:]))
+    assert all(x % ROW_BLOCK == 0 for x in b[:-1])
+    assert len(b) - 1 <= max(1, n_chunks)
+    if rows >= n_chunks * ROW_BLOCK:  # enough rows: every chunk gets some
+        assert len(b) - 1 == n_chunks and all(lo < hi for lo, hi in zip(b[:-1], b[1:]))
+
+
+def test_pool_map_order_and_errors():
+    pool = RowThreads(3)
+    try:
+        assert pool.map(lambda lo, hi: (lo, hi), [0, 5, 9, 12]) == [(0, 5), (5, 9), (9, 12)]
+
+        def boom(lo, hi):
+            if lo == 0:
+                raise ValueError("chunk 0")
+            return lo
+
+        with pytest.raises(ValueError, match="chunk 0"):
+            pool.map(boom, [0, 5, 9])
+    finally:
+        pool.close()
+
+
+@pytest.fixture(params=["cython", "numba"])
+def pooled(request):
+    kern = get_backend(_use(request.param))
+    pool = RowThreads(2)
+    yield kern, PooledKernels(kern, pool)
+    pool.close()
+
+
+def test_pooled_row_kernels_equal_plain_ones(pooled, dtype):
+    kern, pk = pooled
+    rng = np.random.default_rng(0)
+    m, k = 1500, 32  # rows * k * k above MIN_KERNEL_WORK: split in two chunks
+    assert m * k * k >= MIN_KERNEL_WORK
+    W = rng.random((m, k)).astype(dtype)
+    A = rng.random((k, k))
+    G = (A @ A.T + np.eye(k)).astype(dtype)
+    C = (10 * rng.random((m, k))).astype(dtype)
+    perm = rng.permutation(k).astype(np.intp)
+
+    a, b = W.copy(), W.copy()
+    va = kern.hals_sweep(a, G, C, 0.1, 0.2, perm, 1)
+    vb = pk.hals_sweep(b, G, C, 0.1, 0.2, perm, 1)
+    np.testing.assert_array_equal(a, b)  # rows are independent: bit for bit
+    assert vb == pytest.approx(va, rel=1e-12)
+
+    a, b = W.copy(), W.copy()
+    kern.mu_update(a, G, C, 0.1, 0.2, 1)
+    pk.mu_update(b, G, C, 0.1, 0.2, 1)
+    np.testing.assert_array_equal(a, b)
+
+    a, b, pa, pb = W.copy(), W.copy(), (W * 0.5).astype(dtype), (W * 0.5).astype(dtype)
+    kern.extrapolate(a, pa, 0.7, 1)
+    pk.extrapolate(b, pb, 0.7, 1)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pa, pb)
+
+    a, b = np.zeros_like(W), np.zeros_like(W)
+    assert kern.nnls_bpp(G, C, a, 50, 1) == pk.nnls_bpp(G, C, b, 50, 1) == 0
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("solver", ["cd", "hals", "ehals", "mu", "als", "pgd"])
+def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
+    """Big enough for the pool to split the products and the kernels; the factors agree
+    with a one-thread fit (no pool) to rounding, and hals/cd exactly, iteration for
+    iteration."""
+    rng = np.random.default_rng(3)
+    X = rng.random((1200, 16)) @ rng.random((16, 400)) + 0.01 * rng.random((1200, 400))
+    calls = []
+    real = est_mod._use_row_threads
+
+    def spy(*a):
+        calls.append(real(*a))
+        return calls[-1]
+
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est_mod._use_row_threads = spy
+        try:
+            for nt in (1, 2):
+                m = NMF(32, init="nndsvda", solver=solver, max_iter=15, tol=0, n_threads=nt,
+                        backend=backend, random_state=0)
+                fits[nt] = (m.fit_transform(X), m.components_, m.n_iter_, m.loss_history_)
+        finally:
+            est_mod._use_row_threads = real
+    if backend != "numba" or calls[-1]:  # numba's workqueue layer: never pooled
+        assert calls == [False, True]
+    (W1, H1, n1, l1), (W2, H2, n2, l2) = fits[1], fits[2]
+    assert n1 == n2
+    if solver in ("cd", "hals"):
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(H1, H2)
+    else:
+        np.testing.assert_allclose(W1, W2, rtol=1e-9, atol=1e-9 * np.abs(W1).max())
+        np.testing.assert_allclose(H1, H2, rtol=1e-9, atol=1e-9 * np.abs(H1).max())
+    np.testing.assert_allclose(l1, l2, rtol=1e-12)
