@@ -12,11 +12,13 @@ rows, each a one-thread kernel call (all kernels release the GIL).  Same case: 4
 products 25 ms.
 
 Rows are independent problems in every row kernel, so the factors do not depend on the
-chunking; the sums a kernel returns (the sweeps' projected-gradient violation) are added
-chunk by chunk, which can change their last bit against a single call.
+chunking; chunks start at multiples of ``ROW_BLOCK`` and the sweeps' sums are kept per
+block (kernel ``hals_sweep_blocks``) and added in block order, so they do not either.
 """
 
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 from ._kernels import ROW_BLOCK
 
@@ -79,13 +81,22 @@ class PooledKernels:
             return [0, rows]
         return chunk_bounds(rows, self.threads.n_threads)
 
-    def hals_sweep(self, W, HHt, XHt, l1, l2, perm, n_threads):
+    def hals_sweep_blocks(self, W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads):
         kern = self._kernels
 
-        def part(lo, hi):
-            return kern.hals_sweep(W[lo:hi], HHt, XHt[lo:hi], l1, l2, perm, 1)
+        def part(lo, hi):  # lo is a multiple of ROW_BLOCK: its blocks are W's blocks
+            b0, b1 = lo // ROW_BLOCK, -(-hi // ROW_BLOCK)
+            kern.hals_sweep_blocks(W[lo:hi], HHt, XHt[lo:hi], l1, l2, perm,
+                                   viol_out[b0:b1], change_out[b0:b1], 1)
 
-        return float(sum(self.threads.map(part, self._bounds(W))))
+        self.threads.map(part, self._bounds(W))
+
+    def hals_sweep(self, W, HHt, XHt, l1, l2, perm, n_threads):
+        """The per-block violations added in block order: the same number as one call."""
+        n_blocks = -(-W.shape[0] // ROW_BLOCK)
+        viol, change = np.empty(n_blocks), np.empty(n_blocks)
+        self.hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol, change, n_threads)
+        return float(sum(viol.tolist()))
 
     def mu_update(self, W, HHt, XHt, l1, l2, n_threads):
         kern = self._kernels

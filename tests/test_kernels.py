@@ -248,3 +248,32 @@ def test_gram_compiled_backends_agree_bitwise(dtype, m, k):
         kern.gram(F, out, 2)
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("m,k", SHAPES + [(0, 3), (300, 7)])
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (0.3, 1.5)])
+def test_hals_sweep_blocks_is_hals_sweep_with_its_sums_per_block(compiled_backend, dtype, m, k, l1, l2):
+    kern = get_backend(compiled_backend)
+    X, W, Ht, HHt, XHt = problem(m, k, dtype, zero_diag=True)
+    perm = np.random.default_rng(2).permutation(k).astype(np.intp)
+    n_blocks = -(-m // 64)
+    W_one = W.copy()
+    v_one = kern.hals_sweep(W_one, HHt, XHt, l1, l2, perm, 1)
+    for nt in (1, 2):
+        W_got = W.copy()
+        viol, change = np.full(n_blocks, np.nan), np.full(n_blocks, np.nan)
+        assert kern.hals_sweep_blocks(W_got, HHt, XHt, l1, l2, perm, viol, change, nt) is None
+        np.testing.assert_array_equal(W_got, W_one)            # the same sweep
+        assert sum(viol.tolist()) == v_one                       # its sum, in block order
+        d = (W_got - W).astype(np.float64)
+        for b in range(n_blocks):                                # ||change||^2 per block
+            rows = slice(64 * b, 64 * (b + 1))
+            np.testing.assert_allclose(change[b], np.sum(d[rows] ** 2), rtol=1e-12, atol=1e-300)
+    W_ref = W.copy()
+    rv, rc = np.empty(n_blocks), np.empty(n_blocks)
+    ref.hals_sweep_blocks(W_ref, HHt, XHt, l1, l2, perm, rv, rc, 1)
+    tol = rtol_for(dtype)
+    np.testing.assert_allclose(viol, rv, rtol=10 * tol, atol=tol)
+    np.testing.assert_allclose(W_got, W_ref, rtol=tol, atol=tol * max(1.0, np.abs(W_ref).max(initial=0)))
+    with pytest.raises(ValueError, match="entries"):
+        kern.hals_sweep_blocks(W.copy(), HHt, XHt, l1, l2, perm, np.empty(n_blocks + 1), np.empty(n_blocks + 1), 1)

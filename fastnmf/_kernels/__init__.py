@@ -36,6 +36,17 @@ hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads) -> float
     before each coordinate's update (scikit-learn's cd stopping quantity).
     Used for H too, by passing ``H^T`` (n x k), ``W^T W`` and ``X^T W``.
 
+hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads) -> None
+    ``hals_sweep`` (the same W), with its sums left per block of :data:`ROW_BLOCK` rows:
+    ``viol_out[b]`` is block b's |projected gradient| sum (``hals_sweep`` returns the
+    blocks' values added in order) and ``change_out[b]`` its ``||W_new - W_old||^2``,
+    each coordinate's change ``w_new - w`` formed in the array dtype and squared and
+    summed in float64, coordinates in ``perm`` order, rows in order.  Both arrays are
+    float64 with one entry per block (ValueError otherwise).  This is what the HALS
+    inner loop needs to decide when to stop without a copy of W, and, blocks being
+    fixed, what lets a caller split W's rows into chunks (block-aligned) and still sum
+    in one order.
+
 mu_update(W, HHt, XHt, l1, l2, n_threads) -> None
     Multiplicative update for the Frobenius loss (Lee & Seung 2001, with the
     L1/L2 terms of scikit-learn)::
@@ -224,7 +235,7 @@ nnls_bpp(G, C, X, max_iter, n_threads) -> int
 KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
-    "nnls_bpp", "extrapolate", "gram",
+    "nnls_bpp", "extrapolate", "gram", "hals_sweep_blocks",
 )
 
 #: Halvings at most of a rejected decreasing step in ``kl_cd_sweep``.

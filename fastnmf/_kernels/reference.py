@@ -29,6 +29,19 @@ def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
     return violation
 
 
+def hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads):
+    m = W.shape[0]
+    n_blocks = -(-m // ROW_BLOCK)
+    if len(viol_out) != n_blocks or len(change_out) != n_blocks:
+        raise ValueError(f"hals_sweep_blocks: viol_out and change_out need {n_blocks} entries")
+    for b in range(n_blocks):
+        rows = slice(b * ROW_BLOCK, min(m, (b + 1) * ROW_BLOCK))
+        old = W[rows].copy()
+        viol_out[b] = hals_sweep(W[rows], HHt, XHt[rows], l1, l2, perm, n_threads)
+        d = (W[rows] - old).astype(np.float64)
+        change_out[b] = float(np.sum(d * d))
+
+
 def gram(F, out, n_threads):
     """``out = F^T F``: the chunks' partials (each by NumPy's BLAS) added in chunk order."""
     m = F.shape[0]

@@ -25,6 +25,7 @@ csr_t_matmul = _ext.csr_t_matmul
 extrapolate = _ext.extrapolate
 gram = _ext.gram
 hals_sweep = _ext.hals_sweep
+hals_sweep_blocks = _ext.hals_sweep_blocks
 kl_cd_sweep = _ext.kl_cd_sweep
 kl_cd_sweep_csr = _ext.kl_cd_sweep_csr
 kl_nonzero_loss = _ext.kl_nonzero_loss

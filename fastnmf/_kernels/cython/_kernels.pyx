@@ -80,7 +80,8 @@ cdef enum:
 cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
                        const floating[:, ::1] XHt, floating l1, floating l2,
                        const Py_ssize_t[::1] perm, Py_ssize_t start, Py_ssize_t nb,
-                       floating* wt, floating* xt, floating* g, double* viol) noexcept nogil:
+                       floating* wt, floating* xt, floating* g, floating* dd,
+                       double* viol, double* dsq) noexcept nogil:
     """HALS sweep over rows start..start+nb of W (nb <= _ROW_BLOCK).
 
     The block is copied transposed into ``wt`` (k x _LD), and ``-(XHt - l1)`` into
@@ -92,7 +93,9 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
         grad = -(XHt[i, t] - l1);  grad += (HHt[t, r] + l2 [r == t]) * W[i, r], r = 0..k-1
         W[i, t] = max(W[i, t] - grad / (HHt[t, t] + l2), 0)       (skipped if that is 0)
 
-    ``viol[i]`` collects |projected gradient| of row i over the sweep.
+    ``viol[i]`` collects |projected gradient| of row i over the sweep, and ``dsq[i]``
+    (unless NULL) the squares, in double, of its coordinates' changes (each coordinate
+    named once in ``perm`` changes once: ``dsq`` is ||new row - old row||^2).
     """
     cdef Py_ssize_t k = W.shape[1]
     cdef Py_ssize_t i, r, s, t, i0, ib, j
@@ -113,6 +116,8 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
             xr[i] = zero
     for i in range(nb):
         viol[i] = 0
+        if dsq != NULL:
+            dsq[i] = 0
     for s in range(perm.shape[0]):
         t = perm[s]
         for ib in range(nbp // _LANES):
@@ -143,7 +148,12 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
                 pg = zero if (w == zero) & (grad > zero) else grad
                 g[i] = pg if pg >= zero else -pg
                 w_new = w - grad / hess
-                wr[i] = w_new if w_new > zero else zero
+                w_new = w_new if w_new > zero else zero
+                wr[i] = w_new
+                dd[i] = w_new - w
+            if dsq != NULL:
+                for i in range(nb):
+                    dsq[i] = dsq[i] + <double> dd[i] * <double> dd[i]
         else:
             for i in range(nb):
                 grad = g[i]
@@ -157,14 +167,13 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
             W[start + i, r] = wr[i]
 
 
-def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
-               const floating[:, ::1] XHt, double l1, double l2,
-               const Py_ssize_t[::1] perm, int n_threads):
-    """One HALS (exact coordinate descent) sweep over the columns of W, in place.
-
-    Returns the sum of |projected gradient| measured before each update.
-    See :mod:`fastnmf._kernels` for the full contract.
-    """
+cdef void _sweep_blocks(floating[:, ::1] W, const floating[:, ::1] HHt,
+                        const floating[:, ::1] XHt, double l1, double l2,
+                        const Py_ssize_t[::1] perm, double[::1] viol_out,
+                        double* change_out, int n_threads):
+    """The sweep over every block of rows, in parallel; block b's violation into
+    ``viol_out[b]`` and, unless ``change_out`` is NULL, its squared change into
+    ``change_out[b]`` (each the block's rows added in order)."""
     cdef Py_ssize_t m = W.shape[0]
     cdef Py_ssize_t k = W.shape[1]
     cdef Py_ssize_t n_blocks = _n_blocks(m)
@@ -174,35 +183,81 @@ def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     cdef floating* wt = NULL
     cdef floating* xt = NULL
     cdef floating* g = NULL
+    cdef floating* dd = NULL
     cdef double* viol = NULL
-    cdef double acc, violation = 0.0
-    if m == 0 or k == 0:
-        return 0.0
+    cdef double* dsq = NULL
+    cdef double acc, acd
     dtype = np.float32 if floating is float else np.float64
-    cdef double[::1] partials = np.zeros(n_blocks, dtype=np.float64)
-    # per thread: the block transposed (k x _LD), the cross product likewise, the gradients
-    cdef floating[:, ::1] buffers = _scratch(n_threads, (2 * k + 1) * _LD, dtype)
-    cdef double[:, ::1] viol_buffers = _scratch(n_threads, _ROW_BLOCK, np.float64)
+    # per thread: the block transposed (k x _LD), the cross product likewise, the
+    # gradients, the changes
+    cdef floating[:, ::1] buffers = _scratch(n_threads, (2 * k + 2) * _LD, dtype)
+    cdef double[:, ::1] viol_buffers = _scratch(n_threads, 2 * _ROW_BLOCK, np.float64)
 
     with nogil, parallel(num_threads=n_threads):
         wt = &buffers[threadid(), _PAD]
         xt = wt + k * _LD
         g = xt + k * _LD
+        dd = g + _LD
         viol = &viol_buffers[threadid(), _PAD]
+        dsq = NULL
+        if change_out != NULL:
+            dsq = viol + _ROW_BLOCK
         for b in prange(n_blocks, schedule='static'):
             start = b * _ROW_BLOCK
             nb = m - start
             if nb > _ROW_BLOCK:
                 nb = _ROW_BLOCK
-            _sweep_block(W, HHt, XHt, l1f, l2f, perm, start, nb, wt, xt, g, viol)
+            _sweep_block(W, HHt, XHt, l1f, l2f, perm, start, nb, wt, xt, g, dd, viol, dsq)
             acc = 0.0
             for i in range(nb):
                 acc = acc + viol[i]
-            partials[b] = acc
+            viol_out[b] = acc
+            if change_out != NULL:
+                acd = 0.0
+                for i in range(nb):
+                    acd = acd + dsq[i]
+                change_out[b] = acd
 
-    for b in range(n_blocks):
+
+def hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
+               const floating[:, ::1] XHt, double l1, double l2,
+               const Py_ssize_t[::1] perm, int n_threads):
+    """One HALS (exact coordinate descent) sweep over the columns of W, in place.
+
+    Returns the sum of |projected gradient| measured before each update.
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = W.shape[0]
+    cdef Py_ssize_t b
+    cdef double violation = 0.0
+    if m == 0 or W.shape[1] == 0:
+        return 0.0
+    cdef double[::1] partials = np.zeros(_n_blocks(m), dtype=np.float64)
+    _sweep_blocks(W, HHt, XHt, l1, l2, perm, partials, NULL, n_threads)
+    for b in range(partials.shape[0]):
         violation += partials[b]
     return violation
+
+
+def hals_sweep_blocks(floating[:, ::1] W, const floating[:, ::1] HHt,
+                      const floating[:, ::1] XHt, double l1, double l2,
+                      const Py_ssize_t[::1] perm, double[::1] viol_out,
+                      double[::1] change_out, int n_threads):
+    """``hals_sweep`` with the violation and the squared change of W per block of rows.
+
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = W.shape[0]
+    cdef Py_ssize_t nbk = _n_blocks(m)
+    if viol_out.shape[0] != nbk or change_out.shape[0] != nbk:
+        raise ValueError(f"hals_sweep_blocks: viol_out and change_out need {nbk} entries")
+    if m == 0:
+        return
+    if W.shape[1] == 0:
+        viol_out[:] = 0.0
+        change_out[:] = 0.0
+        return
+    _sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, &change_out[0], n_threads)
 
 
 # ------------------------------------------------------------------ Gram matrix

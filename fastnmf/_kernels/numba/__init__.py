@@ -6,7 +6,7 @@ load them instead of recompiling.
 """
 
 from .. import KERNELS
-from .hals import extrapolate, gram, hals_sweep
+from .hals import extrapolate, gram, hals_sweep, hals_sweep_blocks
 from .kl import kl_cd_sweep, kl_cd_sweep_csr, kl_nonzero_loss, kl_nonzero_loss_csr, mu_numerator_csr
 from .loss import squared_residual
 from .mu import mu_update

@@ -8,9 +8,10 @@ from ._common import JIT, PARALLEL_JIT, partials, set_threads, sum_in_order
 
 
 @numba.njit(**PARALLEL_JIT)
-def _hals_sweep(W, HHt, XHt, l1, l2, perm, out):
+def _hals_sweep(W, HHt, XHt, l1, l2, perm, out, change):
     m, k = W.shape
     zero = W.dtype.type(0)
+    track = change.shape[0] > 0  # squared change of each block (hals_sweep_blocks)
     for b in numba.prange(out.shape[0]):
         start = b * ROW_BLOCK
         nb = min(m, start + ROW_BLOCK) - start
@@ -22,6 +23,8 @@ def _hals_sweep(W, HHt, XHt, l1, l2, perm, out):
         wt = np.empty((k, ROW_BLOCK), dtype=W.dtype)
         g = np.empty(ROW_BLOCK, dtype=W.dtype)
         viol = np.zeros(ROW_BLOCK, dtype=np.float64)
+        dsq = np.zeros(ROW_BLOCK, dtype=np.float64)
+        dd = np.empty(ROW_BLOCK, dtype=W.dtype)
         for i in range(nb):
             for r in range(k):
                 wt[r, i] = W[start + i, r]
@@ -49,13 +52,25 @@ def _hals_sweep(W, HHt, XHt, l1, l2, perm, out):
                 viol[i] += abs(np.float64(pg))
                 if hess != 0:
                     w_new = w - grad / hess
-                    wr[i] = w_new if w_new > 0 else zero
+                    w_new = w_new if w_new > 0 else zero
+                    wr[i] = w_new
+                    dd[i] = w_new - w
+                else:
+                    dd[i] = zero
+            if track:  # a loop of its own, so that the one above still vectorizes
+                for i in range(nb):
+                    d = np.float64(dd[i])
+                    dsq[i] += d * d
         acc = 0.0
+        acd = 0.0
         for i in range(nb):
             acc += viol[i]
+            acd += dsq[i]
             for r in range(k):
                 W[start + i, r] = wt[r, i]
         out[b] = acc
+        if track:
+            change[b] = acd
     return out
 
 
@@ -63,10 +78,25 @@ def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
     dt = W.dtype.type
     previous = set_threads(n_threads)
     try:
-        out = _hals_sweep(W, HHt, XHt, dt(l1), dt(l2), perm, partials(W.shape[0]))
+        out = _hals_sweep(W, HHt, XHt, dt(l1), dt(l2), perm, partials(W.shape[0]),
+                          np.empty(0, dtype=np.float64))
     finally:
         numba.set_num_threads(previous)
     return sum_in_order(out)
+
+
+def hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads):
+    nbk = partials(W.shape[0]).shape[0]
+    if viol_out.shape[0] != nbk or change_out.shape[0] != nbk:
+        raise ValueError(f"hals_sweep_blocks: viol_out and change_out need {nbk} entries")
+    if nbk == 0:
+        return
+    dt = W.dtype.type
+    previous = set_threads(n_threads)
+    try:
+        _hals_sweep(W, HHt, XHt, dt(l1), dt(l2), perm, viol_out, change_out)
+    finally:
+        numba.set_num_threads(previous)
 
 
 @numba.njit(**PARALLEL_JIT)
