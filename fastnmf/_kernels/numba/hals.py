@@ -32,13 +32,37 @@ def _hals_sweep(W, HHt, XHt, l1, l2, perm, out, change):
             t = perm[s]
             for i in range(nb):
                 g[i] = -(XHt[start + i, t] - l1)
-            for r in range(k):
+            # four components per pass over g, still added one after the other (left
+            # to right: scikit-learn's order), so g is loaded and stored once per four
+            r = 0
+            while r + 4 <= k:
+                h0 = HHt[t, r]
+                h1 = HHt[t, r + 1]
+                h2 = HHt[t, r + 2]
+                h3 = HHt[t, r + 3]
+                if t == r:
+                    h0 = h0 + l2
+                elif t == r + 1:
+                    h1 = h1 + l2
+                elif t == r + 2:
+                    h2 = h2 + l2
+                elif t == r + 3:
+                    h3 = h3 + l2
+                w0 = wt[r]
+                w1 = wt[r + 1]
+                w2 = wt[r + 2]
+                w3 = wt[r + 3]
+                for i in range(nb):
+                    g[i] = g[i] + h0 * w0[i] + h1 * w1[i] + h2 * w2[i] + h3 * w3[i]
+                r += 4
+            while r < k:
                 h = HHt[t, r]
                 if r == t:
                     h = h + l2
                 wr = wt[r]
                 for i in range(nb):
                     g[i] += h * wr[i]
+                r += 1
             hess = HHt[t, t] + l2
             wr = wt[t]
             for i in range(nb):
