@@ -4,18 +4,25 @@ With two thread pools in one fit, BLAS's for the products and OpenMP's for the s
 workers of each spin-wait after their work and take the cores from the other (measured on
 2 cores, 4000x3000 rank 32: the products alone 26 ms; the products and 50 HALS sweeps 52
 ms with one-thread sweeps, 58 ms with two-thread OpenMP sweeps).  So on dense X with more
-than one thread, a fit runs everything on one pool of Python threads, whose idle workers
-block instead of spinning: the two products split into contiguous chunks of rows of X
-(``X @ Ht``) and of columns of X (``W^T X``), each chunk one single-threaded BLAS call; the
-row kernels (sweeps, multiplicative and NNLS updates, extrapolation) split into chunks of
-rows, each a one-thread kernel call (all kernels release the GIL).  Same case: 42 ms, the
-products 25 ms.
+than one thread, a hals or ehals fit (many sweeps per product) runs everything on one pool
+of Python threads, whose idle workers block instead of spinning: the two products split into
+contiguous chunks of rows of X (``X @ Ht``) and of columns of X (``W^T X``), each chunk one
+single-threaded BLAS call; the sweeps and the extrapolation split into chunks of rows, each
+a one-thread kernel call (all kernels release the GIL).  Same case: 42 ms, the products 25
+ms.  (cd, one sweep per product, gains nothing from it and keeps BLAS's threads.)
+
+Caveat, measured: OpenBLAS's workers busy-wait for about a tenth of a second after a
+multi-threaded call, and meanwhile halve the speed of the pool's single-threaded ones; so the
+first iterations after BLAS work on all threads (the initialization, a previous fit's final
+error) run slower, which costs about 20 ms per fit at 4000x3000.
 
 Rows are independent problems in every row kernel, so the factors do not depend on the
 chunking; chunks start at multiples of ``ROW_BLOCK`` and the sweeps' sums are kept per
 block (kernel ``hals_sweep_blocks``) and added in block order, so they do not either.
 """
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,7 +48,8 @@ def chunk_bounds(rows, n_chunks, align=ROW_BLOCK):
 
 
 class RowThreads:
-    """The pool (``n_threads`` workers) and how it splits work."""
+    """The pool (``n_threads`` workers) and how it splits work.  Get one with
+    :func:`row_threads`: the pools are kept for the life of the process."""
 
     def __init__(self, n_threads):
         self.n_threads = n_threads
@@ -59,6 +67,26 @@ class RowThreads:
 
     def close(self):
         self._pool.shutdown(wait=True)
+
+
+_shared = {}
+_shared_lock = threading.Lock()
+
+
+def row_threads(n_threads):
+    """The process's pool of ``n_threads`` workers, made on first use and then kept: a new
+    thread's first BLAS call sets up OpenBLAS's buffers for it, which cost about 20 ms per
+    fit at 4000x3000 when every fit made its own threads.  Fits running at the same time
+    share it (each waits only for its own chunks).  A forked child makes its own (the
+    parent's workers do not exist there)."""
+    key = (os.getpid(), n_threads)
+    with _shared_lock:
+        pool = _shared.get(key)
+        if pool is None:
+            for old in [k for k in _shared if k[0] != key[0]]:
+                del _shared[old]  # inherited through fork: unusable here
+            pool = _shared[key] = RowThreads(n_threads)
+        return pool
 
 
 class PooledKernels:
@@ -98,21 +126,10 @@ class PooledKernels:
         self.hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol, change, n_threads)
         return float(sum(viol.tolist()))
 
-    def mu_update(self, W, HHt, XHt, l1, l2, n_threads):
-        kern = self._kernels
-        self.threads.map(lambda lo, hi: kern.mu_update(W[lo:hi], HHt, XHt[lo:hi], l1, l2, 1),
-                         self._bounds(W))
-
     def extrapolate(self, F, F_prev, beta, n_threads):
         kern = self._kernels
         self.threads.map(lambda lo, hi: kern.extrapolate(F[lo:hi], F_prev[lo:hi], beta, 1),
                          self._bounds(F))
-
-    def nnls_bpp(self, G, C, X, max_iter, n_threads):
-        kern = self._kernels
-        parts = self.threads.map(lambda lo, hi: kern.nnls_bpp(G, C[lo:hi], X[lo:hi], max_iter, 1),
-                                 self._bounds(X))
-        return int(sum(parts))
 
 
 def dense_products_split(X, k, threads):

@@ -77,27 +77,19 @@ def test_pooled_row_kernels_equal_plain_ones(pooled, dtype):
     np.testing.assert_array_equal(v1, v2)
     np.testing.assert_array_equal(c1, c2)
 
-    a, b = W.copy(), W.copy()
-    kern.mu_update(a, G, C, 0.1, 0.2, 1)
-    pk.mu_update(b, G, C, 0.1, 0.2, 1)
-    np.testing.assert_array_equal(a, b)
-
     a, b, pa, pb = W.copy(), W.copy(), (W * 0.5).astype(dtype), (W * 0.5).astype(dtype)
     kern.extrapolate(a, pa, 0.7, 1)
     pk.extrapolate(b, pb, 0.7, 1)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(pa, pb)
 
-    a, b = np.zeros_like(W), np.zeros_like(W)
-    assert kern.nnls_bpp(G, C, a, 50, 1) == pk.nnls_bpp(G, C, b, 50, 1) == 0
-    np.testing.assert_array_equal(a, b)
-
 
 @pytest.mark.parametrize("solver", ["cd", "hals", "ehals", "mu", "als", "pgd"])
 def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
-    """Big enough for the pool to split the products and the kernels; the factors agree
-    with a one-thread fit (no pool) to rounding, and hals/cd exactly, iteration for
-    iteration."""
+    """Big enough for the pool to split the products and the kernels; hals and ehals run
+    on it with two threads, the others on BLAS's threads; the factors agree with a
+    one-thread fit exactly for hals, to rounding for the others (BLAS on two threads may
+    round its products differently from BLAS on one)."""
     rng = np.random.default_rng(3)
     X = rng.random((1200, 16)) @ rng.random((16, 400)) + 0.01 * rng.random((1200, 400))
     calls = []
@@ -118,14 +110,16 @@ def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
                 fits[nt] = (m.fit_transform(X), m.components_, m.n_iter_, m.loss_history_)
         finally:
             est_mod._use_row_threads = real
+    pooled = solver in ("hals", "ehals")
     if backend != "numba" or calls[-1]:  # numba's workqueue layer: never pooled
-        assert calls == [False, True]
+        assert calls == [False, pooled]
     (W1, H1, n1, l1), (W2, H2, n2, l2) = fits[1], fits[2]
     assert n1 == n2
-    if solver in ("cd", "hals"):
+    if solver == "hals":  # on the pool: single-threaded BLAS calls, rows independent
         np.testing.assert_array_equal(W1, W2)
         np.testing.assert_array_equal(H1, H2)
     else:
-        np.testing.assert_allclose(W1, W2, rtol=1e-9, atol=1e-9 * np.abs(W1).max())
-        np.testing.assert_allclose(H1, H2, rtol=1e-9, atol=1e-9 * np.abs(H1).max())
-    np.testing.assert_allclose(l1, l2, rtol=1e-12)
+        # (als's exact solves amplify BLAS's rounding in a few tiny entries: 1.5e-8)
+        np.testing.assert_allclose(W1, W2, rtol=1e-6, atol=1e-7 * np.abs(W1).max())
+        np.testing.assert_allclose(H1, H2, rtol=1e-6, atol=1e-7 * np.abs(H1).max())
+    np.testing.assert_allclose(l1, l2, rtol=1e-14 if solver == "hals" else 1e-9)
