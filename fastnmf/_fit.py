@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._pool import chunk_bounds, dense_products_split
+from ._pool import dense_products_split, product_bounds
 from ._validation import dot64, squared_norm
 
 
@@ -149,8 +149,8 @@ class Products:
         if not self.sparse:
             if self._split(Ht.shape[1]):
                 X = self.X
-                self.threads.map(lambda lo, hi: np.matmul(X[lo:hi], Ht, out=out[lo:hi]),
-                                 chunk_bounds(X.shape[0], self.threads.n_threads))
+                self.threads.map_lanes(lambda lo, hi: np.matmul(X[lo:hi], Ht, out=out[lo:hi]),
+                                       product_bounds(X.shape[0]))
                 return out
             return np.matmul(self.X, Ht, out=out)
         X = self.X
@@ -181,7 +181,7 @@ class Products:
                 def part(lo, hi):
                     out[lo:hi] = (W.T @ X[:, lo:hi]).T
 
-                self.threads.map(part, chunk_bounds(X.shape[1], self.threads.n_threads))
+                self.threads.map_lanes(part, product_bounds(X.shape[1]))
                 return out
             return np.ascontiguousarray((W.T @ self.X).T)
         out = np.empty((self.X.shape[1], W.shape[1]), dtype=W.dtype)

@@ -19,10 +19,10 @@ error) run slower, which costs about 20 ms per fit at 4000x3000.
 Rows are independent problems in every row kernel, so the factors do not depend on the
 chunking; chunks start at multiples of ``ROW_BLOCK`` and the sweeps' sums are kept per
 block (kernel ``hals_sweep_blocks``) and added in block order, so they do not either.  The
-products are split into ``n_threads`` chunks, and BLAS may round a chunk of another size
-differently (its small-matrix paths): with 2 threads the factors equal a one-thread fit's bit
-for bit (tested), with 3 they differed by 1e-12 (1500x500).  Chunks of a fixed size would
-make them independent of the thread count.
+products are split into chunks of a fixed size (:data:`PRODUCT_CHUNK` rows or columns of X),
+whatever the thread count, and hals/ehals use this plan on one thread too: BLAS rounds a
+chunk of another size differently (its small-matrix paths; 1e-12 seen with chunks per
+thread), so fixed chunks are what keeps the factors independent of the thread count.
 """
 
 import os
@@ -41,6 +41,9 @@ MIN_KERNEL_WORK = 1 << 20
 #: The products are split only when m * n * k is at least this.
 MIN_PRODUCT_WORK = 1 << 22
 
+#: Rows (of ``X @ Ht``) or columns (of ``W^T X``) of X per chunk of a split product.
+PRODUCT_CHUNK = 512
+
 
 def chunk_bounds(rows, n_chunks, align=ROW_BLOCK):
     """``n_chunks + 1`` boundaries splitting ``rows`` rows into contiguous chunks of about
@@ -58,6 +61,21 @@ class RowThreads:
     def __init__(self, n_threads):
         self.n_threads = n_threads
         self._pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="fastnmf")
+
+    def map_lanes(self, fn, bounds):
+        """``fn(lo, hi)`` for every chunk, the chunks dealt in contiguous runs to
+        ``n_threads`` lanes that run at once (the last lane on the calling thread)."""
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        if not spans:
+            return
+        lanes = min(self.n_threads, len(spans))
+        runs = [spans[j * len(spans) // lanes:(j + 1) * len(spans) // lanes] for j in range(lanes)]
+
+        def run(j, _):
+            for lo, hi in runs[j]:
+                fn(lo, hi)
+
+        self.map(run, list(range(lanes + 1)))
 
     def map(self, fn, bounds):
         """``[fn(lo, hi) for each chunk]``, the chunks run on the pool (the last one on
@@ -134,6 +152,12 @@ class PooledKernels:
         kern = self._kernels
         self.threads.map(lambda lo, hi: kern.extrapolate(F[lo:hi], F_prev[lo:hi], beta, 1),
                          self._bounds(F))
+
+
+def product_bounds(size):
+    """Chunk boundaries of a split product over ``size`` rows or columns of X: every
+    :data:`PRODUCT_CHUNK`, the same for every thread count."""
+    return list(range(0, size, PRODUCT_CHUNK)) + [size]
 
 
 def dense_products_split(X, k, threads):

@@ -88,8 +88,8 @@ def test_pooled_row_kernels_equal_plain_ones(pooled, dtype):
 def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
     """Big enough for the pool to split the products and the kernels; hals and ehals run
     on it with two threads, the others on BLAS's threads; the factors agree with a
-    one-thread fit exactly for hals, to rounding for the others (BLAS on two threads may
-    round its products differently from BLAS on one)."""
+    one-thread fit exactly for hals and ehals, to rounding for the others (BLAS on two
+    threads may round its products differently from BLAS on one)."""
     rng = np.random.default_rng(3)
     X = rng.random((1200, 16)) @ rng.random((16, 400)) + 0.01 * rng.random((1200, 400))
     calls = []
@@ -112,14 +112,36 @@ def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
             est_mod._use_row_threads = real
     pooled = solver in ("hals", "ehals")
     if backend != "numba" or calls[-1]:  # numba's workqueue layer: never pooled
-        assert calls == [False, pooled]
+        assert calls == [pooled, pooled]
     (W1, H1, n1, l1), (W2, H2, n2, l2) = fits[1], fits[2]
     assert n1 == n2
-    if solver == "hals":  # on the pool: single-threaded BLAS calls, rows independent
+    if solver in ("hals", "ehals"):  # on the pool: fixed product chunks, rows independent
         np.testing.assert_array_equal(W1, W2)
         np.testing.assert_array_equal(H1, H2)
     else:
         # (als's exact solves amplify BLAS's rounding in a few tiny entries: 1.5e-8)
         np.testing.assert_allclose(W1, W2, rtol=1e-6, atol=1e-7 * np.abs(W1).max())
         np.testing.assert_allclose(H1, H2, rtol=1e-6, atol=1e-7 * np.abs(H1).max())
-    np.testing.assert_allclose(l1, l2, rtol=1e-14 if solver == "hals" else 1e-9)
+    np.testing.assert_allclose(l1, l2, rtol=1e-14 if solver in ("hals", "ehals") else 1e-9)
+
+
+@pytest.mark.parametrize("solver", ["hals", "ehals"])
+def test_pooled_fit_does_not_depend_on_the_thread_count(solver):
+    """hals and ehals split the products into chunks of a fixed size whatever the thread
+    count: 1, 2 and 3 threads give the same factors, bit for bit (3 threads on 2 cores
+    included; with chunks per thread, 3 threads rounded differently and ehals's restarts
+    took another path)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((1500, 24)) @ rng.random((24, 700))
+    fits = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for nt in (1, 2, 3):
+            m = NMF(32, init="nndsvda", solver=solver, max_iter=20, random_state=0, n_threads=nt,
+                    backend=_use("cython"))
+            fits.append((m.fit_transform(X), m.components_, m.reconstruction_err_))
+    for W, H, err in fits[1:]:
+        np.testing.assert_array_equal(W, fits[0][0])
+        np.testing.assert_array_equal(H, fits[0][1])
+        # the final error is summed after the fit with BLAS on all threads: its rounding
+        assert err == pytest.approx(fits[0][2], rel=1e-13)
