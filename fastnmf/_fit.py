@@ -100,9 +100,9 @@ def thread_plan(X, n_threads):
 
     Dense X: the BLAS products dominate and get every thread; our kernels go
     parallel only for large calls (see :data:`PARALLEL_MIN_WORK`).  (The estimator runs
-    Frobenius fits on dense X with more than one thread on its own pool instead, one BLAS
-    thread per worker: :mod:`fastnmf._pool`; this plan is for the others, e.g. the
-    Kullback-Leibler solvers, and for numba's 'workqueue' layer.)  Sparse X:
+    hals and ehals on dense X on its own pool instead, one BLAS thread per worker:
+    :mod:`fastnmf._pool`; this plan is for the other solvers and losses, and for numba's
+    'workqueue' layer.)  Sparse X:
     the products are our own OpenMP kernels, so every kernel gets every thread
     and BLAS (only the k x k Gram matrices) runs on one, which keeps the two
     thread pools from spinning against each other (measured on 2 cores,
@@ -140,7 +140,7 @@ class Products:
         self.threads = None if self.sparse else getattr(kernels, "threads", None)
 
     def _split(self, k):
-        return self.threads is not None and dense_products_split(self.X, k, self.threads)
+        return self.threads is not None and dense_products_split(self.X, k)
 
     def x_times(self, Ht, out=None):
         """``X @ Ht`` (m x k), into ``out`` when given (the previous iteration's)."""

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._kernels import ROW_BLOCK
+from ._kernels import ROW_BLOCK, n_row_blocks, sum_in_order
 
 #: A row kernel is split only when it has at least this many multiply-adds
 #: (rows * k * k): below, a sweep takes well under a millisecond and handing it to the
@@ -135,7 +135,7 @@ class PooledKernels:
         kern = self._kernels
 
         def part(lo, hi):  # lo is a multiple of ROW_BLOCK: its blocks are W's blocks
-            b0, b1 = lo // ROW_BLOCK, -(-hi // ROW_BLOCK)
+            b0, b1 = lo // ROW_BLOCK, n_row_blocks(hi)
             kern.hals_sweep_blocks(W[lo:hi], HHt, XHt[lo:hi], l1, l2, perm,
                                    viol_out[b0:b1], change_out[b0:b1], 1)
 
@@ -143,10 +143,10 @@ class PooledKernels:
 
     def hals_sweep(self, W, HHt, XHt, l1, l2, perm, n_threads):
         """The per-block violations added in block order: the same number as one call."""
-        n_blocks = -(-W.shape[0] // ROW_BLOCK)
+        n_blocks = n_row_blocks(W.shape[0])
         viol, change = np.empty(n_blocks), np.empty(n_blocks)
         self.hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol, change, n_threads)
-        return float(sum(viol.tolist()))
+        return sum_in_order(viol)
 
     def extrapolate(self, F, F_prev, beta, n_threads):
         kern = self._kernels
@@ -160,7 +160,7 @@ def product_bounds(size):
     return list(range(0, size, PRODUCT_CHUNK)) + [size]
 
 
-def dense_products_split(X, k, threads):
-    """True when the products on dense X should run split over ``threads``."""
+def dense_products_split(X, k):
+    """True when the products on dense X are big enough to split (see MIN_PRODUCT_WORK)."""
     m, n = X.shape
-    return threads is not None and m * n * k >= MIN_PRODUCT_WORK
+    return m * n * k >= MIN_PRODUCT_WORK

@@ -21,7 +21,7 @@ times the first iteration's.
 import numpy as np
 
 from ._fit import Products, _vdot64, alternate, free_components, kernel_threads
-from ._kernels import ROW_BLOCK
+from ._kernels import n_row_blocks, sum_in_order
 from ._validation import squared_norm
 
 #: Gillis & Glineur (2012): at most ``1 + ALPHA * rho`` inner passes per
@@ -101,11 +101,6 @@ def auto_frobenius(X, k):
     return "hals" if min(inner_budget(X, m, k, nnz), inner_budget(X, n, k, nnz)) > 1 else "cd"
 
 
-def sum_in_order(values):
-    """Sum of per-block partials, added one after the other in block order."""
-    return float(sum(values.tolist()))
-
-
 def hals_update(kernels, F, G, C, l1, l2, perm, budget, n_threads):
     """Up to ``budget`` HALS sweeps over F (in place); returns the first sweep's violation.
 
@@ -116,7 +111,7 @@ def hals_update(kernels, F, G, C, l1, l2, perm, budget, n_threads):
     """
     if budget <= 1:
         return kernels.hals_sweep(F, G, C, l1, l2, perm, n_threads)
-    n_blocks = -(-F.shape[0] // ROW_BLOCK)
+    n_blocks = n_row_blocks(F.shape[0])
     viol = np.empty(n_blocks)
     change = np.empty(n_blocks)
     kernels.hals_sweep_blocks(F, G, C, l1, l2, perm, viol, change, n_threads)

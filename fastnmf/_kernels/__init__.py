@@ -266,6 +266,16 @@ def gram_chunks(m):
 MU_EPS = 1.1920928955078125e-07  # np.finfo(np.float32).eps
 
 
+def n_row_blocks(m):
+    """The number of blocks of :data:`ROW_BLOCK` rows in m rows (the last may be short)."""
+    return (m + ROW_BLOCK - 1) // ROW_BLOCK
+
+
+def sum_in_order(block_partials):
+    """Sum per-block partials sequentially, in block order (thread-count independent)."""
+    return float(sum(block_partials.tolist()))
+
+
 def row_chunks(indptr, n_chunks):
     """Row boundaries (length ``n_chunks + 1``) splitting a CSR matrix into
     ``n_chunks`` contiguous row ranges of about equal numbers of nonzeros.

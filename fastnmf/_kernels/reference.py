@@ -8,7 +8,8 @@ given the Gram matrix and the cross product) are handled as NumPy vectors.
 
 import numpy as np
 
-from . import KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK, gram_chunks, row_chunks
+from . import (KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK, gram_chunks, n_row_blocks,
+               row_chunks)
 
 __all__ = list(KERNELS)
 
@@ -31,7 +32,7 @@ def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
 
 def hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads):
     m = W.shape[0]
-    n_blocks = -(-m // ROW_BLOCK)
+    n_blocks = n_row_blocks(m)
     if len(viol_out) != n_blocks or len(change_out) != n_blocks:
         raise ValueError(f"hals_sweep_blocks: viol_out and change_out need {n_blocks} entries")
     for b in range(n_blocks):

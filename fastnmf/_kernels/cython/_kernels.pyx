@@ -18,7 +18,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, fabs, log, log1p, pow
 
-from fastnmf._kernels import row_chunks
+from fastnmf._kernels import gram_chunks, row_chunks
 
 # Index arrays of a CSR matrix: int32 or int64 (indices and indptr share one).
 ctypedef fused index_t:
@@ -350,16 +350,6 @@ def gram(const floating[:, ::1] F, floating[:, ::1] out, int n_threads):
                 out[t, r] = out[t, r] + parts[c, t * k + r]
         for r in range(t + 1, k):
             out[r, t] = out[t, r]
-
-
-cpdef Py_ssize_t gram_chunks(Py_ssize_t m):
-    """Row chunks of ``gram``: ceil(m / GRAM_MIN_ROWS), between 1 and GRAM_MAX_CHUNKS."""
-    cdef Py_ssize_t n = (m + _GRAM_MIN_ROWS - 1) // _GRAM_MIN_ROWS
-    if n > _GRAM_MAX_CHUNKS:
-        n = _GRAM_MAX_CHUNKS
-    if n < 1:
-        n = 1
-    return n
 
 
 def extrapolate(floating[:, ::1] F, floating[:, ::1] F_prev, double beta, int n_threads):

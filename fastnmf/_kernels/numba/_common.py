@@ -3,17 +3,13 @@
 import numba
 import numpy as np
 
-from .. import ROW_BLOCK
+from .. import n_row_blocks, sum_in_order  # noqa: F401 (re-exported to the kernels)
 
 # No fastmath: it assumes no NaN/inf and lets results depend on vector width.
 # Kernels are written so that they vectorize without it (loops over rows held
 # as vector lanes, reductions as fixed 8-way partial sums).
 JIT = dict(nogil=True, cache=True)
 PARALLEL_JIT = dict(JIT, parallel=True)
-
-
-def n_row_blocks(m):
-    return (m + ROW_BLOCK - 1) // ROW_BLOCK
 
 
 def set_threads(n_threads):
@@ -25,8 +21,3 @@ def set_threads(n_threads):
 
 def partials(m):
     return np.zeros(n_row_blocks(m), dtype=np.float64)
-
-
-def sum_in_order(block_partials):
-    """Sum per-block partials sequentially, in block order (thread-count independent)."""
-    return float(sum(block_partials.tolist()))

@@ -4,7 +4,7 @@ import numba
 import numpy as np
 
 from .. import ROW_BLOCK, gram_chunks
-from ._common import JIT, PARALLEL_JIT, partials, set_threads, sum_in_order
+from ._common import JIT, PARALLEL_JIT, n_row_blocks, partials, set_threads, sum_in_order
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -110,7 +110,7 @@ def hals_sweep(W, HHt, XHt, l1, l2, perm, n_threads):
 
 
 def hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads):
-    nbk = partials(W.shape[0]).shape[0]
+    nbk = n_row_blocks(W.shape[0])
     if viol_out.shape[0] != nbk or change_out.shape[0] != nbk:
         raise ValueError(f"hals_sweep_blocks: viol_out and change_out need {nbk} entries")
     if nbk == 0:
