@@ -10,13 +10,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _beta, _fit, _solvers
+from . import _beta, _fit, _masked, _solvers
 from ._backends import get_backend, resolve_backend_name
 from ._init import initialize
 from ._monitor import Monitor, verbose_logging
 from ._pool import PooledKernels, row_threads
 from ._threads import blas_threads, resolve_n_threads
-from ._validation import check_factor, check_frozen, check_matrix, check_params, resolve_solver
+from ._validation import check_factor, check_frozen, check_params, resolve_solver
 
 
 class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -109,6 +109,22 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Rows of H (indices, or a mask of length ``n_components``) kept at their
         initial value; W and the other rows are fitted.  Not with the KL
         coordinate descent.
+    missing : {'nan', 'unobserved'}, default='nan'
+        Which entries of X are unknown; the fit then uses only the observed
+        entries (the loss, ``reconstruction_err_`` and ``loss_history_`` are sums
+        over them).  'nan': the NaN entries of a dense X (so a dense X with NaN
+        is fitted on its other entries; sparse X keeps scikit-learn's meaning,
+        absent entries are zeros).  'unobserved': only the stored entries of a
+        sparse X are observed, absent ones are unknown (ratings, recommender
+        data: kernels run over the stored entries only, nothing m x n is formed);
+        for a dense X, its zeros and NaN are unknown.  ``fit(X, mask=M)`` marks
+        more entries of a dense X as unknown (boolean, True = missing), and a
+        ``numpy.ma.MaskedArray`` brings its own mask.  With missing entries the
+        solvers are 'cd' ('auto' and 'hals' run it: coordinate descent that keeps
+        the residual of every observed entry, CCD++) and 'mu', for the Frobenius
+        and Kullback-Leibler losses; every row and column needs an observed
+        entry (else ValueError).  :meth:`predict_entries` gives ``W H`` at chosen
+        entries.
 
     Attributes
     ----------
@@ -133,6 +149,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         The solver that ran (what 'auto' chose).
     backend_ : str
         The kernel backend that ran the fit.
+    W_ : ndarray of shape (n_samples, n_components)
+        The W of the last fit (the array ``fit_transform`` returned, not a copy),
+        used by :meth:`predict_entries`.
+    n_missing_ : int
+        How many entries of X were missing (0 for a complete fit).
 
     Examples
     --------
@@ -168,6 +189,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         progress=False,
         warm_start=False,
         frozen_components=None,
+        missing="nan",
     ):
         self.n_components = n_components
         self.init = init
@@ -188,6 +210,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.progress = progress
         self.warm_start = warm_start
         self.frozen_components = frozen_components
+        self.missing = missing
 
     # ------------------------------------------------------------------ API
     def fit(self, X, y=None, **params):
@@ -195,7 +218,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.fit_transform(X, **params)
         return self
 
-    def fit_transform(self, X, y=None, W=None, H=None):
+    def fit_transform(self, X, y=None, W=None, H=None, mask=None):
         """Learn the factorization of X and return W.
 
         Parameters
@@ -207,14 +230,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Initial W when ``init='custom'`` (copied, never modified).
         H : array-like of shape (n_components, n_features), optional
             Initial H when ``init='custom'`` (copied, never modified).
+        mask : array-like of bool, shape (n_samples, n_features), optional
+            Dense X only: True marks an entry as missing (see ``missing``).
 
         Returns
         -------
         W : ndarray of shape (n_samples, n_components)
         """
         validate_data(self, X, skip_check_array=True, reset=True)
-        Xa = check_matrix(X, "X")
-        result, backend = self._run(Xa, W, H, update_H=True, with_error=True)
+        Xa, obs = _masked.prepare(X, mask, self.missing)
+        result, backend = self._run(Xa, W, H, update_H=True, with_error=True, obs=obs)
         self.components_ = np.ascontiguousarray(result.Ht.T)
         self.n_components_ = self.components_.shape[0]
         self.n_iter_ = result.n_iter
@@ -224,16 +249,22 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.solver_ = result.solver
         self.backend_ = backend
         self.reconstruction_err_ = result.error
+        self.W_ = result.W
+        self.n_missing_ = 0 if obs is None else Xa.shape[0] * Xa.shape[1] - obs.nnz
         # warm_start continues from this W; a private copy (the caller owns the result)
         self._warm_W = result.W.copy() if self.warm_start else None
         return result.W
 
-    def transform(self, X):
+    def transform(self, X, mask=None):
         """Return W for X with the learned components held fixed.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Missing entries as in ``fit`` (``missing``): W is then fitted to
+            the observed entries only.
+        mask : array-like of bool, optional
+            Dense X only: True marks an entry as missing.
 
         Returns
         -------
@@ -241,9 +272,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         validate_data(self, X, skip_check_array=True, reset=False)
-        Xa = check_matrix(X, "X")
+        Xa, obs = _masked.prepare(X, mask, self.missing)
         H = self.components_.astype(Xa.dtype, copy=False)
         p = check_params(self)
+        if obs is not None:
+            result, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_,
+                                  obs=obs)
+            return result.W
         if p["beta_loss"] == 2:
             # exact: one NNLS solve per row (block principal pivoting)
             kernels = get_backend(resolve_backend_name(self.backend))
@@ -272,6 +307,41 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )
         return Wa @ self.components_
 
+    def predict_entries(self, rows, cols, W=None):
+        """``(W H)[rows[i], cols[i]]`` for each i: the fitted value of chosen entries
+        (e.g. the missing ones, for recommendation), without forming ``W H``.
+
+        Parameters
+        ----------
+        rows, cols : array-like of int, same shape
+            Row (sample) and column (feature) indices; negative ones count from the end.
+        W : array-like of shape (n_rows, n_components), optional
+            The rows' W; default the W of the last fit (``W_``).  Pass
+            ``transform(X_new)`` to predict for new rows.
+
+        Returns
+        -------
+        values : ndarray of float64, the shape of ``rows``
+        """
+        check_is_fitted(self)
+        W = self.W_ if W is None else np.asarray(W)
+        k, n = self.components_.shape
+        if W.ndim != 2 or W.shape[1] != k:
+            raise ValueError(f"W must have shape (n_rows, {k}); got shape {W.shape}")
+        r, c = np.asarray(rows), np.asarray(cols)
+        for name, idx, size in (("rows", r, W.shape[0]), ("cols", c, n)):
+            if idx.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be integer indices; got dtype {idx.dtype}")
+            if idx.size and (idx.min() < -size or idx.max() >= size):
+                raise ValueError(f"{name} must be indices in [-{size}, {size}); got values from "
+                                 f"{int(idx.min())} to {int(idx.max())}")
+        if r.shape != c.shape:
+            raise ValueError(f"rows and cols must have the same shape; got {r.shape} and {c.shape}")
+        r = np.where(r < 0, r + W.shape[0], r).ravel()
+        c = np.where(c < 0, c + n, c).ravel()
+        Ht = self.components_.T
+        return _masked.wh_at(W, Ht, r, c).reshape(np.shape(rows))
+
     @property
     def _n_features_out(self):
         return self.components_.shape[0]
@@ -279,16 +349,18 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
+        tags.input_tags.allow_nan = True  # NaN entries are missing values (``missing``)
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     # ------------------------------------------------------------ internals
-    def _run(self, X, W, H, update_H, n_components=None, with_error=False):
+    def _run(self, X, W, H, update_H, n_components=None, with_error=False, obs=None):
         """Validate everything, initialise, then run the solver (``n_init`` times).
 
         Returns ``(result, backend)``; with ``with_error``, ``result.error`` is
         ``||X - W H||_F`` at the end (see :func:`_fit.reconstruction_error`).
-        ``result.run_losses`` holds every run's final objective.
+        ``result.run_losses`` holds every run's final objective.  ``obs``: the
+        observed entries (:class:`fastnmf._masked.Observed`) of a fit with missing ones.
         """
         p = check_params(self)
         backend = resolve_backend_name(self.backend)
@@ -297,7 +369,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         m, n = X.shape
         k = n_components if n_components is not None else p["n_components"]
         beta = p["beta_loss"]
-        if beta <= 0 and _beta.zeros_in(X):
+        if obs is not None:
+            solver = _masked.resolve_solver(p["solver"], beta)
+            X_init = obs.fill_estimate()  # for the initialization and the flat starts
+        if obs is None and beta <= 0 and _beta.zeros_in(X):
             raise ValueError(
                 f"X contains zeros and beta_loss={self.beta_loss!r} <= 0: the divergence is "
                 "undefined at zero entries and the solver may diverge. Add small values to X, "
@@ -308,7 +383,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if warm:
             k = self.components_.shape[0]
         frozen_param = getattr(self, "frozen_components", None) if update_H else None
-        solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None)
+        if obs is None:
+            solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None)
         if frozen_param is not None and solver == "cd" and beta != 2:
             raise ValueError(
                 "frozen_components is not supported by solver='cd' with the Kullback-Leibler "
@@ -322,16 +398,18 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 UserWarning,
             )
 
-        starts = self._starts(X, W, H, k, p, update_H, warm, beta, kernels, n_threads)
+        starts = self._starts(X if obs is None else X_init, W, H, k, p, update_H, warm, beta,
+                              kernels, n_threads)
         k = starts[0][1].shape[1]
-        if p["solver"] == "auto" and solver == "hals":
+        if obs is None and p["solver"] == "auto" and solver == "hals":
             solver = _solvers.auto_frobenius(X, k)
         frozen = check_frozen(frozen_param, k)
         penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
-        n_blas, parallel_kernels = _fit.thread_plan(X, n_threads)
+        n_blas, parallel_kernels = _fit.thread_plan(X if obs is None else obs.X, n_threads)
         workers = _parallel_runs(X, starts, n_threads, p, backend)
         run_threads = max(1, n_threads // workers)
-        pooled = workers == 1 and _use_row_threads(X, n_threads, beta, backend, solver)
+        pooled = (obs is None and workers == 1
+                  and _use_row_threads(X, n_threads, beta, backend, solver))
 
         def run_one(run, seed, W0, Ht0, threads):
             label = solver if len(starts) == 1 else f"{solver} run {run + 1}/{len(starts)}"
@@ -341,7 +419,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                           max_iter=p["max_iter"], tol=p["tol"], update_H=update_H,
                           monitor=monitor, parallel_kernels=parallel_kernels, frozen=frozen)
             try:
-                if not pooled:
+                if obs is not None:
+                    result = _masked.solve(solver, beta, obs, W0, Ht0, common, p["shuffle"],
+                                           check_random_state(seed))
+                elif not pooled:
                     result = _solve(solver, beta, X, W0, Ht0, common, p["shuffle"], seed)
                 else:  # one pool of our threads, one BLAS thread each (fastnmf._pool)
                     common["kernels"] = PooledKernels(kernels, row_threads(threads))
@@ -371,7 +452,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     best = result
             result = best
             if with_error:
-                if beta == 2 and sp.issparse(X) and result.last_data_loss is not None:
+                if obs is not None:  # over the observed entries
+                    result.error = _masked.objective_error(result)
+                elif beta == 2 and sp.issparse(X) and result.last_data_loss is not None:
                     # sparse X: the error comes from the Gram identity, which the last
                     # iteration already evaluated for these W, H
                     result.error = float(np.sqrt(2 * result.last_data_loss))
@@ -561,13 +644,16 @@ def non_negative_factorization(
     callback=None,
     progress=False,
     frozen_components=None,
+    missing="nan",
+    mask=None,
 ):
     """Compute W and H with ``X ~= W @ H``; mirrors scikit-learn's function.
 
     Parameters are those of :class:`NMF` (but ``warm_start``), plus ``W``/``H``
-    (custom initialization, or with ``update_H=False`` the fixed ``H``) and
+    (custom initialization, or with ``update_H=False`` the fixed ``H``),
     ``update_H`` (False: solve for W only; ``solver='auto'`` then solves
-    exactly, by NNLS, for the Frobenius loss).
+    exactly, by NNLS, for the Frobenius loss) and ``mask`` (dense X: True marks
+    a missing entry; see ``missing`` in :class:`NMF`).
 
     Returns
     -------
@@ -589,9 +675,10 @@ def non_negative_factorization(
         max_iter=max_iter, random_state=random_state, alpha_W=alpha_W, alpha_H=alpha_H,
         l1_ratio=l1_ratio, verbose=verbose, shuffle=shuffle, backend=backend, n_threads=n_threads,
         n_init=n_init, callback=callback, progress=progress, frozen_components=frozen_components,
+        missing=missing,
     )
     if not isinstance(update_H, (bool, np.bool_)):
         raise TypeError(f"update_H must be a bool; got {update_H!r}")
-    Xa = check_matrix(X, "X")
-    result, _ = est._run(Xa, W, H, update_H=bool(update_H))
+    Xa, obs = _masked.prepare(X, mask, missing)
+    result, _ = est._run(Xa, W, H, update_H=bool(update_H), obs=obs)
     return result.W, np.ascontiguousarray(result.Ht.T), result.n_iter

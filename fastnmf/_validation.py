@@ -18,14 +18,15 @@ def _float_dtype(dtype):
     return np.float32 if dtype == np.float32 else np.float64
 
 
-def check_matrix(X, name="X"):
+def check_matrix(X, name="X", allow_nan=False):
     """Return ``X`` as a 2-D float32/float64 ndarray that is C- or F-contiguous.
 
     The input is returned as is (no copy) when it already is such an array;
     otherwise it is converted (a copy).  The caller's data is never written to.
+    ``allow_nan``: NaN entries (missing values) pass; infinities never do.
     """
     if sp.issparse(X):
-        return _check_sparse(X, name)
+        return _check_sparse(X, name, allow_nan)
     if isinstance(X, (str, bytes)) or X is None:
         raise TypeError(f"{name} must be a 2-D array-like of numbers; got {X!r}")
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas & co
@@ -57,11 +58,11 @@ def check_matrix(X, name="X"):
     dtype = _float_dtype(arr.dtype)
     if arr.dtype != dtype or not (arr.flags.c_contiguous or arr.flags.f_contiguous):
         arr = np.ascontiguousarray(arr, dtype=dtype)
-    _check_finite_nonnegative(arr, name)
+    _check_finite_nonnegative(arr, name, allow_nan=allow_nan)
     return arr
 
 
-def _check_sparse(X, name):
+def _check_sparse(X, name, allow_nan=False):
     """Return a canonical CSR float32/float64 copy or view of a scipy.sparse X.
 
     CSR input of the right dtype without duplicate entries is used as it is;
@@ -87,7 +88,7 @@ def _check_sparse(X, name):
                 csr = csr.copy()
             csr.sum_duplicates()
     if csr.nnz:
-        _check_finite_nonnegative(csr.data.reshape(1, -1), name, sparse=True)
+        _check_finite_nonnegative(csr.data.reshape(1, -1), name, sparse=True, allow_nan=allow_nan)
     return csr
 
 
@@ -99,21 +100,27 @@ def _blocks(arr):
         yield a[start:start + step]
 
 
-def _check_finite_nonnegative(arr, name, sparse=False):
+def _check_finite_nonnegative(arr, name, sparse=False, allow_nan=False):
     # min and max propagate NaN, and an infinity shows in one of them: two fast
     # passes, no temporaries; the slow counting runs only to write the message.
     lo, hi = arr.min(), arr.max()
     if not (np.isfinite(lo) and np.isfinite(hi)):
         n_nan = sum(int(np.isnan(b).sum()) for b in _blocks(arr))
         n_inf = sum(int(np.isinf(b).sum()) for b in _blocks(arr))
-        raise ValueError(
-            f"{name} must contain only finite values; found {n_nan} NaN and "
-            f"{n_inf} infinite {'stored ' if sparse else ''}entries"
-        )
+        if n_inf or not allow_nan:
+            hint = ("" if allow_nan or not n_nan else
+                    "; to fit only the observed entries of a sparse X (absent and NaN entries "
+                    "unknown) use missing='unobserved'" if sparse else "")
+            raise ValueError(
+                f"{name} must contain only finite values; found {n_nan} NaN and "
+                f"{n_inf} infinite {'stored ' if sparse else ''}entries{hint}"
+            )
+        # NaN are missing values: the smallest of the others (fmin skips NaN)
+        lo = min(float(np.fmin.reduce(b, axis=None)) for b in _blocks(arr))
     if lo < 0:
         if sparse:
             raise ValueError(f"{name} must be non-negative; found minimum stored value {float(lo)!r}")
-        where = np.unravel_index(int(np.argmin(arr)), arr.shape)
+        where = np.argwhere(arr == lo)[0]  # error path only (argmin would stop at a NaN)
         raise ValueError(
             f"{name} must be non-negative; found minimum value {float(lo)!r} at index "
             f"{tuple(int(i) for i in where)}"

@@ -140,7 +140,10 @@ kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss,
     ``l1 sum(W) + 0.5 l2 ||W||^2`` with ``B`` (n x k) fixed: Newton steps on
     each coordinate in turn (Hsieh & Dhillon, KDD 2011).  ``X`` is dense
     (m x n, any strides, e.g. ``X.T`` for the H update) or CSR; ``bsum`` is
-    ``B.sum(axis=0)`` in float64.  Rows are independent and run in parallel.
+    ``B.sum(axis=0)`` in float64 (``kl_cd_sweep_csr`` also takes
+    it of shape (m, k), row i using ``bsum[i]``: with missing entries, the sum of B
+    over row i's observed columns, stored zeros included).  Rows are independent
+    and run in parallel.
     For row i, its entries ``x_p > 0`` at columns ``j_p`` are gathered with
     ``g_tp = B[j_p, t]`` (float64) and ``wh_p = sum_t W[i, t] g_tp``; then for
     t = 0..k-1, up to ``max_inner`` Newton steps on ``w = W[i, t]``::
@@ -176,6 +179,34 @@ kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss,
     - x_p`` at the end of the sweep.  Per-row values are added in row order,
     so results do not depend on ``n_threads``.  Scratch per thread:
     ``(k + 4) * max_row_entries`` doubles.
+
+Missing entries (only the stored entries of a CSR pattern are observed).
+
+masked_hals_sweep(indices, indptr, resid, W, B, l1, l2, perm, n_threads) -> (float, float)
+    One coordinate-descent sweep over W (m x k) for
+    ``0.5 sum_{(i, j) observed} (X[i, j] - W[i] @ B[j])^2 + l1 sum(W) + 0.5 l2 ||W||^2``
+    with ``B`` (n x k) fixed, where the observed entries are those of the CSR
+    pattern ``(indices, indptr)`` (m x n) and ``resid`` (float64, one value per
+    stored entry, in the pattern's order) holds their residuals
+    ``r_p = X[i, j_p] - W[i] @ B[j_p]`` on entry; it is kept up to date in place
+    (the residual-based coordinate descent of CCD++, Yu, Hsieh, Si & Dhillon 2012,
+    in HALS's order: every component of W, then of H).  For the H sweep pass the
+    pattern of ``X^T`` (CSR), its residuals in that order, ``H^T`` and ``W``.  For row
+    i with entries p (stored order) and ``g_tp = B[j_p, t]`` (float64), for t in
+    ``perm``::
+
+        grad = l1 + l2 w - sum_p r_p g_tp        (w = W[i, t])
+        hess = l2 + sum_p g_tp^2
+        W[i, t] = max(w - grad / hess, 0)        (skipped when hess == 0)
+        d = W[i, t] - w  (after rounding to the array dtype);  r_p -= d g_tp
+
+    ``sum_p g_tp^2`` is summed in p order; ``sum_p r_p g_tp`` in 4 interleaved
+    partials ``(p mod 4)`` combined as ``(s0 + s1) + (s2 + s3)``, then the remaining p.
+    Returns ``(violation, sq)``: the sum of ``|projected gradient|`` before each
+    update (as ``hals_sweep``) and ``sum_p r_p^2`` at the end of the sweep, per row
+    and then over the rows in order, so results do not depend on ``n_threads``.
+    Rows are independent and run in parallel.  Scratch per thread:
+    ``k * (max_row_entries + 1)`` doubles.
 
 Non-negative least squares.
 
@@ -235,7 +266,7 @@ nnls_bpp(G, C, X, max_iter, n_threads) -> int
 KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
-    "nnls_bpp", "extrapolate", "gram", "hals_sweep_blocks",
+    "nnls_bpp", "extrapolate", "gram", "hals_sweep_blocks", "masked_hals_sweep",
 )
 
 #: Halvings at most of a rejected decreasing step in ``kl_cd_sweep``.

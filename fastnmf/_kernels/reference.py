@@ -234,13 +234,35 @@ def kl_cd_sweep(X, W, B, bsum, l1, l2, max_inner, want_loss, n_threads):
 
 def kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss, n_threads):
     violation = loss = 0.0
+    bsum = np.asarray(bsum, dtype=np.float64)
     for i in range(len(indptr) - 1):
         x, j = _row_entries(data, indices, indptr, i)
         G = B[j].astype(np.float64).T
-        v, l = _kl_row(x, G, W[i], bsum, l1, l2, max_inner, want_loss)
+        v, l = _kl_row(x, G, W[i], bsum if bsum.ndim == 1 else bsum[i], l1, l2, max_inner,
+                       want_loss)
         violation += v
         loss += l
     return violation, loss
+
+
+# ------------------------------------------------------------ missing entries
+def masked_hals_sweep(indices, indptr, resid, W, B, l1, l2, perm, n_threads):
+    violation = sq = 0.0
+    for i in range(len(indptr) - 1):
+        span = slice(int(indptr[i]), int(indptr[i + 1]))
+        G = B[indices[span]].astype(np.float64).T  # k x q
+        r = resid[span]  # a view: updated in place
+        w = W[i]
+        for t in perm:
+            wt = float(w[t])
+            grad = l1 + l2 * wt - float(np.dot(r, G[t]))
+            violation += abs(min(grad, 0.0) if wt == 0 else grad)
+            hess = l2 + float(np.dot(G[t], G[t]))
+            if hess != 0:
+                w[t] = max(wt - grad / hess, 0.0)  # rounds to the array dtype
+                r -= (float(w[t]) - wt) * G[t]
+        sq += float(np.dot(r, r))
+    return violation, sq
 
 
 # ------------------------------------------------------------ NNLS (block principal pivoting)

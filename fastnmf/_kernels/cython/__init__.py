@@ -30,6 +30,7 @@ kl_cd_sweep = _ext.kl_cd_sweep
 kl_cd_sweep_csr = _ext.kl_cd_sweep_csr
 kl_nonzero_loss = _ext.kl_nonzero_loss
 kl_nonzero_loss_csr = _ext.kl_nonzero_loss_csr
+masked_hals_sweep = _ext.masked_hals_sweep
 mu_numerator_csr = _ext.mu_numerator_csr
 mu_update = _ext.mu_update
 nnls_bpp = _ext.nnls_bpp

@@ -883,12 +883,22 @@ cdef void _kl_row(const double* xv, const double* G, Py_ssize_t width, double* w
         loss_out[0] = 0.0
 
 
-def kl_cd_sweep_csr(const floating[::1] data, const index_t[::1] indices,
-                    const index_t[::1] indptr, floating[:, ::1] W, const floating[:, ::1] B,
-                    const double[::1] bsum, double l1, double l2, int max_inner,
+def kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, double l1, double l2, int max_inner,
                     bint want_loss, int n_threads):
-    """One KL Newton coordinate-descent sweep over W for a CSR X (see the contract)."""
+    """One KL Newton coordinate-descent sweep over W for a CSR X (see the contract);
+    ``bsum`` of shape (k,) or (m, k)."""
+    k = np.shape(W)[1]
+    rows = np.ascontiguousarray(np.asarray(bsum, dtype=np.float64).reshape(-1, k))
+    return _kl_cd_sweep_csr(data, indices, indptr, W, B, rows, l1, l2, max_inner, want_loss,
+                            n_threads)
+
+
+def _kl_cd_sweep_csr(const floating[::1] data, const index_t[::1] indices,
+                     const index_t[::1] indptr, floating[:, ::1] W, const floating[:, ::1] B,
+                     const double[:, ::1] bsum, double l1, double l2, int max_inner,
+                     bint want_loss, int n_threads):
     cdef Py_ssize_t m = indptr.shape[0] - 1
+    cdef bint per_row = bsum.shape[0] > 1
     cdef Py_ssize_t k = W.shape[1]
     cdef Py_ssize_t i, p, t, q, width, tid
     cdef double x
@@ -930,9 +940,122 @@ def kl_cd_sweep_csr(const floating[::1] data, const index_t[::1] indices,
                         acc = acc + (<double> w[t]) * bt
                     wh[q] = acc
                     q = q + 1
-            _kl_row(xv, G, width, wh, ts, tc, q, w, k, &bsum[0], l1, l2, max_inner, want_loss,
-                    &viol[i], &loss[i])
+            _kl_row(xv, G, width, wh, ts, tc, q, w, k, &bsum[i if per_row else 0, 0], l1, l2,
+                    max_inner, want_loss, &viol[i], &loss[i])
     return float(np.sum(viol_np)), float(np.sum(loss_np))
+
+
+# ------------------------------------------------------------ missing entries
+cdef void _masked_row(const double* G, Py_ssize_t width, const double* a, Py_ssize_t q,
+                      double* r, floating* w, double l1, double l2, const Py_ssize_t* perm,
+                      Py_ssize_t n_perm, double* viol_out, double* sq_out) noexcept nogil:
+    """One row of masked_hals_sweep: ``G[t * width + p]`` the gathered B values, ``a[t]``
+    their squared sums, ``r`` the row's q residuals (updated in place)."""
+    cdef double violation = 0.0, pending = 0.0, s, s0, s1, s2, s3, r0, r1, r2, r3
+    cdef double wt, grad, hess, new, sq
+    cdef Py_ssize_t u, t, tp = 0, p, q4 = q - q % 4
+    cdef const double* g
+    cdef const double* gp
+    for u in range(n_perm):
+        t = perm[u]
+        g = G + t * width
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        if pending != 0.0:
+            gp = G + tp * width
+            for p in range(0, q4, 4):
+                r0 = r[p] - pending * gp[p]
+                r1 = r[p + 1] - pending * gp[p + 1]
+                r2 = r[p + 2] - pending * gp[p + 2]
+                r3 = r[p + 3] - pending * gp[p + 3]
+                r[p] = r0
+                r[p + 1] = r1
+                r[p + 2] = r2
+                r[p + 3] = r3
+                s0 = s0 + r0 * g[p]
+                s1 = s1 + r1 * g[p + 1]
+                s2 = s2 + r2 * g[p + 2]
+                s3 = s3 + r3 * g[p + 3]
+            s = (s0 + s1) + (s2 + s3)
+            for p in range(q4, q):
+                r[p] = r[p] - pending * gp[p]
+                s = s + r[p] * g[p]
+        else:
+            for p in range(0, q4, 4):
+                s0 = s0 + r[p] * g[p]
+                s1 = s1 + r[p + 1] * g[p + 1]
+                s2 = s2 + r[p + 2] * g[p + 2]
+                s3 = s3 + r[p + 3] * g[p + 3]
+            s = (s0 + s1) + (s2 + s3)
+            for p in range(q4, q):
+                s = s + r[p] * g[p]
+        wt = w[t]
+        grad = l1 + l2 * wt - s
+        if wt == 0:
+            violation = violation + fabs(_min(grad, 0.0))
+        else:
+            violation = violation + fabs(grad)
+        hess = l2 + a[t]
+        pending = 0.0
+        if hess != 0:
+            new = wt - grad / hess
+            if not new > 0:
+                new = 0.0
+            w[t] = <floating> new
+            pending = (<double> w[t]) - wt
+            tp = t
+    sq = 0.0
+    if pending != 0.0:
+        gp = G + tp * width
+        for p in range(q):
+            r[p] = r[p] - pending * gp[p]
+            sq = sq + r[p] * r[p]
+    else:
+        for p in range(q):
+            sq = sq + r[p] * r[p]
+    viol_out[0] = violation
+    sq_out[0] = sq
+
+
+def masked_hals_sweep(const index_t[::1] indices, const index_t[::1] indptr, double[::1] resid,
+                      floating[:, ::1] W, const floating[:, ::1] B, double l1, double l2,
+                      perm, int n_threads):
+    """Coordinate-descent sweep over W on the observed entries only (see the contract)."""
+    cdef Py_ssize_t m = indptr.shape[0] - 1
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t i, p, t, q, p0, width
+    cdef const Py_ssize_t[::1] order = np.ascontiguousarray(perm, dtype=np.intp)
+    cdef Py_ssize_t n_perm = order.shape[0]
+    cdef double* G
+    cdef double* a
+    cdef double g
+    cdef const floating* b
+    if m <= 0:
+        return 0.0, 0.0
+    viol_np, sq_np = np.zeros(m), np.zeros(m)
+    cdef double[::1] viol = viol_np
+    cdef double[::1] sq = sq_np
+    width = max(int(np.max(np.diff(np.asarray(indptr)))), 1)
+    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + k * (width + 1)))
+    with nogil, parallel(num_threads=n_threads):
+        for i in prange(m, schedule='dynamic', chunksize=16):
+            G = &scratch[threadid(), _PAD]
+            a = G + k * width
+            p0 = indptr[i]
+            q = indptr[i + 1] - p0
+            for t in range(k):
+                a[t] = 0.0
+            for p in range(q):
+                b = &B[indices[p0 + p], 0]
+                for t in range(k):
+                    g = b[t]
+                    G[t * width + p] = g
+                    a[t] = a[t] + g * g
+            _masked_row(G, width, a, q, &resid[p0], &W[i, 0], l1, l2, &order[0] if n_perm else NULL,
+                        n_perm, &viol[i], &sq[i])
+    return float(np.sum(viol_np)), float(np.sum(sq_np))
 
 
 def kl_cd_sweep(const floating[:, :] X, floating[:, ::1] W, const floating[:, ::1] B,

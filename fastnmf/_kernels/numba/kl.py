@@ -261,6 +261,7 @@ def _kl_row(xv, G, wh, ts, tc, q, w, bsum, l1, l2, max_inner, want_loss):
 def _kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss, bounds,
                      viol, loss):
     k = W.shape[1]
+    per_row = bsum.shape[0] > 1
     for c in numba.prange(bounds.shape[0] - 1):
         width = 0
         for i in range(bounds[c], bounds[c + 1]):
@@ -285,7 +286,8 @@ def _kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_
                         acc += np.float64(w[t]) * bt
                     wh[q] = acc
                     q += 1
-            viol[i], loss[i] = _kl_row(xv, G, wh, ts, tc, q, w, bsum, l1, l2, max_inner, want_loss)
+            viol[i], loss[i] = _kl_row(xv, G, wh, ts, tc, q, w, bsum[i if per_row else 0], l1, l2,
+                                       max_inner, want_loss)
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -334,13 +336,18 @@ def kl_cd_sweep(X, W, B, bsum, l1, l2, max_inner, want_loss, n_threads):
     return float(np.sum(viol)), float(np.sum(loss))
 
 
+def _rows_of(bsum, k):
+    """``bsum`` as a C-contiguous float64 (1, k) or (m, k) array."""
+    return np.ascontiguousarray(np.asarray(bsum, dtype=np.float64).reshape(-1, k))
+
+
 def kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss, n_threads):
     m = len(indptr) - 1
     viol, loss = np.zeros(m), np.zeros(m)
     bounds = row_chunks(indptr, _chunks_for(n_threads))
     previous = set_threads(n_threads)
     try:
-        _kl_cd_sweep_csr(data, indices, indptr, W, B, np.asarray(bsum, dtype=np.float64),
+        _kl_cd_sweep_csr(data, indices, indptr, W, B, _rows_of(bsum, W.shape[1]),
                          float(l1), float(l2), int(max_inner), bool(want_loss), bounds, viol, loss)
     finally:
         numba.set_num_threads(previous)

@@ -1,0 +1,113 @@
+"""Coordinate descent on the observed entries only (missing values): the residual of
+every observed entry is kept and updated as each coordinate moves.  See
+:mod:`fastnmf._kernels` (``masked_hals_sweep``) for the contract."""
+
+import numba
+import numpy as np
+
+from .. import row_chunks
+from ._common import JIT, PARALLEL_JIT, set_threads
+
+
+@numba.njit(**JIT)
+def _masked_row(G, a, q, r, w, l1, l2, perm):
+    """One row: ``G[t, :q]`` the gathered B values, ``a[t]`` their squared sums, ``r``
+    the row's residuals (updated).  Returns (violation, sum of r^2)."""
+    violation = 0.0
+    pending = 0.0  # the last step, applied to r in the pass that starts the next coordinate
+    tp = 0
+    q4 = q - q % 4
+    for u in range(perm.shape[0]):
+        t = perm[u]
+        g = G[t]
+        s0 = s1 = s2 = s3 = 0.0
+        if pending != 0.0:
+            gp = G[tp]
+            for p in range(0, q4, 4):
+                r0 = r[p] - pending * gp[p]
+                r1 = r[p + 1] - pending * gp[p + 1]
+                r2 = r[p + 2] - pending * gp[p + 2]
+                r3 = r[p + 3] - pending * gp[p + 3]
+                r[p] = r0
+                r[p + 1] = r1
+                r[p + 2] = r2
+                r[p + 3] = r3
+                s0 += r0 * g[p]
+                s1 += r1 * g[p + 1]
+                s2 += r2 * g[p + 2]
+                s3 += r3 * g[p + 3]
+            s = (s0 + s1) + (s2 + s3)
+            for p in range(q4, q):
+                r[p] -= pending * gp[p]
+                s += r[p] * g[p]
+        else:
+            for p in range(0, q4, 4):
+                s0 += r[p] * g[p]
+                s1 += r[p + 1] * g[p + 1]
+                s2 += r[p + 2] * g[p + 2]
+                s3 += r[p + 3] * g[p + 3]
+            s = (s0 + s1) + (s2 + s3)
+            for p in range(q4, q):
+                s += r[p] * g[p]
+        wt = np.float64(w[t])
+        grad = l1 + l2 * wt - s
+        if wt == 0:
+            violation += abs(min(grad, 0.0))
+        else:
+            violation += abs(grad)
+        hess = l2 + a[t]
+        pending = 0.0
+        if hess != 0:
+            new = wt - grad / hess
+            if not new > 0:
+                new = 0.0
+            w[t] = new  # rounds to the array dtype
+            pending = np.float64(w[t]) - wt
+            tp = t
+    sq = 0.0
+    if pending != 0.0:
+        gp = G[tp]
+        for p in range(q):
+            r[p] -= pending * gp[p]
+            sq += r[p] * r[p]
+    else:
+        for p in range(q):
+            sq += r[p] * r[p]
+    return violation, sq
+
+
+@numba.njit(**PARALLEL_JIT)
+def _masked_sweep(indices, indptr, resid, W, B, l1, l2, perm, bounds, viol, sq):
+    k = W.shape[1]
+    for c in numba.prange(bounds.shape[0] - 1):
+        width = 1
+        for i in range(bounds[c], bounds[c + 1]):
+            width = max(width, indptr[i + 1] - indptr[i])
+        G = np.empty((k, width))
+        a = np.empty(k)
+        for i in range(bounds[c], bounds[c + 1]):
+            p0 = indptr[i]
+            q = indptr[i + 1] - p0
+            for t in range(k):
+                a[t] = 0.0
+            for p in range(q):
+                b = B[indices[p0 + p]]
+                for t in range(k):
+                    g = np.float64(b[t])
+                    G[t, p] = g
+                    a[t] += g * g
+            viol[i], sq[i] = _masked_row(G, a, q, resid[p0:p0 + q], W[i], l1, l2, perm)
+
+
+def masked_hals_sweep(indices, indptr, resid, W, B, l1, l2, perm, n_threads):
+    m = len(indptr) - 1
+    viol, sq = np.zeros(m), np.zeros(m)
+    # a few chunks per thread, of about equal numbers of entries
+    bounds = row_chunks(indptr, 8 * max(1, int(n_threads)))
+    previous = set_threads(n_threads)
+    try:
+        _masked_sweep(indices, indptr, resid, W, B, float(l1), float(l2),
+                      np.asarray(perm, dtype=np.intp), bounds, viol, sq)
+    finally:
+        numba.set_num_threads(previous)
+    return float(np.sum(viol)), float(np.sum(sq))

@@ -1,0 +1,368 @@
+"""Fits on the observed entries only (missing values).
+
+The observed entries of X are held as a CSR pattern with their values (stored zeros
+are observed zeros) plus the pattern of ``X^T`` and the permutation between the
+two orders: O(nnz) memory, never an m x n array.  They come from
+
+* dense X: every entry that is not NaN (and not flagged by ``mask``);
+* sparse X with ``missing='unobserved'``: the stored entries (absent = unknown).
+
+Solvers (each a loop over kernels that touch the observed entries only):
+
+* :func:`fit_cd`: coordinate descent keeping the residual of every observed entry
+  (kernel ``masked_hals_sweep``; the residual-based CCD++ of Yu, Hsieh, Si &
+  Dhillon 2012, in HALS's order: all of W, then all of H), O(nnz k) per sweep.
+* :func:`fit_cd_kl`: the KL Newton coordinate descent (kernel ``kl_cd_sweep_csr``)
+  with per-row sums of the other factor over each row's observed columns.
+* :func:`fit_mu`: multiplicative updates, Frobenius and KL, numerators and
+  denominators over the observed entries (kernels ``mu_numerator_csr``,
+  ``csr_matmul``).
+
+The loss is over the observed entries: ``0.5 sum_obs (x - wh)^2`` or
+``sum_obs x log(x / wh) - x + wh``, plus the regularization terms.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._fit import FitResult, Keeper, free_components
+from ._validation import dot64
+
+#: Entries per chunk when W H is formed at given entries (bounds the temporaries).
+CHUNK_ENTRIES = 1 << 16
+
+#: What ``missing`` may be.
+MISSING = ("nan", "unobserved")
+
+
+class Observed:
+    """The observed entries of an m x n matrix (see the module docstring).
+
+    Attributes: ``X`` (CSR, the observed values, explicit zeros kept), ``XT`` (CSR of
+    the transpose), ``to_T`` / ``from_T`` (gathers between the two entry orders),
+    ``rows`` (the row of each entry, CSR order), ``shape``, ``nnz``.
+    """
+
+    def __init__(self, data, indices, indptr, shape):
+        m, n = shape
+        nnz = int(indptr[-1])
+        idx_dtype = np.int32 if max(nnz, m, n) < np.iinfo(np.int32).max else np.int64
+        indices = np.ascontiguousarray(indices, dtype=idx_dtype)
+        indptr = np.ascontiguousarray(indptr, dtype=idx_dtype)
+        self.shape = (m, n)
+        self.nnz = nnz
+        self.X = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+        # transpose with the entries' CSR positions as values: its data is the gather
+        order = sp.csr_matrix((np.arange(nnz, dtype=np.int64), indices, indptr), shape=shape)
+        T = order.T.tocsr()
+        T.sort_indices()
+        self.to_T = np.ascontiguousarray(T.data, dtype=idx_dtype)
+        self.from_T = np.empty(nnz, dtype=idx_dtype)
+        self.from_T[self.to_T] = np.arange(nnz, dtype=idx_dtype)
+        self.XT = sp.csr_matrix(
+            (data[self.to_T], np.ascontiguousarray(T.indices, dtype=idx_dtype),
+             np.ascontiguousarray(T.indptr, dtype=idx_dtype)), shape=(n, m), copy=False)
+        self.rows = np.repeat(np.arange(m, dtype=idx_dtype), np.diff(indptr))
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    def fill_estimate(self):
+        """A sparse stand-in for X for the initialization: the observed values scaled by
+        ``m n / nnz`` (missing at random, its mean and SVD estimate those of X)."""
+        m, n = self.shape
+        scale = (m * n) / max(self.nnz, 1)
+        est = self.X.copy()
+        est.data *= est.dtype.type(scale)
+        return est
+
+    def values_at(self, W, Ht):
+        """``(W H)[i, j]`` at every observed entry, CSR order, float64."""
+        return wh_at(W, Ht, self.rows, self.X.indices)
+
+    def residual(self, W, Ht):
+        """``x - wh`` at every observed entry (float64, CSR order)."""
+        return self.X.data.astype(np.float64) - self.values_at(W, Ht)
+
+
+def wh_at(W, Ht, rows, cols):
+    """``sum_t W[rows, t] Ht[cols, t]`` in float64, in chunks (no len x k temporary)."""
+    out = np.empty(len(rows), dtype=np.float64)
+    step = max(1, CHUNK_ENTRIES // max(1, W.shape[1]))
+    for lo in range(0, len(rows), step):
+        hi = min(len(rows), lo + step)
+        out[lo:hi] = np.einsum("pk,pk->p", W[rows[lo:hi]], Ht[cols[lo:hi]], dtype=np.float64)
+    return out
+
+
+# ------------------------------------------------------------------- building
+def prepare(X, mask=None, missing="nan", name="X"):
+    """Validate X (and ``mask``) once: ``(Xa, obs)``, ``obs`` the :class:`Observed`
+    entries when some are missing (or ``mask`` is given), else None.
+
+    ``missing='nan'``: NaN entries of a dense X are missing; a sparse X's absent
+    entries are zeros (stored NaN is an error).  ``missing='unobserved'``: only a
+    sparse X's stored entries are observed (stored NaN: missing too); for a dense X,
+    its zeros and NaN are missing.  ``mask`` (dense X only, boolean, True = missing)
+    adds missing entries; a ``numpy.ma.MaskedArray`` X brings its own mask.
+    """
+    from ._validation import check_matrix, check_option
+
+    check_option(missing, "missing", MISSING)
+    if isinstance(X, np.ma.MaskedArray):
+        own = np.ma.getmaskarray(X)
+        X = np.ma.getdata(X)
+        if own.any():
+            mask = own if mask is None else (check_mask(mask, own.shape) | own)
+    if sp.issparse(X):
+        if mask is not None:
+            raise ValueError(
+                "mask applies to a dense X; for a sparse X whose absent entries are unknown "
+                "use missing='unobserved' (only its stored entries are observed)")
+        Xa = check_matrix(X, name, allow_nan=missing == "unobserved")
+        if missing != "unobserved":
+            return Xa, None
+        obs = from_sparse(Xa)
+    else:
+        Xa = check_matrix(X, name, allow_nan=True)
+        has_nan = not np.isfinite(Xa.min())  # infinities were rejected: a NaN
+        if not (has_nan or mask is not None or missing == "unobserved"):
+            return Xa, None
+        obs = from_dense(Xa, None if mask is None else check_mask(mask, Xa.shape), missing)
+    check_observed(obs, name)
+    return Xa, obs
+
+
+def check_mask(mask, shape):
+    """``mask`` as a boolean ndarray of ``shape`` (True = missing)."""
+    if sp.issparse(mask):
+        raise TypeError("mask must be a dense boolean array-like (True = missing); got a "
+                        "sparse matrix")
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array (True = missing); got dtype {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"mask must have the shape of X, {tuple(shape)}; got {arr.shape}")
+    return arr
+
+
+def from_dense(X, mask, missing):
+    """Observed entries of a dense X: not NaN, not ``mask`` (True = missing), and with
+    ``missing='unobserved'`` not zero.  Built a block of rows at a time."""
+    m, n = X.shape
+    step = max(1, (1 << 20) // n)
+    data, cols, counts = [], [], np.empty(m, dtype=np.int64)
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        block = X[lo:hi]
+        seen = ~np.isnan(block)
+        if mask is not None:
+            seen &= ~mask[lo:hi]
+        if missing == "unobserved":
+            seen &= block != 0
+        r, c = np.nonzero(seen)
+        data.append(block[r, c])
+        cols.append(c)
+        counts[lo:hi] = np.bincount(r, minlength=hi - lo)
+    indptr = np.concatenate(([0], np.cumsum(counts)))
+    data = np.concatenate(data) if data else np.empty(0, X.dtype)
+    return Observed(np.ascontiguousarray(data, dtype=X.dtype), np.concatenate(cols), indptr,
+                    (m, n))
+
+
+def from_sparse(X):
+    """Observed entries of a canonical CSR X: its stored entries (stored NaN: missing)."""
+    data, indices, indptr = X.data, X.indices, X.indptr
+    nan = np.isnan(data)
+    if nan.any():
+        keep = ~nan
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(indptr))
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows[keep], minlength=X.shape[0]))))
+        data, indices = data[keep], indices[keep]
+    return Observed(np.ascontiguousarray(data), indices, indptr, X.shape)
+
+
+def check_observed(obs, name="X"):
+    """Errors for values a fit cannot use, and for rows/columns with nothing observed."""
+    m, n = obs.shape
+    if obs.nnz == 0:
+        raise ValueError(f"{name} has no observed entry: every entry is missing")
+    data = obs.X.data
+    if not np.isfinite(data).all():
+        raise ValueError(f"{name} must contain only finite observed values; found "
+                         f"{int(np.isinf(data).sum())} infinite entries")
+    if data.min() < 0:
+        raise ValueError(f"{name} must be non-negative; found minimum observed value "
+                         f"{float(data.min())!r}")
+    for axis, what, indptr in ((0, "row", obs.X.indptr), (1, "column", obs.XT.indptr)):
+        empty = np.flatnonzero(np.diff(indptr) == 0)
+        if len(empty):
+            shown = ", ".join(str(int(i)) for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
+            raise ValueError(
+                f"{name} has {len(empty)} {what}(s) with no observed entry ({what} index "
+                f"{shown}): their factor {'W' if axis == 0 else 'H'} cannot be estimated. Drop "
+                f"them, or impute them before fitting"
+            )
+
+
+# ------------------------------------------------------------------- solvers
+def fit_cd(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
+           shuffle=False, rng=None, frozen=None, **_):
+    """Coordinate descent on the observed entries (Frobenius), scikit-learn's cd order
+    and stopping rule (summed projected gradient <= ``tol`` times the first one's)."""
+    k = W.shape[1]
+    X, XT = obs.X, obs.XT
+    resid = obs.residual(W, Ht)
+    resid_T = np.empty_like(resid) if update_H else None
+    order = np.arange(k, dtype=np.intp)
+    free = free_components(k, frozen)
+    violation_init = None
+    sq = float(np.dot(resid, resid))
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        perm = rng.permutation(k).astype(np.intp) if shuffle else order
+        violation, sq = kernels.masked_hals_sweep(X.indices, X.indptr, resid, W, Ht,
+                                                  penalty.l1_W, penalty.l2_W, perm, n_threads)
+        if update_H:
+            np.take(resid, obs.to_T, out=resid_T)
+            perm = rng.permutation(free).astype(np.intp) if shuffle else free
+            v, sq = kernels.masked_hals_sweep(XT.indices, XT.indptr, resid_T, Ht, W,
+                                              penalty.l1_H, penalty.l2_H, perm, n_threads)
+            violation += v
+            np.take(resid_T, obs.from_T, out=resid)
+        loss = 0.5 * sq
+        go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
+                               f"  violation {violation:.4e}")
+        if violation_init is None:
+            violation_init = violation
+        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+            break
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, 0.5 * sq)
+
+
+def _row_sums(kernels, pattern, F, n_threads):
+    """Per row of a CSR ``pattern``: the sum of ``F``'s rows over its stored columns
+    (float64, rows x k)."""
+    ones = np.ones(pattern.nnz, dtype=np.float64)
+    out = np.empty((pattern.shape[0], F.shape[1]), dtype=np.float64)
+    kernels.csr_matmul(ones, pattern.indices, pattern.indptr,
+                       np.ascontiguousarray(F, dtype=np.float64), out, n_threads)
+    return out
+
+
+def fit_cd_kl(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor,
+              update_H=True, max_inner=3, frozen=None, **_):
+    """KL Newton coordinate descent on the observed entries: ``kl_cd_sweep_csr`` with
+    each row's sum of the other factor over its observed columns."""
+    if frozen is not None and len(frozen):
+        raise ValueError("frozen components are not supported by the KL coordinate descent; "
+                         "use solver='mu'")
+    X, XT = obs.X, obs.XT
+    violation_init = None
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        bsum = _row_sums(kernels, X, Ht, n_threads)
+        violation, nz = kernels.kl_cd_sweep_csr(X.data, X.indices, X.indptr, W, Ht, bsum,
+                                                penalty.l1_W, penalty.l2_W, max_inner,
+                                                not update_H, n_threads)
+        if update_H:
+            bsum = _row_sums(kernels, XT, W, n_threads)
+            v, nz = kernels.kl_cd_sweep_csr(XT.data, XT.indices, XT.indptr, Ht, W, bsum,
+                                            penalty.l1_H, penalty.l2_H, max_inner, True,
+                                            n_threads)
+            violation += v
+            loss = nz + dot64(Ht.astype(np.float64, copy=False), bsum)
+        else:
+            loss = nz + dot64(W.astype(np.float64, copy=False), bsum)
+        go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
+                               f"  violation {violation:.4e}")
+        if violation_init is None:
+            violation_init = violation
+        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+            break
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
+
+
+def _mu_terms(kernels, pattern, A, B, beta, n_threads):
+    """Numerator, denominator (m x k, A's dtype) of the multiplicative update of ``A``
+    over the entries of ``pattern``, and the loss at the current ``(A, B)`` over them
+    (without regularization)."""
+    m, k = A.shape
+    data, ind, ptr = pattern.data, pattern.indices, pattern.indptr
+    num = np.empty((m, k), dtype=A.dtype)
+    den = np.empty((m, k), dtype=A.dtype)
+    ones = np.ones(pattern.nnz, dtype=A.dtype)
+    if beta == 2:
+        kernels.csr_matmul(data, ind, ptr, B, num, n_threads)
+        # sum_p wh_p B[j_p]: the "numerator" of beta = 3 with x = 1
+        kernels.mu_numerator_csr(ones, ind, ptr, A, B, 3.0, den, False, n_threads)
+        norm_x = dot64(data, data)
+        loss = 0.5 * (norm_x - 2.0 * dot64(A, num) + dot64(A, den))
+        return num, den, max(loss, 0.0)
+    nz = kernels.mu_numerator_csr(data, ind, ptr, A, B, 1.0, num, True, n_threads)
+    kernels.csr_matmul(ones, ind, ptr, B, den, n_threads)
+    return num, den, nz + dot64(A, den)
+
+
+def fit_mu(obs, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
+           update_H=True, frozen=None, **_):
+    """Multiplicative updates over the observed entries (Frobenius or KL), scikit-learn's
+    update and stopping rule (every 10 iterations, the error's improvement relative to
+    the initial error below ``tol``)."""
+    from ._beta import TINY, _apply
+
+    X, XT = obs.X, obs.XT
+    keep = Keeper(Ht, frozen)
+    num, den, loss = _mu_terms(kernels, X, W, Ht, beta, n_threads)
+    error_init = previous_error = np.sqrt(2 * loss)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        _apply(W, num, den, penalty.l1_W, penalty.l2_W, 1.0)
+        if update_H:
+            num, den, _ = _mu_terms(kernels, XT, Ht, W, beta, n_threads)
+            _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, 1.0)
+            if beta == 1:
+                Ht[Ht < TINY] = 0.0
+            keep.restore(Ht)
+        # the next W update's terms, which give this iteration's loss
+        num, den, loss = _mu_terms(kernels, X, W, Ht, beta, n_threads)
+        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht):
+            break
+        if tol > 0 and n_iter % 10 == 0:
+            error = np.sqrt(2 * loss)
+            if error_init == 0 or (previous_error - error) / error_init < tol:
+                break
+            previous_error = error
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
+
+
+def solve(solver, beta, obs, W, Ht, common, shuffle, rng):
+    """Run one masked solver from ``(W, Ht)`` (modified in place)."""
+    common = dict(common)
+    common.pop("parallel_kernels", None)
+    if solver == "mu":
+        return fit_mu(obs, W, Ht, beta=beta, **common)
+    if beta == 1:
+        return fit_cd_kl(obs, W, Ht, **common)
+    return fit_cd(obs, W, Ht, shuffle=shuffle, rng=rng, **common)
+
+
+def resolve_solver(solver, beta):
+    """The solver of a fit with missing entries: 'cd' ('auto', 'cd', 'hals') or 'mu'."""
+    if beta not in (1.0, 2.0):
+        raise ValueError(
+            f"beta_loss={beta!r} is not supported with missing entries: fits on observed "
+            "entries minimise the Frobenius (2) or Kullback-Leibler (1) loss")
+    if solver in ("auto", "cd", "hals"):
+        return "cd"
+    if solver == "mu":
+        return "mu"
+    raise ValueError(
+        f"solver={solver!r} is not supported with missing entries; use 'auto' or 'cd' "
+        "(coordinate descent on the observed entries; 'hals' runs it too) or 'mu'")
+
+
+def objective_error(result):
+    """``reconstruction_err_`` of a masked fit: ``sqrt(2 loss)`` over the observed entries."""
+    return float(np.sqrt(2 * max(result.last_data_loss, 0.0)))
