@@ -342,6 +342,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Ht = self.components_.T
         return _masked.wh_at(W, Ht, r, c).reshape(np.shape(rows))
 
+    def _fit_observed(self, obs, beta=None):
+        """Fit the observed entries ``obs`` (a :class:`fastnmf._masked.Observed`, or a
+        hold-out's training set) without touching the fitted attributes (select_rank).
+        Returns ``(W, Ht, mean loss per observed entry, reconstruction error)``; the
+        mean loss is the squared error (Frobenius) or the KL divergence per entry."""
+        result, _ = self._run(obs.X, None, None, update_H=True, with_error=True, obs=obs)
+        loss = max(result.last_data_loss, 0.0)
+        per_entry = (2.0 * loss if check_params(self)["beta_loss"] == 2 else loss) / obs.nnz
+        return result.W, result.Ht, per_entry, result.error
+
     @property
     def _n_features_out(self):
         return self.components_.shape[0]

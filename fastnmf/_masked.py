@@ -339,6 +339,8 @@ def fit_mu(obs, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, moni
 
 def solve(solver, beta, obs, W, Ht, common, shuffle, rng):
     """Run one masked solver from ``(W, Ht)`` (modified in place)."""
+    if hasattr(obs, "solve"):  # another kind of training set (fastnmf._rank._Complement)
+        return obs.solve(solver, beta, W, Ht, common, shuffle, rng)
     common = dict(common)
     common.pop("parallel_kernels", None)
     if solver == "mu":

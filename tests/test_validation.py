@@ -15,7 +15,8 @@ X_OK = np.abs(np.random.default_rng(0).random((6, 5)))
     "X,exc,match",
     [
         (np.array([[1.0, -1.0], [2.0, 3.0]]), ValueError, r"X must be non-negative; found minimum value -1\.0 at index \(0, 1\)"),
-        (np.array([[1.0, np.nan], [2.0, 3.0]]), ValueError, r"X must contain only finite values; found 1 NaN"),
+        # NaN entries are missing values (fastnmf._masked); a row with nothing else is an error
+        (np.array([[np.nan, np.nan], [2.0, 3.0]]), ValueError, r"X has 1 row\(s\) with no observed entry \(row index 0\)"),
         (np.array([[1.0, np.inf], [2.0, 3.0]]), ValueError, r"X must contain only finite values; found 0 NaN and 1 infinite"),
         (np.ones(5), ValueError, r"X must be a 2-D array; got 1-D"),
         (np.ones((2, 2, 2)), ValueError, r"X must be a 2-D array; got 3-D"),

@@ -1,0 +1,560 @@
+"""Choosing the number of components: cross-validation on held-out entries and
+consensus clustering over restarts.
+
+* cv ("speckled" hold-out, as in RcppML and the bi-cross-validation literature of
+  Owen & Perry 2009): a random set of entries is held out, the rest is fitted with
+  the solvers for missing entries (:mod:`fastnmf._masked`), and the error on the
+  held-out entries is scored; repeated with other hold-outs.  A rank that is too high
+  fits noise and predicts held-out entries worse, so the test error has a minimum.
+* consensus (Brunet, Tamayo, Golub & Mesirov, PNAS 2004): each restart assigns every
+  row (or column) to the component with its largest coefficient; the consensus matrix
+  is the fraction of restarts in which two items share a component.  Its cophenetic
+  correlation (how well average-linkage clustering of ``1 - consensus`` reproduces it)
+  and its dispersion (Kim & Park 2007, ``mean 4 (C - 1/2)^2``) are 1 for a perfectly
+  stable clustering.
+"""
+
+import numbers
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+from . import _masked
+from ._fit import FitResult, Penalty
+from ._monitor import Monitor
+from ._threads import blas_threads, resolve_n_threads
+from ._validation import SOLVERS, beta_loss_to_float, check_int, check_option, check_real, dot64
+
+METHODS = ("cv", "consensus", "both")
+
+#: The largest number of items (rows or columns) a consensus matrix is formed for.
+MAX_CONSENSUS_ITEMS = 10000
+
+
+# ------------------------------------------------------------------ consensus
+def consensus_matrix(labels):
+    """The consensus matrix of several clusterings of the same n items.
+
+    ``labels``: array-like of shape (n_runs, n); ``C[i, j]`` is the fraction of
+    runs in which items i and j have the same label (so ``C[i, i] = 1``).
+    """
+    L = np.asarray(labels)
+    if L.ndim != 2 or L.shape[0] == 0:
+        raise ValueError(f"labels must have shape (n_runs, n_items); got {L.shape}")
+    n = L.shape[1]
+    C = np.zeros((n, n), dtype=np.float64)
+    for run in L:
+        C += run[:, None] == run[None, :]
+    C /= L.shape[0]
+    return C
+
+
+def cophenetic_correlation(C):
+    """Brunet et al.'s cophenetic correlation of a consensus matrix: the Pearson
+    correlation between the distances ``1 - C`` and the cophenetic distances of their
+    average-linkage tree.  1 when the consensus is perfectly clustered (every entry 0
+    or 1, a partition); NaN when there is no variation (e.g. a single item)."""
+    from scipy.cluster.hierarchy import cophenet, linkage
+    from scipy.spatial.distance import squareform
+
+    C = np.asarray(C, dtype=np.float64)
+    if C.shape[0] < 3:
+        return float("nan")
+    D = squareform(np.clip(1.0 - C, 0.0, None), checks=False)
+    if np.ptp(D) == 0:  # one cluster, or all apart: perfectly stable
+        return 1.0
+    c, _ = cophenet(linkage(D, method="average"), D)
+    return float(c)
+
+
+def dispersion(C):
+    """Kim & Park's (2007) dispersion of a consensus matrix, ``mean 4 (C - 1/2)^2``:
+    1 when every entry is 0 or 1, lower as the clustering varies between runs."""
+    C = np.asarray(C, dtype=np.float64)
+    return float(np.mean(4.0 * (C - 0.5) ** 2))
+
+
+# ------------------------------------------------------------------ hold-outs
+@dataclass
+class HoldOut:
+    """A training set (fitted) and the held-out entries (scored)."""
+
+    train: object  # _masked.Observed, or _Complement for sparse X whose zeros are data
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+
+def _hold_out_observed(obs, fraction, rng):
+    """Hold out ``fraction`` of the observed entries at random, giving back to the
+    training set one held-out entry of any row or column left with none."""
+    nnz = obs.nnz
+    test = rng.random(nnz) < fraction
+    rows, cols = obs.rows, obs.X.indices
+    for idx in (rows, cols):
+        size = obs.shape[0] if idx is rows else obs.shape[1]
+        kept = np.bincount(idx[~test], minlength=size)
+        for item in np.flatnonzero(kept == 0):
+            where = np.flatnonzero((idx == item) & test)
+            if len(where):
+                test[where[rng.integers(len(where))]] = False
+    keep = ~test
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows[keep], minlength=obs.shape[0]))))
+    train = _masked.Observed(np.ascontiguousarray(obs.X.data[keep]), cols[keep], indptr, obs.shape)
+    return HoldOut(train, rows[test].astype(np.intp), cols[test].astype(np.intp),
+                   obs.X.data[test].astype(np.float64))
+
+
+class _Complement:
+    """Sparse X whose absent entries are zeros (data), minus a held-out set T: every
+    entry but T is observed.  Fitted by multiplicative updates whose terms are those
+    of the whole X minus those of T (no m x n array; T is sparse)."""
+
+    def __init__(self, X, rows, cols):
+        m, n = X.shape
+        self.shape = X.shape
+        self.X = X
+        self.XT = X.T.tocsr()
+        # T as a CSR pattern with X's values there (zeros stored)
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        vals = np.asarray(X[rows, cols], dtype=X.dtype).ravel()
+        self.T = _masked.Observed(vals, cols, np.concatenate(
+            ([0], np.cumsum(np.bincount(rows, minlength=m)))), (m, n))
+        # X without the held-out entries (its nonzeros, for the KL numerator)
+        held = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=X.shape)
+        keep = X - X.multiply(held)
+        keep.eliminate_zeros()
+        self.X_train = keep.tocsr().astype(X.dtype)
+        self.X_train.sort_indices()
+        self.XT_train = self.X_train.T.tocsr()
+        self.nnz = m * n - len(rows)
+
+    def fill_estimate(self):
+        """What the initialization sees: X itself (its zeros are data)."""
+        return self.X
+
+    def solve(self, solver, beta, W, Ht, common, shuffle, rng):
+        common = dict(common)
+        common.pop("parallel_kernels", None)
+        return _fit_complement(self, W, Ht, beta=beta, **common)
+
+
+def _hold_out_complement(X, fraction, max_entries, rng):
+    m, n = X.shape
+    size = int(min(fraction * m * n, max_entries))
+    size = max(size, 1)
+    flat = np.unique(rng.integers(0, m * n, size=size, dtype=np.int64))
+    rows, cols = (flat // n).astype(np.intp), (flat % n).astype(np.intp)
+    # every row and column keeps a training entry (it has n - (its held-out) > 0 when
+    # fewer than all of its entries are held out; give one back otherwise)
+    for idx, size_ in ((rows, m), (cols, n)):
+        other = n if idx is rows else m
+        full = np.flatnonzero(np.bincount(idx, minlength=size_) >= other)
+        if len(full):
+            drop = np.zeros(len(rows), bool)
+            for item in full:
+                drop[np.flatnonzero(idx == item)[0]] = True
+            rows, cols = rows[~drop], cols[~drop]
+    comp = _Complement(X, rows, cols)
+    vals = comp.T.X.data.astype(np.float64)
+    return HoldOut(comp, comp.T.rows.astype(np.intp), comp.T.X.indices.astype(np.intp), vals)
+
+
+def _complement_terms(kernels, comp, A, B, beta, side, n_threads):
+    """Numerator, denominator and loss of the MU update of A over the training entries
+    of a :class:`_Complement` (``side`` 0: A = W over rows, 1: A = Ht over columns)."""
+    T = comp.T.X if side == 0 else comp.T.XT
+    X = comp.X if side == 0 else comp.XT
+    m, k = A.shape
+    ones = np.ones(T.nnz, dtype=A.dtype)
+    num = np.empty((m, k), dtype=A.dtype)
+    den = np.empty((m, k), dtype=A.dtype)
+    held = np.empty((m, k), dtype=A.dtype)
+    if beta == 2:
+        kernels.csr_matmul(X.data, X.indices, X.indptr, B, num, n_threads)
+        kernels.csr_matmul(T.data, T.indices, T.indptr, B, held, n_threads)
+        num -= held
+        np.maximum(num, 0, out=num)
+        kernels.mu_numerator_csr(ones, T.indices, T.indptr, A, B, 3.0, held, False, n_threads)
+        den[...] = A @ (B.T @ B)
+        den -= held
+        np.maximum(den, 0, out=den)
+        norm = dot64(X.data, X.data) - dot64(T.data, T.data)
+        loss = 0.5 * (norm - 2.0 * dot64(A, num) + dot64(A, den))
+        return num, den, max(loss, 0.0)
+    Xt = comp.X_train if side == 0 else comp.XT_train
+    nz = kernels.mu_numerator_csr(Xt.data, Xt.indices, Xt.indptr, A, B, 1.0, num, True, n_threads)
+    kernels.csr_matmul(ones, T.indices, T.indptr, B, held, n_threads)
+    den[...] = B.sum(axis=0)[None, :]
+    den -= held
+    np.maximum(den, 0, out=den)
+    return num, den, nz + dot64(A, den)
+
+
+def _fit_complement(comp, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
+                    **_):
+    """Multiplicative updates on every entry of a sparse X but the held-out ones."""
+    from ._beta import TINY, _apply
+
+    num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)
+    error_init = previous = np.sqrt(2 * loss)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        _apply(W, num, den, penalty.l1_W, penalty.l2_W, 1.0)
+        num, den, _ = _complement_terms(kernels, comp, Ht, W, beta, 1, n_threads)
+        _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, 1.0)
+        if beta == 1:
+            Ht[Ht < TINY] = 0.0
+        num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)
+        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht):
+            break
+        if tol > 0 and n_iter % 10 == 0:
+            error = np.sqrt(2 * loss)
+            if error_init == 0 or (previous - error) / error_init < tol:
+                break
+            previous = error
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
+
+
+def _test_error(W, Ht, hold, beta):
+    """Mean loss per held-out entry: squared error (Frobenius) or KL divergence."""
+    wh = _masked.wh_at(W, Ht, hold.rows, hold.cols)
+    x = hold.values
+    if beta == 2:
+        return float(np.mean((x - wh) ** 2))
+    wh = np.maximum(wh, _masked_eps())
+    pos = x > 0
+    terms = wh - x
+    terms[pos] += x[pos] * np.log(x[pos] / wh[pos])
+    return float(np.mean(terms))
+
+
+def _masked_eps():
+    from ._kernels import MU_EPS
+
+    return MU_EPS
+
+
+# ------------------------------------------------------------------ result
+@dataclass
+class RankSelection:
+    """What :func:`select_rank` measured.
+
+    Attributes
+    ----------
+    ranks : ndarray of int
+    method : str
+    table : dict of str -> ndarray
+        One entry per rank (pass it to ``pandas.DataFrame`` for a data frame):
+        ``rank``; with cv ``test_error`` (mean over hold-outs of the mean loss per
+        held-out entry: squared error, or KL divergence), ``test_error_std``,
+        ``train_error`` (the same on the fitted entries); with consensus
+        ``cophenetic``, ``dispersion`` and ``reconstruction_error`` (the best
+        restart's ``reconstruction_err_``).
+    test_errors : ndarray (n_ranks, n_repeats) or None
+        Every hold-out's test error (cv).
+    consensus : dict of int -> ndarray, or None
+        The consensus matrix (float32) of each rank (consensus).
+    best_rank : int
+        cv (and 'both'): the smallest rank whose mean test error is within one
+        standard error (over the hold-outs) of the lowest one; consensus: the
+        rank after which the cophenetic correlation falls most (Brunet et al.), the
+        largest rank of the highest cophenetic when it never falls.
+    elbow_rank : int
+        The elbow of the training (cv) or reconstruction (consensus) error curve:
+        the rank farthest below the chord from the first to the last rank, the
+        errors scaled to [0, 1].
+    seconds : float
+        Wall time of the whole selection.
+    """
+
+    ranks: np.ndarray
+    method: str
+    table: dict
+    best_rank: int
+    elbow_rank: int
+    test_errors: np.ndarray = None
+    consensus: dict = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def __str__(self):
+        cols = list(self.table)
+        lines = ["  ".join(f"{c:>14}" for c in cols)]
+        for i in range(len(self.ranks)):
+            cells = []
+            for c in cols:
+                v = self.table[c][i]
+                cells.append(f"{int(v):>14d}" if c == "rank" else f"{v:>14.6g}")
+            lines.append("  ".join(cells))
+        lines.append(f"best_rank={self.best_rank} ({self.method}), elbow_rank={self.elbow_rank}, "
+                     f"{self.seconds:.2f} s")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Plot error and stability against rank (needs matplotlib: ``pip install
+        fastnmf[plot]``).  Returns the matplotlib Axes (one or two of them)."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("RankSelection.plot needs matplotlib: pip install matplotlib "
+                              "(or fastnmf[plot])") from None
+        t = self.table
+        has_cv, has_cons = "test_error" in t, "cophenetic" in t
+        if ax is None:
+            n_ax = int(has_cv) + int(has_cons)
+            _, axes = plt.subplots(1, n_ax, figsize=(5 * n_ax, 3.6), squeeze=False)
+            axes = list(axes[0])
+        else:
+            axes = list(np.atleast_1d(ax))
+        i = 0
+        if has_cv:
+            a = axes[i]
+            a.errorbar(self.ranks, t["test_error"], yerr=t["test_error_std"], marker="o",
+                       label="held-out error")
+            a.plot(self.ranks, t["train_error"], marker=".", ls="--", label="training error")
+            a.axvline(self.best_rank, color="k", lw=0.8, ls=":")
+            a.set_xlabel("rank")
+            a.set_ylabel("mean loss per entry")
+            a.legend()
+            i += 1
+        if has_cons:
+            a = axes[min(i, len(axes) - 1)]
+            a.plot(self.ranks, t["cophenetic"], marker="o", label="cophenetic")
+            a.plot(self.ranks, t["dispersion"], marker="s", label="dispersion")
+            a.set_xlabel("rank")
+            a.set_ylabel("stability")
+            a.legend()
+        return axes if len(axes) > 1 else axes[0]
+
+
+def _elbow(ranks, errors):
+    r = np.asarray(ranks, dtype=np.float64)
+    e = np.asarray(errors, dtype=np.float64)
+    if len(r) < 3 or not np.all(np.isfinite(e)) or np.ptp(e) == 0:
+        return int(ranks[0])
+    x = (r - r[0]) / (r[-1] - r[0])
+    y = (e - e.min()) / np.ptp(e)
+    chord = y[0] + (y[-1] - y[0]) * x
+    return int(ranks[int(np.argmax(chord - y))])
+
+
+def _one_se_best(ranks, errors):
+    """The smallest rank whose mean test error is within one standard error (over the
+    hold-outs) of the lowest mean: the "one-standard-error rule" of cross-validation
+    (Hastie, Tibshirani & Friedman), which does not pick a larger rank for a
+    difference the hold-outs cannot tell from noise."""
+    mean = errors.mean(axis=1)
+    i = int(np.nanargmin(mean))
+    se = errors[i].std(ddof=1) / np.sqrt(errors.shape[1]) if errors.shape[1] > 1 else 0.0
+    return int(ranks[int(np.flatnonzero(mean <= mean[i] + se)[0])])
+
+
+def _brunet_best(ranks, coph):
+    c = np.asarray(coph, dtype=np.float64)
+    if len(c) == 1 or not np.all(np.isfinite(c)):
+        return int(ranks[int(np.nanargmax(c))]) if np.any(np.isfinite(c)) else int(ranks[0])
+    drops = c[:-1] - c[1:]
+    if np.max(drops) <= 0:
+        best = np.flatnonzero(c == c.max())[-1]
+        return int(ranks[best])
+    return int(ranks[int(np.argmax(drops))])
+
+
+# ------------------------------------------------------------------ driver
+def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0.1,
+                max_test_entries=10**6, beta_loss="frobenius", solver="auto", max_iter=200,
+                tol=1e-4, alpha_W=0.0, alpha_H="same", l1_ratio=0.0, missing="nan", mask=None,
+                axis=0, random_state=None, n_jobs=None, backend="auto"):
+    """Choose the number of components of X by cross-validation and/or consensus.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix (n_samples, n_features), non-negative
+        NaN entries (``missing``) and ``mask`` mark unknown entries, as in
+        :class:`fastnmf.NMF`.
+    ranks : iterable of int >= 1
+    method : {'cv', 'consensus', 'both'}
+        'cv': for each of ``n_repeats`` hold-outs, ``test_fraction`` of the observed
+        entries are held out at random ("speckled"), the rest is fitted with the
+        solvers for missing entries and the held-out entries are scored; the same
+        hold-outs serve every rank.  For a sparse X whose absent entries are zeros,
+        the held-out set is ``test_fraction`` of all entries, at most
+        ``max_test_entries``, and the rest is fitted by multiplicative updates on
+        the whole X minus the held-out entries (nothing m x n is formed).
+        'consensus': ``n_repeats`` fits of the whole X per rank from random starts;
+        each assigns every row (``axis=0``; columns with ``axis=1``) to its largest
+        component, and the consensus matrix, its cophenetic correlation and its
+        dispersion measure how stable that clustering is (Brunet et al. 2004).
+        'both': both tables; ``best_rank`` from cv.
+    n_repeats : int, default=3
+        Hold-outs (cv) and restarts (consensus; Brunet et al. used 50).
+    n_init : int, default=1
+        Random restarts per fit, the best kept (``NMF(n_init=...)``).
+    test_fraction : float in (0, 1), default=0.1
+    max_test_entries : int, default=10**6
+        Cap on the held-out entries of a sparse X whose absent entries are zeros.
+    beta_loss : {'frobenius', 'kullback-leibler'}
+    solver, max_iter, tol, alpha_W, alpha_H, l1_ratio, missing, mask, backend :
+        as in :class:`fastnmf.NMF`.
+    axis : {0, 1}
+        Consensus over rows (0, by W) or columns (1, by H); at most
+        ``MAX_CONSENSUS_ITEMS`` of them (the matrix is items x items).
+    random_state : int, RandomState or None
+        Seeds every hold-out and start: the result does not depend on ``n_jobs``.
+    n_jobs : int or None
+        Fits run side by side on this many threads (each fit on one); None: every
+        usable core.
+
+    Returns
+    -------
+    RankSelection
+    """
+    import time
+
+    from ._backends import resolve_backend_name
+    from ._estimator import NMF, _numba_layer_is_reentrant
+
+    start_time = time.perf_counter()
+    method = check_option(method, "method", METHODS)
+    ranks = _check_ranks(ranks)
+    n_repeats = check_int(n_repeats, "n_repeats", 1)
+    n_init = check_int(n_init, "n_init", 1)
+    test_fraction = check_real(test_fraction, "test_fraction", low=0.0, high=1.0)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
+    max_test_entries = check_int(max_test_entries, "max_test_entries", 1)
+    beta = beta_loss_to_float(beta_loss)
+    if beta not in (1.0, 2.0):
+        raise ValueError(f"beta_loss must be 'frobenius' or 'kullback-leibler'; got {beta_loss!r}")
+    if axis not in (0, 1):
+        raise ValueError(f"axis must be 0 (rows) or 1 (columns); got {axis!r}")
+    rng = check_random_state(random_state)
+    Xa, obs = _masked.prepare(X, mask, missing)
+    m, n = Xa.shape
+    if ranks[-1] > min(m, n):
+        raise ValueError(f"ranks must be at most min(n_samples, n_features) = {min(m, n)}; "
+                         f"got {ranks[-1]}")
+    backend = resolve_backend_name(backend)
+    n_threads = resolve_n_threads(None if n_jobs is None else n_jobs)
+    if backend == "numba" and not _numba_layer_is_reentrant():
+        # numba's 'workqueue' layer must not run kernels from several threads at once
+        n_jobs_eff = 1
+    else:
+        n_jobs_eff = n_threads
+    common = dict(beta_loss=beta_loss, max_iter=max_iter, tol=tol, alpha_W=alpha_W,
+                  alpha_H=alpha_H, l1_ratio=l1_ratio, backend=backend)
+    _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
+
+    tasks = []
+    holds = []
+    if method in ("cv", "both"):
+        sparse_zeros = obs is None and sp.issparse(Xa)
+        if obs is None and not sparse_zeros:
+            obs = _masked.from_dense(Xa, None, "nan")
+        for _ in range(n_repeats):
+            hr = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+            holds.append(_hold_out_complement(Xa, test_fraction, max_test_entries, hr)
+                         if sparse_zeros else _hold_out_observed(obs, test_fraction, hr))
+        for i, k in enumerate(ranks):
+            for j in range(n_repeats):
+                tasks.append(("cv", i, j, k, int(rng.randint(np.iinfo(np.int32).max))))
+    if method in ("consensus", "both"):
+        items = m if axis == 0 else n
+        if items > MAX_CONSENSUS_ITEMS:
+            raise ValueError(
+                f"consensus needs an items x items matrix: {items} {'rows' if axis == 0 else 'columns'} "
+                f"is more than {MAX_CONSENSUS_ITEMS}; subsample them, or use method='cv'")
+        for i, k in enumerate(ranks):
+            for j in range(n_repeats):
+                tasks.append(("consensus", i, j, k, int(rng.randint(np.iinfo(np.int32).max))))
+
+    def run(task):
+        kind, i, j, k, seed = task
+        threads = 1 if n_jobs_eff > 1 else n_threads
+        if kind == "cv":
+            hold = holds[j]
+            est = NMF(k, solver=solver, n_threads=threads, random_state=seed,
+                      n_init=n_init, init="random" if n_init > 1 else None, **common)
+            W, Ht, train, _ = est._fit_observed(hold.train)
+            return kind, i, j, (_test_error(W, Ht, hold, beta), train)
+        est = NMF(k, solver=solver, n_threads=threads, random_state=seed, n_init=n_init,
+                  init="random", **common)
+        if obs is None:
+            W = est.fit_transform(Xa)
+            Ht, error = est.components_.T, est.reconstruction_err_
+        else:
+            W, Ht, _, error = est._fit_observed(obs)
+        F = W if axis == 0 else Ht
+        return kind, i, j, (np.argmax(F, axis=1), error)
+
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with blas_threads(1 if n_jobs_eff > 1 else n_threads):
+            if n_jobs_eff > 1 and len(tasks) > 1:
+                with ThreadPoolExecutor(max_workers=min(n_jobs_eff, len(tasks))) as pool:
+                    results = list(pool.map(run, tasks))
+            else:
+                results = [run(t) for t in tasks]
+
+    nr = len(ranks)
+    table = {"rank": np.asarray(ranks)}
+    test_errors = consensus = None
+    best = elbow = None
+    if method in ("cv", "both"):
+        test_errors = np.full((nr, n_repeats), np.nan)
+        train = np.full((nr, n_repeats), np.nan)
+        for kind, i, j, (te, tr) in results:
+            if kind == "cv":
+                test_errors[i, j], train[i, j] = te, tr
+        table["test_error"] = test_errors.mean(axis=1)
+        table["test_error_std"] = test_errors.std(axis=1)
+        table["train_error"] = train.mean(axis=1)
+        best = _one_se_best(ranks, test_errors)
+        elbow = _elbow(ranks, table["train_error"])
+    if method in ("consensus", "both"):
+        labels = [[None] * n_repeats for _ in ranks]
+        recon = np.full((nr, n_repeats), np.nan)
+        for kind, i, j, val in results:
+            if kind == "consensus":
+                labels[i][j], recon[i, j] = val
+        consensus = {}
+        coph, disp = np.empty(nr), np.empty(nr)
+        for i, k in enumerate(ranks):
+            C = consensus_matrix(np.vstack(labels[i]))
+            coph[i], disp[i] = cophenetic_correlation(C), dispersion(C)
+            consensus[int(k)] = C.astype(np.float32)
+        table["cophenetic"] = coph
+        table["dispersion"] = disp
+        table["reconstruction_error"] = np.nanmin(recon, axis=1)
+        if best is None:
+            best = _brunet_best(ranks, coph)
+            elbow = _elbow(ranks, table["reconstruction_error"])
+    return RankSelection(ranks=np.asarray(ranks), method=method, table=table, best_rank=best,
+                         elbow_rank=elbow, test_errors=test_errors, consensus=consensus,
+                         seconds=time.perf_counter() - start_time)
+
+
+def _check_ranks(ranks):
+    try:
+        values = list(ranks)
+    except TypeError:
+        raise TypeError(f"ranks must be an iterable of ints >= 1; got {ranks!r}") from None
+    if not values:
+        raise ValueError("ranks must not be empty")
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"ranks must be ints >= 1; got {v!r}")
+        out.append(int(v))
+    if len(set(out)) != len(out):
+        raise ValueError(f"ranks must be distinct; got {values!r}")
+    return sorted(out)
