@@ -1,0 +1,182 @@
+"""select_rank: rank recovery on synthetic data of known rank, consensus statistics
+against hand-checked values, reproducibility, errors."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastnmf
+from fastnmf import consensus_matrix, cophenetic_correlation, dispersion, select_rank
+from fastnmf._rank import _elbow, _hold_out_observed, _one_se_best
+from fastnmf._masked import from_dense
+
+
+def _dense(k, seed, m=150, n=100, noise=0.1):
+    rng = np.random.default_rng(seed)
+    L = rng.random((m, k)) @ rng.random((k, n))
+    return np.abs(L + noise * L.mean() * rng.standard_normal(L.shape))
+
+
+def _sparse_counts(k, seed, m=240, n=180):
+    rng = np.random.default_rng(seed)
+    W = rng.random((m, k)) * (rng.random((m, k)) < 0.4)
+    H = rng.random((k, n)) * (rng.random((k, n)) < 0.4)
+    L = W @ H
+    return sp.csr_matrix(rng.poisson(L / L[L > 0].mean() * 5).astype(np.float64))
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_cv_finds_the_true_rank_of_dense_data(compiled_backend, k):
+    X = _dense(k, seed=k)
+    res = select_rank(X, range(2, 10), n_repeats=3, random_state=0, backend=compiled_backend)
+    assert res.best_rank == k
+    assert res.elbow_rank == k
+    assert res.table["test_error"].shape == (8,) and res.test_errors.shape == (8, 3)
+    # past the true rank the fit improves on the fitted entries only
+    i = k - 2
+    assert res.table["train_error"][-1] < res.table["train_error"][i]
+
+
+@pytest.mark.parametrize("k,beta", [(3, "frobenius"), (5, "kullback-leibler")])
+def test_cv_finds_the_true_rank_of_sparse_counts(compiled_backend, k, beta):
+    # absent entries are zeros (data): fitted on X minus the held-out entries
+    S = _sparse_counts(k, seed=k)
+    res = select_rank(S, range(2, 9), beta_loss=beta, random_state=0, backend=compiled_backend)
+    assert res.best_rank == k
+
+
+def test_cv_finds_the_true_rank_with_unobserved_entries(compiled_backend):
+    rng = np.random.default_rng(2)
+    L = rng.random((600, 4)) @ rng.random((4, 300))
+    S = sp.random(600, 300, density=0.15, random_state=3, format="csr")
+    S.data[:] = L[np.repeat(np.arange(600), np.diff(S.indptr)), S.indices]
+    res = select_rank(S, range(2, 8), missing="unobserved", random_state=0,
+                      backend=compiled_backend)
+    assert res.best_rank == 4
+    # dense X with NaN for the unknown entries: the same result
+    D = np.full(L.shape, np.nan)
+    D[np.repeat(np.arange(600), np.diff(S.indptr)), S.indices] = S.data
+    res2 = select_rank(D, range(2, 8), random_state=0, backend=compiled_backend)
+    np.testing.assert_allclose(res2.table["test_error"], res.table["test_error"], rtol=1e-8)
+
+
+def test_consensus_finds_the_rank_of_clustered_data(compiled_backend):
+    # rows in 4 clear groups: each row is one component (plus noise)
+    rng = np.random.default_rng(0)
+    H = rng.random((4, 60)) * (rng.random((4, 60)) < 0.5) + 0.01
+    groups = np.repeat(np.arange(4), 30)
+    X = H[groups] * (1 + rng.random((120, 1))) + 0.02 * rng.random((120, 60))
+    res = select_rank(X, range(2, 8), method="consensus", n_repeats=8, random_state=0,
+                      backend=compiled_backend)
+    assert res.best_rank == 4
+    assert res.table["cophenetic"][2] > 0.99 and res.table["dispersion"][2] > 0.99
+    C = res.consensus[4]
+    assert C.shape == (120, 120) and C.dtype == np.float32
+    # the consensus of the right rank is the block structure of the groups
+    np.testing.assert_array_equal(C == 1, groups[:, None] == groups[None, :])
+    both = select_rank(X, range(2, 8), method="both", n_repeats=4, random_state=0,
+                       backend=compiled_backend)
+    assert {"test_error", "cophenetic", "dispersion"} <= set(both.table)
+    assert both.best_rank == 4
+
+
+def test_consensus_statistics_on_a_hand_checked_example():
+    # three runs over four items
+    labels = [[0, 0, 1, 1], [0, 0, 1, 1], [1, 0, 0, 0]]
+    C = consensus_matrix(labels)
+    expected = np.array([[1, 2 / 3, 0, 0],
+                         [2 / 3, 1, 1 / 3, 1 / 3],
+                         [0, 1 / 3, 1, 1],
+                         [0, 1 / 3, 1, 1]])
+    np.testing.assert_allclose(C, expected)
+    # dispersion, mean of 4 (C - 1/2)^2: ten entries at 0 or 1 (1 each), six at 1/3 or
+    # 2/3 (1/9 each)
+    assert dispersion(C) == pytest.approx((10 + 6 / 9) / 16)
+    # average linkage of D = 1 - C (pairs 01 02 03 12 13 23: 1/3 1 1 2/3 2/3 0): {2,3}
+    # at 0, {0,1} at 1/3, then the two groups at the mean of 1, 1, 2/3, 2/3 = 5/6
+    d = np.array([1 / 3, 1, 1, 2 / 3, 2 / 3, 0])
+    coph = np.array([1 / 3, 5 / 6, 5 / 6, 5 / 6, 5 / 6, 0])
+    assert cophenetic_correlation(C) == pytest.approx(np.corrcoef(d, coph)[0, 1])
+    assert cophenetic_correlation(C) < 1
+    # a consensus the tree cannot reproduce: distances 0.1, 0.5, 0.6 (a-b, a-c, b-c)
+    # join a-b at 0.1, then c at the average 0.55: cophenetic (0.1, 0.55, 0.55)
+    C2 = 1 - np.array([[0, 0.1, 0.5, 0.9], [0.1, 0, 0.6, 0.9], [0.5, 0.6, 0, 0.9],
+                       [0.9, 0.9, 0.9, 0]])
+    d = np.array([0.1, 0.5, 0.9, 0.6, 0.9, 0.9])
+    coph = np.array([0.1, 0.55, 0.9, 0.55, 0.9, 0.9])
+    assert cophenetic_correlation(C2) == pytest.approx(np.corrcoef(d, coph)[0, 1])
+    perfect = consensus_matrix([[0, 0, 1, 1, 2]] * 5)
+    assert dispersion(perfect) == 1.0 and cophenetic_correlation(perfect) == pytest.approx(1.0)
+
+
+def test_rank_rules():
+    errors = np.array([[5.0, 5.2, 4.8], [2.0, 2.1, 1.9], [1.95, 2.05, 1.9], [3.0, 3, 3]])
+    assert _one_se_best([2, 3, 4, 5], errors) == 3  # 4 is lower, but within one SE of 3
+    assert _one_se_best([2, 3, 4, 5], errors[:, :1]) == 4  # one hold-out: the minimum
+    assert _elbow([1, 2, 3, 4, 5, 6], [10, 6, 2, 1.8, 1.6, 1.5]) == 3
+
+
+def test_hold_out_keeps_an_entry_in_every_row_and_column():
+    X = np.random.default_rng(0).random((30, 20))
+    X[:, 0] = np.nan
+    X[:, 0][:2] = 1.0  # column 0 has two observed entries only
+    obs = from_dense(X, None, "nan")
+    for seed in range(20):
+        hold = _hold_out_observed(obs, 0.6, np.random.default_rng(seed))
+        assert np.all(np.diff(hold.train.X.indptr) > 0)
+        assert np.all(np.diff(hold.train.XT.indptr) > 0)
+        assert hold.train.nnz + len(hold.rows) == obs.nnz
+        np.testing.assert_array_equal(hold.values, X[hold.rows, hold.cols])
+
+
+def test_reproducible_and_independent_of_n_jobs(compiled_backend):
+    X = _dense(3, seed=1, m=80, n=60)
+    a = select_rank(X, [2, 3, 4], method="both", n_repeats=2, random_state=5, n_jobs=1,
+                    backend=compiled_backend)
+    b = select_rank(X, [2, 3, 4], method="both", n_repeats=2, random_state=5, n_jobs=2,
+                    backend=compiled_backend)
+    for key in a.table:
+        np.testing.assert_array_equal(a.table[key], b.table[key])
+    c = select_rank(X, [2, 3, 4], n_repeats=2, random_state=6, backend=compiled_backend)
+    assert not np.array_equal(a.table["test_error"], c.table["test_error"])
+    assert "best_rank=" in str(a)
+
+
+def test_plot(tmp_path):
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    X = _dense(3, seed=1, m=60, n=40)
+    res = select_rank(X, [2, 3, 4], method="both", n_repeats=2, random_state=0)
+    axes = res.plot()
+    assert len(axes) == 2
+    assert axes[0].get_xlabel() == "rank"
+    assert len(axes[0].lines) >= 2 and len(axes[1].lines) == 2
+    axes[0].figure.savefig(tmp_path / "ranks.png")
+    assert (tmp_path / "ranks.png").stat().st_size > 0
+
+
+def test_errors():
+    X = _dense(2, seed=0, m=20, n=10)
+    with pytest.raises(ValueError, match="method must be one of"):
+        select_rank(X, [2], method="bic")
+    with pytest.raises(ValueError, match="ranks must be ints >= 1"):
+        select_rank(X, [0, 2])
+    with pytest.raises(ValueError, match="ranks must not be empty"):
+        select_rank(X, [])
+    with pytest.raises(ValueError, match="ranks must be distinct"):
+        select_rank(X, [2, 2])
+    with pytest.raises(ValueError, match=r"at most min\(n_samples, n_features\) = 10"):
+        select_rank(X, [2, 11])
+    with pytest.raises(ValueError, match=r"test_fraction must be in \(0, 1\)"):
+        select_rank(X, [2], test_fraction=0.0)
+    with pytest.raises(ValueError, match="beta_loss must be 'frobenius' or 'kullback-leibler'"):
+        select_rank(X, [2], beta_loss="itakura-saito")
+    with pytest.raises(ValueError, match="solver='pgd' is not supported with missing entries"):
+        select_rank(X, [2], solver="pgd")
+    with pytest.raises(ValueError, match="axis must be 0"):
+        select_rank(X, [2], method="consensus", axis=2)
+    with pytest.raises(ValueError, match="n_repeats must be"):
+        select_rank(X, [2], n_repeats=0)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        consensus_matrix([1, 2, 3])
+    assert fastnmf.RankSelection is not None
