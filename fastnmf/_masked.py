@@ -1,17 +1,18 @@
 """Fits on the observed entries only (missing values).
 
-The observed entries of X are held as a CSR pattern with their values (stored zeros
-are observed zeros) plus the pattern of ``X^T`` and the permutation between the
-two orders: O(nnz) memory, never an m x n array.  They come from
+The observed entries of X are held as a CSR matrix with their values (stored zeros
+are observed zeros) and a CSR copy of its transpose: O(nnz) memory, never an m x n
+array.  They come from
 
 * dense X: every entry that is not NaN (and not flagged by ``mask``);
 * sparse X with ``missing='unobserved'``: the stored entries (absent = unknown).
 
 Solvers (each a loop over kernels that touch the observed entries only):
 
-* :func:`fit_cd`: coordinate descent keeping the residual of every observed entry
-  (kernel ``masked_hals_sweep``; the residual-based CCD++ of Yu, Hsieh, Si &
-  Dhillon 2012, in HALS's order: all of W, then all of H), O(nnz k) per sweep.
+* :func:`fit_cd`: coordinate descent on the residuals of the observed entries, each
+  row forming its residuals and updating them as each coordinate moves (kernel
+  ``masked_hals_sweep``; the residual-based CCD++ of Yu, Hsieh, Si & Dhillon 2012, in
+  HALS's order: all of W, then all of H), O(nnz k) per sweep.
 * :func:`fit_cd_kl`: the KL Newton coordinate descent (kernel ``kl_cd_sweep_csr``)
   with per-row sums of the other factor over each row's observed columns.
 * :func:`fit_mu`: multiplicative updates, Frobenius and KL, numerators and
@@ -39,34 +40,30 @@ class Observed:
     """The observed entries of an m x n matrix (see the module docstring).
 
     Attributes: ``X`` (CSR, the observed values, explicit zeros kept), ``XT`` (CSR of
-    the transpose), ``to_T`` / ``from_T`` (gathers between the two entry orders),
-    ``rows`` (the row of each entry, CSR order), ``shape``, ``nnz``.
+    the transpose, the same entries), ``shape``, ``nnz``; ``rows`` (the row of each
+    entry of ``X``) is formed when asked for.
     """
 
     def __init__(self, data, indices, indptr, shape):
         m, n = shape
         nnz = int(indptr[-1])
         idx_dtype = np.int32 if max(nnz, m, n) < np.iinfo(np.int32).max else np.int64
-        indices = np.ascontiguousarray(indices, dtype=idx_dtype)
-        indptr = np.ascontiguousarray(indptr, dtype=idx_dtype)
         self.shape = (m, n)
         self.nnz = nnz
-        self.X = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
-        # transpose with the entries' CSR positions as values: its data is the gather
-        order = sp.csr_matrix((np.arange(nnz, dtype=np.int64), indices, indptr), shape=shape)
-        T = order.T.tocsr()
-        T.sort_indices()
-        self.to_T = np.ascontiguousarray(T.data, dtype=idx_dtype)
-        self.from_T = np.empty(nnz, dtype=idx_dtype)
-        self.from_T[self.to_T] = np.arange(nnz, dtype=idx_dtype)
-        self.XT = sp.csr_matrix(
-            (data[self.to_T], np.ascontiguousarray(T.indices, dtype=idx_dtype),
-             np.ascontiguousarray(T.indptr, dtype=idx_dtype)), shape=(n, m), copy=False)
-        self.rows = np.repeat(np.arange(m, dtype=idx_dtype), np.diff(indptr))
+        self.X = sp.csr_matrix((data, np.ascontiguousarray(indices, dtype=idx_dtype),
+                                np.ascontiguousarray(indptr, dtype=idx_dtype)),
+                               shape=shape, copy=False)
+        self.XT = self.X.T.tocsr()  # keeps stored zeros; rows come out sorted
+        self.XT.sort_indices()
 
     @property
     def dtype(self):
         return self.X.dtype
+
+    @property
+    def rows(self):
+        return np.repeat(np.arange(self.shape[0], dtype=self.X.indices.dtype),
+                         np.diff(self.X.indptr))
 
     def fill_estimate(self):
         """A sparse stand-in for X for the initialization: the observed values scaled by
@@ -76,14 +73,6 @@ class Observed:
         est = self.X.copy()
         est.data *= est.dtype.type(scale)
         return est
-
-    def values_at(self, W, Ht):
-        """``(W H)[i, j]`` at every observed entry, CSR order, float64."""
-        return wh_at(W, Ht, self.rows, self.X.indices)
-
-    def residual(self, W, Ht):
-        """``x - wh`` at every observed entry (float64, CSR order)."""
-        return self.X.data.astype(np.float64) - self.values_at(W, Ht)
 
 
 def wh_at(W, Ht, rows, cols):
@@ -213,24 +202,20 @@ def fit_cd(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
     and stopping rule (summed projected gradient <= ``tol`` times the first one's)."""
     k = W.shape[1]
     X, XT = obs.X, obs.XT
-    resid = obs.residual(W, Ht)
-    resid_T = np.empty_like(resid) if update_H else None
     order = np.arange(k, dtype=np.intp)
     free = free_components(k, frozen)
     violation_init = None
-    sq = float(np.dot(resid, resid))
+    sq = 0.0
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         perm = rng.permutation(k).astype(np.intp) if shuffle else order
-        violation, sq = kernels.masked_hals_sweep(X.indices, X.indptr, resid, W, Ht,
+        violation, sq = kernels.masked_hals_sweep(X.data, X.indices, X.indptr, W, Ht,
                                                   penalty.l1_W, penalty.l2_W, perm, n_threads)
         if update_H:
-            np.take(resid, obs.to_T, out=resid_T)
             perm = rng.permutation(free).astype(np.intp) if shuffle else free
-            v, sq = kernels.masked_hals_sweep(XT.indices, XT.indptr, resid_T, Ht, W,
+            v, sq = kernels.masked_hals_sweep(XT.data, XT.indices, XT.indptr, Ht, W,
                                               penalty.l1_H, penalty.l2_H, perm, n_threads)
             violation += v
-            np.take(resid_T, obs.from_T, out=resid)
         loss = 0.5 * sq
         go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
                                f"  violation {violation:.4e}")

@@ -182,18 +182,16 @@ kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_loss,
 
 Missing entries (only the stored entries of a CSR pattern are observed).
 
-masked_hals_sweep(indices, indptr, resid, W, B, l1, l2, perm, n_threads) -> (float, float)
+masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads) -> (float, float)
     One coordinate-descent sweep over W (m x k) for
     ``0.5 sum_{(i, j) observed} (X[i, j] - W[i] @ B[j])^2 + l1 sum(W) + 0.5 l2 ||W||^2``
-    with ``B`` (n x k) fixed, where the observed entries are those of the CSR
-    pattern ``(indices, indptr)`` (m x n) and ``resid`` (float64, one value per
-    stored entry, in the pattern's order) holds their residuals
-    ``r_p = X[i, j_p] - W[i] @ B[j_p]`` on entry; it is kept up to date in place
-    (the residual-based coordinate descent of CCD++, Yu, Hsieh, Si & Dhillon 2012,
-    in HALS's order: every component of W, then of H).  For the H sweep pass the
-    pattern of ``X^T`` (CSR), its residuals in that order, ``H^T`` and ``W``.  For row
-    i with entries p (stored order) and ``g_tp = B[j_p, t]`` (float64), for t in
-    ``perm``::
+    with ``B`` (n x k) fixed, where the observed entries are the stored entries of the
+    CSR matrix ``(data, indices, indptr)`` (m x n; a stored zero is an observed zero).
+    For the H sweep pass the CSR matrix of ``X^T``, ``H^T`` and ``W``.  Row i gathers
+    ``g_tp = B[j_p, t]`` (float64) for its entries p (stored order) and their residuals
+    ``r_p = x_p - sum_t W[i, t] g_tp`` (summed over t in order), then for t in ``perm``
+    (the residual-based coordinate descent of CCD++, Yu, Hsieh, Si & Dhillon 2012, in
+    HALS's order: every component of W, then of H)::
 
         grad = l1 + l2 w - sum_p r_p g_tp        (w = W[i, t])
         hess = l2 + sum_p g_tp^2
@@ -203,10 +201,11 @@ masked_hals_sweep(indices, indptr, resid, W, B, l1, l2, perm, n_threads) -> (flo
     ``sum_p g_tp^2`` is summed in p order; ``sum_p r_p g_tp`` in 4 interleaved
     partials ``(p mod 4)`` combined as ``(s0 + s1) + (s2 + s3)``, then the remaining p.
     Returns ``(violation, sq)``: the sum of ``|projected gradient|`` before each
-    update (as ``hals_sweep``) and ``sum_p r_p^2`` at the end of the sweep, per row
-    and then over the rows in order, so results do not depend on ``n_threads``.
-    Rows are independent and run in parallel.  Scratch per thread:
-    ``k * (max_row_entries + 1)`` doubles.
+    update (as ``hals_sweep``) and ``sum_p r_p^2`` at the end of the sweep (the
+    squared residual of the observed entries for the new W), per row and then over
+    the rows in order, so results do not depend on ``n_threads``.  Rows are
+    independent and run in parallel.  Scratch per thread: ``(k + 1) *
+    max_row_entries + k`` doubles.
 
 Non-negative least squares.
 

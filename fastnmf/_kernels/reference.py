@@ -246,12 +246,12 @@ def kl_cd_sweep_csr(data, indices, indptr, W, B, bsum, l1, l2, max_inner, want_l
 
 
 # ------------------------------------------------------------ missing entries
-def masked_hals_sweep(indices, indptr, resid, W, B, l1, l2, perm, n_threads):
+def masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads):
     violation = sq = 0.0
     for i in range(len(indptr) - 1):
         span = slice(int(indptr[i]), int(indptr[i + 1]))
         G = B[indices[span]].astype(np.float64).T  # k x q
-        r = resid[span]  # a view: updated in place
+        r = data[span].astype(np.float64) - W[i].astype(np.float64) @ G
         w = W[i]
         for t in perm:
             wt = float(w[t])

@@ -1,12 +1,12 @@
-"""Coordinate descent on the observed entries only (missing values): the residual of
-every observed entry is kept and updated as each coordinate moves.  See
+"""Coordinate descent on the observed entries only (missing values): each row forms the
+residuals of its observed entries and updates them as each coordinate moves.  See
 :mod:`fastnmf._kernels` (``masked_hals_sweep``) for the contract."""
 
 import numba
 import numpy as np
 
 from .. import row_chunks
-from ._common import JIT, PARALLEL_JIT, set_threads
+from ._common import JIT, PARALLEL_JIT, prefetch_row, set_threads
 
 
 @numba.njit(**JIT)
@@ -76,8 +76,62 @@ def _masked_row(G, a, q, r, w, l1, l2, perm):
     return violation, sq
 
 
+@numba.njit(**JIT)
+def _gather(data, indices, p0, q, B, w, G, a, r):
+    """G[t, p] = B[j_p, t], a[t] += their squares (p in order), r[p] = x_p - sum_t w[t] G[t, p]
+    (t in order), four entries at a time so that their four sums run side by side; the
+    rows of B 16 entries ahead are prefetched (B is large and read in random order)."""
+    k = w.shape[0]
+    limit = indices.shape[0] - p0  # entries of the next rows may be prefetched too
+    p = 0
+    while p + 4 <= q:
+        # the rows of B four groups ahead: random rows of a large factor come from memory
+        for ahead in range(p + 16, min(p + 20, limit)):
+            prefetch_row(B, indices[p0 + ahead])
+        b0 = B[indices[p0 + p]]
+        b1 = B[indices[p0 + p + 1]]
+        b2 = B[indices[p0 + p + 2]]
+        b3 = B[indices[p0 + p + 3]]
+        c0 = c1 = c2 = c3 = 0.0
+        for t in range(k):
+            wt = np.float64(w[t])
+            g0 = np.float64(b0[t])
+            g1 = np.float64(b1[t])
+            g2 = np.float64(b2[t])
+            g3 = np.float64(b3[t])
+            G[t, p] = g0
+            G[t, p + 1] = g1
+            G[t, p + 2] = g2
+            G[t, p + 3] = g3
+            at = a[t] + g0 * g0
+            at = at + g1 * g1
+            at = at + g2 * g2
+            a[t] = at + g3 * g3
+            c0 += wt * g0
+            c1 += wt * g1
+            c2 += wt * g2
+            c3 += wt * g3
+        r[p] = np.float64(data[p0 + p]) - c0
+        r[p + 1] = np.float64(data[p0 + p + 1]) - c1
+        r[p + 2] = np.float64(data[p0 + p + 2]) - c2
+        r[p + 3] = np.float64(data[p0 + p + 3]) - c3
+        p += 4
+    while p < q:
+        if p + 16 < limit:
+            prefetch_row(B, indices[p0 + p + 16])
+        b0 = B[indices[p0 + p]]
+        c0 = 0.0
+        for t in range(k):
+            g0 = np.float64(b0[t])
+            G[t, p] = g0
+            a[t] += g0 * g0
+            c0 += np.float64(w[t]) * g0
+        r[p] = np.float64(data[p0 + p]) - c0
+        p += 1
+
+
 @numba.njit(**PARALLEL_JIT)
-def _masked_sweep(indices, indptr, resid, W, B, l1, l2, perm, bounds, viol, sq):
+def _masked_sweep(data, indices, indptr, W, B, l1, l2, perm, bounds, viol, sq):
     k = W.shape[1]
     for c in numba.prange(bounds.shape[0] - 1):
         width = 1
@@ -85,28 +139,25 @@ def _masked_sweep(indices, indptr, resid, W, B, l1, l2, perm, bounds, viol, sq):
             width = max(width, indptr[i + 1] - indptr[i])
         G = np.empty((k, width))
         a = np.empty(k)
+        r = np.empty(width)
         for i in range(bounds[c], bounds[c + 1]):
             p0 = indptr[i]
             q = indptr[i + 1] - p0
+            w = W[i]
             for t in range(k):
                 a[t] = 0.0
-            for p in range(q):
-                b = B[indices[p0 + p]]
-                for t in range(k):
-                    g = np.float64(b[t])
-                    G[t, p] = g
-                    a[t] += g * g
-            viol[i], sq[i] = _masked_row(G, a, q, resid[p0:p0 + q], W[i], l1, l2, perm)
+            _gather(data, indices, p0, q, B, w, G, a, r)
+            viol[i], sq[i] = _masked_row(G, a, q, r, w, l1, l2, perm)
 
 
-def masked_hals_sweep(indices, indptr, resid, W, B, l1, l2, perm, n_threads):
+def masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads):
     m = len(indptr) - 1
     viol, sq = np.zeros(m), np.zeros(m)
     # a few chunks per thread, of about equal numbers of entries
     bounds = row_chunks(indptr, 8 * max(1, int(n_threads)))
     previous = set_threads(n_threads)
     try:
-        _masked_sweep(indices, indptr, resid, W, B, float(l1), float(l2),
+        _masked_sweep(data, indices, indptr, W, B, float(l1), float(l2),
                       np.asarray(perm, dtype=np.intp), bounds, viol, sq)
     finally:
         numba.set_num_threads(previous)
