@@ -16,15 +16,15 @@ consensus clustering over restarts.
 
 import numbers
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from . import _masked
-from ._fit import FitResult, Penalty
-from ._monitor import Monitor
+from ._fit import FitResult
+from ._kernels import MU_EPS
 from ._threads import blas_threads, resolve_n_threads
 from ._validation import SOLVERS, beta_loss_to_float, check_int, check_option, check_real, dot64
 
@@ -88,19 +88,25 @@ class HoldOut:
     values: np.ndarray
 
 
+def _give_back(test, idx, size, rng):
+    """Return to training (``test[p] = False``) one random held-out entry of every item
+    (row or column, ``idx[p]`` the entry's) that would otherwise have no training entry."""
+    kept = np.bincount(idx[~test], minlength=size)
+    held = np.flatnonzero(test)
+    cand = held[kept[idx[held]] == 0]
+    if len(cand):
+        cand = cand[rng.permutation(len(cand))]
+        _, first = np.unique(idx[cand], return_index=True)
+        test[cand[first]] = False
+
+
 def _hold_out_observed(obs, fraction, rng):
     """Hold out ``fraction`` of the observed entries at random, giving back to the
     training set one held-out entry of any row or column left with none."""
-    nnz = obs.nnz
-    test = rng.random(nnz) < fraction
+    test = rng.random(obs.nnz) < fraction
     rows, cols = obs.rows, obs.X.indices
-    for idx in (rows, cols):
-        size = obs.shape[0] if idx is rows else obs.shape[1]
-        kept = np.bincount(idx[~test], minlength=size)
-        for item in np.flatnonzero(kept == 0):
-            where = np.flatnonzero((idx == item) & test)
-            if len(where):
-                test[where[rng.integers(len(where))]] = False
+    _give_back(test, rows, obs.shape[0], rng)
+    _give_back(test, cols, obs.shape[1], rng)
     keep = ~test
     indptr = np.concatenate(([0], np.cumsum(np.bincount(rows[keep], minlength=obs.shape[0]))))
     train = _masked.Observed(np.ascontiguousarray(obs.X.data[keep]), cols[keep], indptr, obs.shape)
@@ -226,17 +232,11 @@ def _test_error(W, Ht, hold, beta):
     x = hold.values
     if beta == 2:
         return float(np.mean((x - wh) ** 2))
-    wh = np.maximum(wh, _masked_eps())
+    wh = np.maximum(wh, MU_EPS)
     pos = x > 0
     terms = wh - x
     terms[pos] += x[pos] * np.log(x[pos] / wh[pos])
     return float(np.mean(terms))
-
-
-def _masked_eps():
-    from ._kernels import MU_EPS
-
-    return MU_EPS
 
 
 # ------------------------------------------------------------------ result
@@ -280,7 +280,6 @@ class RankSelection:
     test_errors: np.ndarray = None
     consensus: dict = None
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def __str__(self):
         cols = list(self.table)
@@ -440,7 +439,10 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
         raise ValueError(f"ranks must be at most min(n_samples, n_features) = {min(m, n)}; "
                          f"got {ranks[-1]}")
     backend = resolve_backend_name(backend)
-    n_threads = resolve_n_threads(None if n_jobs is None else n_jobs)
+    try:
+        n_threads = resolve_n_threads(n_jobs)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(str(exc).replace("n_threads", "n_jobs")) from None
     if backend == "numba" and not _numba_layer_is_reentrant():
         # numba's 'workqueue' layer must not run kernels from several threads at once
         n_jobs_eff = 1

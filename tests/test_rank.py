@@ -177,6 +177,8 @@ def test_errors():
         select_rank(X, [2], method="consensus", axis=2)
     with pytest.raises(ValueError, match="n_repeats must be"):
         select_rank(X, [2], n_repeats=0)
+    with pytest.raises(ValueError, match="n_jobs must be None, -1 or a positive int"):
+        select_rank(X, [2], n_jobs=0)
     with pytest.raises(ValueError, match="labels must have shape"):
         consensus_matrix([1, 2, 3])
     assert fastnmf.RankSelection is not None
