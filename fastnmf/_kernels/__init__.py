@@ -207,6 +207,30 @@ masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads) -> (floa
     independent and run in parallel.  Scratch per thread: ``(k + 1) *
     max_row_entries + k`` doubles.
 
+complement_hals_sweep(W, HHt, XHt, indices, indptr, B, l1, l2, perm, n_threads) -> (float, float)
+    One coordinate-descent sweep over W (m x k) for
+    ``0.5 sum_{(i, j) not in T} (X[i, j] - W[i] @ B[j])^2 + l1 sum(W) + 0.5 l2 ||W||^2``
+    when the unknown entries T are few: the CSR pattern ``(indices, indptr)`` (m x n).
+    ``HHt = B^T B`` is over every column and ``XHt = X0 B`` with ``X0`` = X with zeros
+    at T, so the products are those of an ordinary fit and only T costs extra.  Row i
+    gathers its T entries p as in ``masked_hals_sweep`` with ``x_p = 0``:
+    ``g_tp = B[j_p, t]``, ``r_p = -sum_t W[i, t] g_tp`` (the model there, negated), and
+    for t in ``perm``::
+
+        grad = -(XHt[i, t] - l1) + sum_r (HHt[t, r] + l2 [r == t]) W[i, r]   (r in order)
+               + sum_p r_p g_tp
+        hess = (HHt[t, t] - sum_p g_tp^2) + l2
+        W[i, t] = max(W[i, t] - grad / hess, 0)
+                  (skipped unless hess > COMPLEMENT_HESS_RTOL (HHt[t, t] + l2))
+        d = W[i, t] - w (rounded to the array dtype);  r_p -= d g_tp
+
+    (the first line of grad is ``hals_sweep``'s gradient; with no T entries this is
+    ``hals_sweep``).  The sums over p are those of ``masked_hals_sweep``.  Returns
+    ``(violation, sq)``: the summed ``|projected gradient|`` and ``sum_p r_p^2`` at the
+    end, ``sum_T (W H)^2`` of the new W, which the caller subtracts from the Gram
+    identity's ``||X0 - W H||^2`` to get the loss over the known entries.  Rows in
+    parallel; results do not depend on ``n_threads``.
+
 Non-negative least squares.
 
 nnls_bpp(G, C, X, max_iter, n_threads) -> int
@@ -266,7 +290,13 @@ KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
     "nnls_bpp", "extrapolate", "gram", "hals_sweep_blocks", "masked_hals_sweep",
+    "complement_hals_sweep",
 )
+
+#: ``complement_hals_sweep`` skips a coordinate whose curvature over the known entries,
+#: ``HHt[t, t] - sum_T g^2 + l2``, is not above this fraction of ``HHt[t, t] + l2`` (all
+#: of its column's weight sits on unknown entries, and the difference is rounding).
+COMPLEMENT_HESS_RTOL = 1e-12
 
 #: Halvings at most of a rejected decreasing step in ``kl_cd_sweep``.
 KL_MAX_BACKTRACK = 30

@@ -8,8 +8,8 @@ given the Gram matrix and the cross product) are handled as NumPy vectors.
 
 import numpy as np
 
-from . import (KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK, gram_chunks, n_row_blocks,
-               row_chunks)
+from . import (COMPLEMENT_HESS_RTOL, KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK,
+               gram_chunks, n_row_blocks, row_chunks)
 
 __all__ = list(KERNELS)
 
@@ -259,6 +259,29 @@ def masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads):
             violation += abs(min(grad, 0.0) if wt == 0 else grad)
             hess = l2 + float(np.dot(G[t], G[t]))
             if hess != 0:
+                w[t] = max(wt - grad / hess, 0.0)  # rounds to the array dtype
+                r -= (float(w[t]) - wt) * G[t]
+        sq += float(np.dot(r, r))
+    return violation, sq
+
+
+def complement_hals_sweep(W, HHt, XHt, indices, indptr, B, l1, l2, perm, n_threads):
+    violation = sq = 0.0
+    k = W.shape[1]
+    for i in range(len(indptr) - 1):
+        span = slice(int(indptr[i]), int(indptr[i + 1]))
+        G = B[indices[span]].astype(np.float64).T  # k x q
+        r = -(W[i].astype(np.float64) @ G)
+        w = W[i]
+        for t in perm:
+            wt = float(w[t])
+            grad = -(float(XHt[i, t]) - l1)
+            for c in range(k):
+                grad += (float(HHt[t, c]) + (l2 if c == t else 0.0)) * float(w[c])
+            grad += float(np.dot(r, G[t]))
+            violation += abs(min(grad, 0.0) if wt == 0 else grad)
+            hess = (float(HHt[t, t]) - float(np.dot(G[t], G[t]))) + l2
+            if hess > COMPLEMENT_HESS_RTOL * (float(HHt[t, t]) + l2):
                 w[t] = max(wt - grad / hess, 0.0)  # rounds to the array dtype
                 r -= (float(w[t]) - wt) * G[t]
         sq += float(np.dot(r, r))

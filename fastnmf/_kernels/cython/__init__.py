@@ -5,6 +5,7 @@ the kernels are correct but run single-threaded (``n_threads`` is ignored).
 Importing this package raises ImportError when the extension is not built.
 """
 
+from .. import COMPLEMENT_HESS_RTOL as _COMPLEMENT_HESS_RTOL
 from .. import KERNELS
 from .. import GRAM_MAX_CHUNKS as _GRAM_MAX_CHUNKS
 from .. import GRAM_MIN_ROWS as _GRAM_MIN_ROWS
@@ -20,6 +21,7 @@ from ._isa import load_extension
 #: ("avx2" or "baseline"); see :mod:`fastnmf._kernels.cython._isa`.
 _ext, ISA = load_extension()
 
+complement_hals_sweep = _ext.complement_hals_sweep
 csr_matmul = _ext.csr_matmul
 csr_t_matmul = _ext.csr_t_matmul
 extrapolate = _ext.extrapolate
@@ -45,7 +47,8 @@ if (_ext.ROW_BLOCK != _ROW_BLOCK or _ext.MU_EPS != _MU_EPS
         or getattr(_ext, "NNLS_TOL", None) != _NNLS_TOL
         or getattr(_ext, "NNLS_PIVOT_TOL", None) != _NNLS_PIVOT_TOL
         or getattr(_ext, "GRAM_MIN_ROWS", None) != _GRAM_MIN_ROWS
-        or getattr(_ext, "GRAM_MAX_CHUNKS", None) != _GRAM_MAX_CHUNKS):  # pragma: no cover
+        or getattr(_ext, "GRAM_MAX_CHUNKS", None) != _GRAM_MAX_CHUNKS
+        or getattr(_ext, "COMPLEMENT_HESS_RTOL", None) != _COMPLEMENT_HESS_RTOL):  # pragma: no cover
     raise ImportError(
         "fastnmf's cython extension is stale (its constants differ from the "
         "kernel contract); rebuild it with `pip install -e .`"

@@ -33,6 +33,9 @@ cdef enum:
 # Denominator guard of the multiplicative update: float32 machine epsilon
 # (fastnmf._kernels.MU_EPS, also checked in __init__.py).
 cdef double _MU_EPS = 1.1920928955078125e-07
+# fastnmf._kernels.COMPLEMENT_HESS_RTOL (checked in __init__.py)
+cdef double _COMPLEMENT_HESS_RTOL = 1e-12
+COMPLEMENT_HESS_RTOL = _COMPLEMENT_HESS_RTOL
 
 # Per-thread scratch rows are separated by _PAD elements (>= 128 bytes) so that
 # two threads never write to the same or adjacent cache lines (false sharing
@@ -1176,6 +1179,82 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
                                G + rr * k * width, A + rr * k, R + rr * width, nnz - p0)
             _masked_rows(G, width, A, R, qs, &W[i0, 0], k, nr, l1, l2,
                          &order[0] if n_perm else NULL, n_perm, &viol[i0], &sq[i0])
+    return float(np.sum(viol_np)), float(np.sum(sq_np))
+
+
+cdef void _complement_row(const double* G, Py_ssize_t width, const double* a, Py_ssize_t q,
+                          double* r, floating* w, const floating[:, ::1] HHt,
+                          const floating* xht, Py_ssize_t k, double l1, double l2,
+                          const Py_ssize_t* perm, Py_ssize_t n_perm, double* viol_out,
+                          double* sq_out) noexcept nogil:
+    """One row of complement_hals_sweep (see the contract)."""
+    cdef double violation = 0.0, pending = 0.0, s, wt, grad, hess, new, sq, hc, htt
+    cdef Py_ssize_t u, t, c, tp = 0, p
+    for u in range(n_perm):
+        t = perm[u]
+        s = fastnmf_update_dot(r, G + tp * width, G + t * width, q, pending)
+        wt = w[t]
+        grad = -((<double> xht[t]) - l1)
+        for c in range(k):
+            hc = HHt[t, c]
+            if c == t:
+                hc = hc + l2
+            grad = grad + hc * (<double> w[c])
+        grad = grad + s
+        violation = violation + fabs(_min(grad, 0.0) if wt == 0 else grad)
+        htt = HHt[t, t]
+        hess = (htt - a[t]) + l2
+        pending = 0.0
+        if hess > _COMPLEMENT_HESS_RTOL * (htt + l2):
+            new = wt - grad / hess
+            new = new if new > 0 else 0.0
+            w[t] = <floating> new
+            pending = (<double> w[t]) - wt
+            tp = t
+    sq = 0.0
+    for p in range(q):
+        r[p] = r[p] - pending * G[tp * width + p]
+        sq = sq + r[p] * r[p]
+    viol_out[0] = violation
+    sq_out[0] = sq
+
+
+def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
+                          const floating[:, ::1] XHt, const index_t[::1] indices,
+                          const index_t[::1] indptr, const floating[:, ::1] B, double l1,
+                          double l2, perm, int n_threads):
+    """Coordinate-descent sweep over W with a few unknown entries (see the contract)."""
+    cdef Py_ssize_t m = W.shape[0]
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t i, t, q, p0, width, nnz
+    cdef const Py_ssize_t[::1] order = np.ascontiguousarray(perm, dtype=np.intp)
+    cdef Py_ssize_t n_perm = order.shape[0]
+    cdef double* G
+    cdef double* a
+    cdef double* r
+    if m <= 0:
+        return 0.0, 0.0
+    viol_np, sq_np = np.zeros(m), np.zeros(m)
+    cdef double[::1] viol = viol_np
+    cdef double[::1] sq = sq_np
+    width = max(int(np.max(np.diff(np.asarray(indptr)))), 1)
+    zeros_np = np.zeros(width, dtype=np.asarray(W).dtype)
+    cdef const floating[::1] zx = zeros_np
+    cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 1) * width + k))
+    nnz = indptr[m]
+    with nogil, parallel(num_threads=n_threads):
+        for i in prange(m, schedule='dynamic', chunksize=16):
+            G = &scratch[threadid(), _PAD]
+            r = G + k * width
+            a = r + width
+            p0 = indptr[i]
+            q = indptr[i + 1] - p0
+            for t in range(k):
+                a[t] = 0.0
+            _masked_gather(&zx[0], &indices[p0] if q else &indices[0] if nnz else NULL, q, B,
+                           &W[i, 0], k, width, G, a, r, nnz - p0)
+            _complement_row(G, width, a, q, r, &W[i, 0], HHt, &XHt[i, 0], k, l1, l2,
+                            &order[0] if n_perm else NULL, n_perm, &viol[i], &sq[i])
     return float(np.sum(viol_np)), float(np.sum(sq_np))
 
 

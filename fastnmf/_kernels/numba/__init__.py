@@ -9,7 +9,7 @@ from .. import KERNELS
 from .hals import extrapolate, gram, hals_sweep, hals_sweep_blocks
 from .kl import kl_cd_sweep, kl_cd_sweep_csr, kl_nonzero_loss, kl_nonzero_loss_csr, mu_numerator_csr
 from .loss import squared_residual
-from .masked import masked_hals_sweep
+from .masked import complement_hals_sweep, masked_hals_sweep
 from .mu import mu_update
 from .nnls import nnls_bpp
 from .sparse import csr_matmul, csr_t_matmul

@@ -5,7 +5,7 @@ residuals of its observed entries and updates them as each coordinate moves.  Se
 import numba
 import numpy as np
 
-from .. import row_chunks
+from .. import COMPLEMENT_HESS_RTOL, row_chunks
 from ._common import JIT, PARALLEL_JIT, prefetch_row, set_threads
 
 
@@ -159,6 +159,100 @@ def masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads):
     try:
         _masked_sweep(data, indices, indptr, W, B, float(l1), float(l2),
                       np.asarray(perm, dtype=np.intp), bounds, viol, sq)
+    finally:
+        numba.set_num_threads(previous)
+    return float(np.sum(viol)), float(np.sum(sq))
+
+
+@numba.njit(**JIT)
+def _complement_row(G, a, q, r, w, hht, xht, l1, l2, perm):
+    """One row of complement_hals_sweep (``hht`` = HHt, ``xht`` = the row of XHt)."""
+    k = w.shape[0]
+    violation = 0.0
+    pending = 0.0
+    tp = 0
+    q4 = q - q % 4
+    for u in range(perm.shape[0]):
+        t = perm[u]
+        g = G[t]
+        gp = G[tp]
+        s0 = s1 = s2 = s3 = 0.0
+        for p in range(0, q4, 4):
+            r0 = r[p] - pending * gp[p]
+            r1 = r[p + 1] - pending * gp[p + 1]
+            r2 = r[p + 2] - pending * gp[p + 2]
+            r3 = r[p + 3] - pending * gp[p + 3]
+            r[p] = r0
+            r[p + 1] = r1
+            r[p + 2] = r2
+            r[p + 3] = r3
+            s0 += r0 * g[p]
+            s1 += r1 * g[p + 1]
+            s2 += r2 * g[p + 2]
+            s3 += r3 * g[p + 3]
+        s = (s0 + s1) + (s2 + s3)
+        for p in range(q4, q):
+            r[p] -= pending * gp[p]
+            s += r[p] * g[p]
+        wt = np.float64(w[t])
+        grad = -(np.float64(xht[t]) - l1)
+        for c in range(k):
+            hc = np.float64(hht[t, c])
+            if c == t:
+                hc += l2
+            grad += hc * np.float64(w[c])
+        grad += s
+        if wt == 0:
+            violation += abs(min(grad, 0.0))
+        else:
+            violation += abs(grad)
+        htt = np.float64(hht[t, t])
+        hess = (htt - a[t]) + l2
+        pending = 0.0
+        if hess > COMPLEMENT_HESS_RTOL * (htt + l2):
+            new = wt - grad / hess
+            if not new > 0:
+                new = 0.0
+            w[t] = new
+            pending = np.float64(w[t]) - wt
+            tp = t
+    sq = 0.0
+    gp = G[tp]
+    for p in range(q):
+        r[p] -= pending * gp[p]
+        sq += r[p] * r[p]
+    return violation, sq
+
+
+@numba.njit(**PARALLEL_JIT)
+def _complement_sweep(W, HHt, XHt, zeros, indices, indptr, B, l1, l2, perm, bounds, viol, sq):
+    k = W.shape[1]
+    for c in numba.prange(bounds.shape[0] - 1):
+        width = 1
+        for i in range(bounds[c], bounds[c + 1]):
+            width = max(width, indptr[i + 1] - indptr[i])
+        G = np.empty((k, width))
+        a = np.empty(k)
+        r = np.empty(width)
+        for i in range(bounds[c], bounds[c + 1]):
+            p0 = indptr[i]
+            q = indptr[i + 1] - p0
+            w = W[i]
+            for t in range(k):
+                a[t] = 0.0
+            _gather(zeros, indices, p0, q, B, w, G, a, r)
+            viol[i], sq[i] = _complement_row(G, a, q, r, w, HHt, XHt[i], l1, l2, perm)
+
+
+def complement_hals_sweep(W, HHt, XHt, indices, indptr, B, l1, l2, perm, n_threads):
+    m = W.shape[0]
+    viol, sq = np.zeros(m), np.zeros(m)
+    bounds = row_chunks(np.asarray(indptr) + np.arange(m + 1), 8 * max(1, int(n_threads)))
+    zeros = np.zeros(len(indices), dtype=W.dtype)
+    previous = set_threads(n_threads)
+    try:
+        _complement_sweep(W, HHt, XHt, zeros, indices, indptr, B, float(l1), float(l2),
+                          np.asarray(perm, dtype=np.intp), bounds, viol, sq)
     finally:
         numba.set_num_threads(previous)
     return float(np.sum(viol)), float(np.sum(sq))
