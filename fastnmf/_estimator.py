@@ -250,7 +250,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.backend_ = backend
         self.reconstruction_err_ = result.error
         self.W_ = result.W
-        self.n_missing_ = 0 if obs is None else Xa.shape[0] * Xa.shape[1] - obs.nnz
+        self.n_missing_ = 0 if obs is None else obs.n_missing
         # warm_start continues from this W; a private copy (the caller owns the result)
         self._warm_W = result.W.copy() if self.warm_start else None
         return result.W
@@ -349,7 +349,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         mean loss is the squared error (Frobenius) or the KL divergence per entry."""
         result, _ = self._run(obs.X, None, None, update_H=True, with_error=True, obs=obs)
         loss = max(result.last_data_loss, 0.0)
-        per_entry = (2.0 * loss if check_params(self)["beta_loss"] == 2 else loss) / obs.nnz
+        n_known = obs.shape[0] * obs.shape[1] - obs.n_missing
+        per_entry = (2.0 * loss if check_params(self)["beta_loss"] == 2 else loss) / n_known
         return result.W, result.Ht, per_entry, result.error
 
     @property
@@ -381,6 +382,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         beta = p["beta_loss"]
         if obs is not None:
             solver = _masked.resolve_solver(p["solver"], beta)
+            if hasattr(obs, "representation"):  # dense X: how to hold its unknown entries
+                obs = obs.representation(beta, solver)
             X_init = obs.fill_estimate()  # for the initialization and the flat starts
         if obs is None and beta <= 0 and _beta.zeros_in(X):
             raise ValueError(
@@ -410,6 +413,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         starts = self._starts(X if obs is None else X_init, W, H, k, p, update_H, warm, beta,
                               kernels, n_threads)
+        scale = getattr(obs, "init_scale", 1.0)
+        if scale != 1.0 and update_H and not warm and p["init"] != "custom":
+            # initialized from X with zeros at the unknown entries: magnitudes scaled back
+            # up, as if those entries had the known ones' mean (no scaled copy of X)
+            f = starts[0][1].dtype.type(np.sqrt(scale))
+            starts = [(seed, W0 * f, Ht0 * f) for seed, W0, Ht0 in starts]
         k = starts[0][1].shape[1]
         if obs is None and p["solver"] == "auto" and solver == "hals":
             solver = _solvers.auto_frobenius(X, k)

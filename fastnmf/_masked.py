@@ -61,6 +61,10 @@ class Observed:
         return self.X.dtype
 
     @property
+    def n_missing(self):
+        return self.shape[0] * self.shape[1] - self.nnz
+
+    @property
     def rows(self):
         return np.repeat(np.arange(self.shape[0], dtype=self.X.indices.dtype),
                          np.diff(self.X.indptr))
@@ -118,7 +122,9 @@ def prepare(X, mask=None, missing="nan", name="X"):
         has_nan = not np.isfinite(Xa.min())  # infinities were rejected: a NaN
         if not (has_nan or mask is not None or missing == "unobserved"):
             return Xa, None
-        obs = from_dense(Xa, None if mask is None else check_mask(mask, Xa.shape), missing)
+        spec = DenseMissing(Xa, None if mask is None else check_mask(mask, Xa.shape), missing)
+        spec.check(name)
+        return Xa, spec
     check_observed(obs, name)
     return Xa, obs
 
@@ -134,6 +140,112 @@ def check_mask(mask, shape):
     if arr.shape != tuple(shape):
         raise ValueError(f"mask must have the shape of X, {tuple(shape)}; got {arr.shape}")
     return arr
+
+
+def _unknown(block, mask_block, missing):
+    """Boolean: which entries of a dense block are unknown."""
+    out = np.isnan(block)
+    if mask_block is not None:
+        out |= mask_block
+    if missing == "unobserved":
+        out |= block == 0
+    return out
+
+
+class DenseMissing:
+    """A dense X with unknown entries, before the solver picks how to hold them:
+    :meth:`representation` gives a :class:`Complement` (X with zeros there, and the
+    unknown entries' pattern) for the Frobenius coordinate descent when at most
+    :data:`COMPLEMENT_MAX_FRACTION` of the entries are unknown, else the
+    :class:`Observed` entries."""
+
+    def __init__(self, X, mask, missing):
+        self.X, self.mask, self.missing = X, mask, missing
+        self.shape = X.shape
+        self.T = unknown_pattern(X, mask, missing)
+        self.n_missing = self.T.nnz
+
+    def check(self, name="X"):
+        m, n = self.shape
+        if self.n_missing == m * n:
+            raise ValueError(f"{name} has no observed entry: every entry is missing")
+        _check_empty(np.flatnonzero(np.diff(self.T.indptr) == n), "row", name)
+        _check_empty(np.flatnonzero(np.bincount(self.T.indices, minlength=n) == m), "column",
+                     name)
+
+    def representation(self, beta, solver):
+        m, n = self.shape
+        if beta == 2 and solver == "cd" and self.n_missing <= COMPLEMENT_MAX_FRACTION * m * n:
+            return Complement(zeros_at(self.X, self.T), self.T)
+        return from_dense(self.X, self.mask, self.missing)
+
+
+#: A dense X with at most this fraction of unknown entries is fitted (Frobenius cd) as
+#: X with zeros there plus corrections over them (:class:`Complement`); above it, on the
+#: observed entries (:class:`Observed`).  Measured: see benchmarks/missing.py.
+COMPLEMENT_MAX_FRACTION = 0.5
+
+
+def unknown_pattern(X, mask, missing):
+    """The unknown entries of a dense X as a canonical CSR pattern (values 1), built a
+    block of rows at a time."""
+    m, n = X.shape
+    step = max(1, (1 << 20) // n)
+    cols, counts = [], np.empty(m, dtype=np.int64)
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        r, c = np.nonzero(_unknown(X[lo:hi], None if mask is None else mask[lo:hi], missing))
+        cols.append(c)
+        counts[lo:hi] = np.bincount(r, minlength=hi - lo)
+    indptr = np.concatenate(([0], np.cumsum(counts)))
+    cols = np.concatenate(cols) if cols else np.empty(0, np.int64)
+    return _pattern(cols, indptr, (m, n))
+
+
+def _pattern(cols, indptr, shape):
+    m, n = shape
+    nnz = int(indptr[-1])
+    idx = np.int32 if max(nnz, m, n) < np.iinfo(np.int32).max else np.int64
+    return sp.csr_matrix((np.ones(nnz, dtype=np.float64), np.asarray(cols, dtype=idx),
+                          np.asarray(indptr, dtype=idx)), shape=shape)
+
+
+def zeros_at(X, T):
+    """A copy of the dense X (C order) with zeros at the entries of the pattern T (and no
+    NaN): the X of a :class:`Complement`."""
+    X0 = np.array(X, order="C", copy=True)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(T.indptr))
+    X0[rows, T.indices] = 0
+    return X0
+
+
+class Complement:
+    """X known everywhere but at a set T of entries: ``X`` is X with zeros at T (dense
+    C-ordered, or CSR without T's entries) and ``T``/``TT`` the pattern of T in CSR, by
+    rows and by columns.  The Frobenius coordinate descent then costs an ordinary
+    iteration (the products of ``X``, the Gram matrices) plus O(|T| k) per sweep
+    (kernel ``complement_hals_sweep``)."""
+
+    def __init__(self, X0, T):
+        self.X = X0
+        self.T = T
+        self.TT = T.T.tocsr()
+        self.TT.sort_indices()
+        self.shape = X0.shape
+        self.nnz = X0.shape[0] * X0.shape[1] - T.nnz  # known entries
+        self.n_missing = T.nnz
+        #: the initialization sees X with zeros at T: its factors are scaled by
+        #: sqrt(init_scale), as if the unknown entries had the known ones' mean
+        self.init_scale = (self.shape[0] * self.shape[1]) / max(self.nnz, 1)
+
+    def fill_estimate(self):
+        """What the initialization sees: X with zeros at T."""
+        return self.X
+
+    def solve(self, solver, beta, W, Ht, common, shuffle, rng):
+        common = dict(common)
+        common.pop("parallel_kernels", None)
+        return fit_complement_cd(self, W, Ht, shuffle=shuffle, rng=rng, **common)
 
 
 def from_dense(X, mask, missing):
@@ -184,15 +296,18 @@ def check_observed(obs, name="X"):
     if data.min() < 0:
         raise ValueError(f"{name} must be non-negative; found minimum observed value "
                          f"{float(data.min())!r}")
-    for axis, what, indptr in ((0, "row", obs.X.indptr), (1, "column", obs.XT.indptr)):
-        empty = np.flatnonzero(np.diff(indptr) == 0)
-        if len(empty):
-            shown = ", ".join(str(int(i)) for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
-            raise ValueError(
-                f"{name} has {len(empty)} {what}(s) with no observed entry ({what} index "
-                f"{shown}): their factor {'W' if axis == 0 else 'H'} cannot be estimated. Drop "
-                f"them, or impute them before fitting"
-            )
+    _check_empty(np.flatnonzero(np.diff(obs.X.indptr) == 0), "row", name)
+    _check_empty(np.flatnonzero(np.diff(obs.XT.indptr) == 0), "column", name)
+
+
+def _check_empty(empty, what, name):
+    if len(empty):
+        shown = ", ".join(str(int(i)) for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
+        raise ValueError(
+            f"{name} has {len(empty)} {what}(s) with no observed entry ({what} index "
+            f"{shown}): their factor {'W' if what == 'row' else 'H'} cannot be estimated. Drop "
+            f"them, or impute them before fitting"
+        )
 
 
 # ------------------------------------------------------------------- solvers
@@ -224,6 +339,56 @@ def fit_cd(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
         if not go_on or violation_init == 0 or violation / violation_init <= tol:
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, 0.5 * sq)
+
+
+def fit_complement_cd(comp, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor,
+                      update_H=True, shuffle=False, rng=None, frozen=None, **_):
+    """Coordinate descent (Frobenius) on every entry but the few in ``comp.T``: an
+    ordinary iteration's products and Gram matrices (of X with zeros at T) and the
+    ``complement_hals_sweep`` kernel, which corrects each coordinate's gradient and
+    curvature over T.  The loss is the Gram identity's minus ``0.5 sum_T (W H)^2``.
+    scikit-learn's cd order and stopping rule."""
+    from ._fit import Products, data_loss, kernel_threads
+
+    prod = Products(comp.X, kernels, n_threads)
+    norm = dot64(comp.X, comp.X) if not sp.issparse(comp.X) else dot64(comp.X.data, comp.X.data)
+    T, TT = comp.T, comp.TT
+    k = W.shape[1]
+    parallel = prod.sparse
+    nt_W = kernel_threads(W.shape[0], k, n_threads, parallel) if T.nnz < W.shape[0] * k else n_threads
+    nt_H = kernel_threads(Ht.shape[0], k, n_threads, parallel) if T.nnz < Ht.shape[0] * k else n_threads
+    order = np.arange(k, dtype=np.intp)
+    free = free_components(k, frozen)
+    HtH = prod.gram(Ht)
+    XHt = prod.x_times(Ht)
+    violation_init = None
+    loss = 0.0
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        if update_H and n_iter > 1:
+            XHt = prod.x_times(Ht, out=XHt)
+        perm = rng.permutation(k).astype(np.intp) if shuffle else order
+        violation, sq = kernels.complement_hals_sweep(W, HtH, XHt, T.indices, T.indptr, Ht,
+                                                      penalty.l1_W, penalty.l2_W, perm, nt_W)
+        WtW = prod.gram(W)
+        if update_H:
+            XtW = prod.xt_times(W)
+            perm = rng.permutation(free).astype(np.intp) if shuffle else free
+            v, sq = kernels.complement_hals_sweep(Ht, WtW, XtW, TT.indices, TT.indptr, W,
+                                                  penalty.l1_H, penalty.l2_H, perm, nt_H)
+            violation += v
+            HtH = prod.gram(Ht)
+            full = data_loss(norm, dot64(XtW, Ht), WtW, HtH)
+        else:
+            full = data_loss(norm, dot64(XHt, W), WtW, HtH)
+        loss = max(full - 0.5 * sq, 0.0)
+        go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
+                               f"  violation {violation:.4e}")
+        if violation_init is None:
+            violation_init = violation
+        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+            break
+    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
 
 def _row_sums(kernels, pattern, F, n_threads):

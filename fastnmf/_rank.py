@@ -114,10 +114,50 @@ def _hold_out_observed(obs, fraction, rng):
                    obs.X.data[test].astype(np.float64))
 
 
+def _hold_out_dense(X, T_missing, fraction, rng):
+    """Hold out ``fraction`` of the known entries of a dense X (known: not in
+    ``T_missing``), a block of rows at a time; the training set is a
+    :class:`fastnmf._masked.Complement` (X with zeros at the missing and held-out
+    entries)."""
+    m, n = X.shape
+    step = max(1, (1 << 20) // n)
+    hr, hc = [], []
+    miss_rows = np.repeat(np.arange(m), np.diff(T_missing.indptr))
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        pick = rng.random((hi - lo, n)) < fraction
+        sel = (miss_rows >= lo) & (miss_rows < hi)
+        pick[miss_rows[sel] - lo, T_missing.indices[sel]] = False
+        r, c = np.nonzero(pick)
+        hr.append(r + lo)
+        hc.append(c)
+    hr, hc = np.concatenate(hr), np.concatenate(hc)
+    # every row and column keeps a known training entry
+    held = np.ones(len(hr), dtype=bool)
+    for idx, size, other, miss_idx in ((hr, m, n, miss_rows), (hc, n, m, T_missing.indices)):
+        n_known = other - np.bincount(miss_idx, minlength=size)
+        over = np.bincount(idx[held], minlength=size) >= n_known
+        cand = np.flatnonzero(held & over[idx])
+        if len(cand):
+            cand = cand[rng.permutation(len(cand))]
+            _, first = np.unique(idx[cand], return_index=True)
+            held[cand[first]] = False
+    hr, hc = hr[held], hc[held]
+    order = np.lexsort((hc, hr))
+    hr, hc = hr[order].astype(np.intp), hc[order].astype(np.intp)
+    Thold = sp.csr_matrix((np.ones(len(hr)), (hr, hc)), shape=(m, n))
+    T = (T_missing + Thold).tocsr()
+    T.sort_indices()
+    T = _masked._pattern(T.indices, T.indptr, (m, n))
+    train = _masked.Complement(_masked.zeros_at(X, T), T)
+    return HoldOut(train, hr, hc, np.asarray(X[hr, hc], dtype=np.float64))
+
+
 class _Complement:
     """Sparse X whose absent entries are zeros (data), minus a held-out set T: every
-    entry but T is observed.  Fitted by multiplicative updates whose terms are those
-    of the whole X minus those of T (no m x n array; T is sparse)."""
+    entry but T is observed.  Fitted (KL, or the 'mu' solver) by multiplicative updates
+    whose terms are those of the whole X minus those of T (no m x n array; T is
+    sparse); the Frobenius cd uses :class:`fastnmf._masked.Complement` instead."""
 
     def __init__(self, X, rows, cols):
         m, n = X.shape
@@ -138,6 +178,7 @@ class _Complement:
         self.X_train.sort_indices()
         self.XT_train = self.X_train.T.tocsr()
         self.nnz = m * n - len(rows)
+        self.n_missing = len(rows)
 
     def fill_estimate(self):
         """What the initialization sees: X itself (its zeros are data)."""
@@ -149,7 +190,7 @@ class _Complement:
         return _fit_complement(self, W, Ht, beta=beta, **common)
 
 
-def _hold_out_complement(X, fraction, max_entries, rng):
+def _hold_out_complement(X, fraction, max_entries, rng, cd=True):
     m, n = X.shape
     size = int(min(fraction * m * n, max_entries))
     size = max(size, 1)
@@ -167,7 +208,11 @@ def _hold_out_complement(X, fraction, max_entries, rng):
             rows, cols = rows[~drop], cols[~drop]
     comp = _Complement(X, rows, cols)
     vals = comp.T.X.data.astype(np.float64)
-    return HoldOut(comp, comp.T.rows.astype(np.intp), comp.T.X.indices.astype(np.intp), vals)
+    hold = HoldOut(comp, comp.T.rows.astype(np.intp), comp.T.X.indices.astype(np.intp), vals)
+    if cd:  # Frobenius cd: X without the held-out entries, corrections over them
+        T = _masked._pattern(comp.T.X.indices, comp.T.X.indptr, X.shape)
+        hold.train = _masked.Complement(comp.X_train, T)
+    return hold
 
 
 def _complement_terms(kernels, comp, A, B, beta, side, n_threads):
@@ -450,18 +495,27 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
         n_jobs_eff = n_threads
     common = dict(beta_loss=beta_loss, max_iter=max_iter, tol=tol, alpha_W=alpha_W,
                   alpha_H=alpha_H, l1_ratio=l1_ratio, backend=backend)
-    _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
+    resolved = _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
+    complement = beta == 2 and resolved == "cd"  # the Frobenius cd: X minus a sparse set
 
     tasks = []
     holds = []
     if method in ("cv", "both"):
-        sparse_zeros = obs is None and sp.issparse(Xa)
-        if obs is None and not sparse_zeros:
-            obs = _masked.from_dense(Xa, None, "nan")
+        if sp.issparse(Xa) and obs is None:  # absent entries are zeros (data)
+            make = (lambda r: _hold_out_complement(Xa, test_fraction, max_test_entries, r,
+                                                   complement))
+        elif sp.issparse(Xa):  # missing='unobserved': the stored entries
+            make = (lambda r: _hold_out_observed(obs, test_fraction, r))
+        else:
+            T = obs.T if obs is not None else _masked._pattern([], np.zeros(m + 1, int), (m, n))
+            if complement and T.nnz <= _masked.COMPLEMENT_MAX_FRACTION * m * n:
+                make = (lambda r: _hold_out_dense(Xa, T, test_fraction, r))
+            else:
+                known = (obs.representation(1.0, "mu") if obs is not None
+                         else _masked.from_dense(Xa, None, "nan"))
+                make = (lambda r: _hold_out_observed(known, test_fraction, r))
         for _ in range(n_repeats):
-            hr = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-            holds.append(_hold_out_complement(Xa, test_fraction, max_test_entries, hr)
-                         if sparse_zeros else _hold_out_observed(obs, test_fraction, hr))
+            holds.append(make(np.random.default_rng(rng.randint(np.iinfo(np.int32).max))))
         for i, k in enumerate(ranks):
             for j in range(n_repeats):
                 tasks.append(("cv", i, j, k, int(rng.randint(np.iinfo(np.int32).max))))

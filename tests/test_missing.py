@@ -113,6 +113,85 @@ def test_masked_hals_sweep_decreases_the_masked_objective(compiled_backend):
     assert after < before
 
 
+@pytest.mark.parametrize("m,n,k,density", [(1, 1, 1, 1.0), (57, 41, 5, 0.2), (300, 40, 16, 0.05),
+                                           (40, 300, 7, 0.0)])
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (0.3, 1.5)])
+def test_complement_hals_sweep_matches_reference(compiled_backend, dtype, m, n, k, density, l1, l2):
+    kern = get_backend(compiled_backend)
+    rng = np.random.default_rng(m + k)
+    T = sp.random(m, n, density=density, random_state=m, format="csr")
+    T.sort_indices()
+    unknown = T.toarray() != 0
+    X = rng.random((m, n)).astype(dtype)
+    X0 = np.where(unknown, 0, X).astype(dtype)
+    W = rng.random((m, k)).astype(dtype)
+    Ht = rng.random((n, k)).astype(dtype)
+    HHt, XHt = Ht.T @ Ht, X0 @ Ht
+    perm = rng.permutation(k).astype(np.intp)
+    W_ref = W.copy()
+    v_ref, sq_ref = ref.complement_hals_sweep(W_ref, HHt, XHt, T.indices, T.indptr, Ht, l1, l2,
+                                              perm, 1)
+    P = W_ref.astype(np.float64) @ Ht.T.astype(np.float64)
+    assert sq_ref == pytest.approx(float((P[unknown] ** 2).sum()), rel=1e-9, abs=1e-12)
+
+    def objective(F):
+        R = np.where(unknown, 0.0, X - F.astype(np.float64) @ Ht.T.astype(np.float64))
+        F = F.astype(np.float64)
+        return 0.5 * (R ** 2).sum() + l1 * F.sum() + 0.5 * l2 * (F ** 2).sum()
+
+    assert objective(W_ref) <= objective(W) + 1e-9
+    for nt in (1, 2):
+        W_c = W.copy()
+        v, sq = kern.complement_hals_sweep(W_c, HHt, XHt, T.indices, T.indptr, Ht, l1, l2, perm, nt)
+        np.testing.assert_allclose(W_c, W_ref, rtol=rtol_for(dtype), atol=1e-12)
+        assert v == pytest.approx(v_ref, rel=1e-9)
+        assert sq == pytest.approx(sq_ref, rel=1e-9, abs=1e-12)
+    if density == 0.0:  # no unknown entry: hals_sweep's step
+        W_h = W.copy()
+        kern.hals_sweep(W_h, HHt, XHt, l1, l2, perm, 1)
+        np.testing.assert_allclose(W_c, W_h, rtol=rtol_for(dtype), atol=1e-12)
+
+
+def test_complement_hals_sweep_compiled_backends_agree_bitwise(dtype):
+    rng = np.random.default_rng(4)
+    T = sp.random(500, 200, density=0.1, random_state=5, format="csr")
+    W, Ht = rng.random((500, 9)).astype(dtype), rng.random((200, 9)).astype(dtype)
+    XHt = rng.random((500, 9)).astype(dtype)
+    out = []
+    for name in ("cython", "numba"):
+        try:
+            kern = get_backend(name)
+        except ImportError:
+            pytest.skip(f"{name} unavailable")
+        W2 = W.copy()
+        res = kern.complement_hals_sweep(W2, Ht.T @ Ht, XHt, T.indices, T.indptr, Ht, 0.1, 0.2,
+                                         np.arange(9, dtype=np.intp), 2)
+        out.append((W2, res))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    assert out[0][1] == out[1][1]
+
+
+def test_few_or_many_missing_entries_take_the_same_steps(compiled_backend, monkeypatch):
+    # a dense X with few unknown entries is fitted as X with zeros there plus corrections
+    # (Complement), with many on its observed entries (Observed): the same algorithm
+    import fastnmf._masked as masked
+
+    X = _low_rank(90, 70, 4) + 0.05
+    X[np.random.default_rng(0).random(X.shape) < 0.3] = np.nan
+    rng = np.random.default_rng(1)
+    W0, H0 = rng.random((90, 4)), rng.random((4, 70))
+    runs = []
+    for frac in (0.5, 0.0):
+        monkeypatch.setattr(masked, "COMPLEMENT_MAX_FRACTION", frac)
+        est = NMF(4, init="custom", max_iter=25, tol=0, backend=compiled_backend, alpha_W=0.01)
+        runs.append((est.fit_transform(X, W=W0, H=H0), est.components_, est.loss_history_,
+                     est.reconstruction_err_))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(runs[0][2], runs[1][2], rtol=1e-8)
+    assert runs[0][3] == pytest.approx(runs[1][3], rel=1e-7)
+
+
 def test_kl_cd_sweep_csr_per_row_sums_match_reference(compiled_backend, dtype):
     kern = get_backend(compiled_backend)
     S = _pattern(70, 40, 0.3, seed=11, dtype=dtype)

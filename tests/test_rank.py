@@ -129,6 +129,24 @@ def test_hold_out_keeps_an_entry_in_every_row_and_column():
         np.testing.assert_array_equal(hold.values, X[hold.rows, hold.cols])
 
 
+def test_dense_hold_out_keeps_a_known_entry_in_every_row_and_column():
+    from fastnmf._masked import unknown_pattern
+    from fastnmf._rank import _hold_out_dense
+
+    X = np.random.default_rng(0).random((30, 20))
+    X[:, 0] = np.nan
+    X[:2, 0] = 1.0  # column 0 has two known entries only
+    T = unknown_pattern(X, None, "nan")
+    for seed in range(20):
+        hold = _hold_out_dense(X, T, 0.6, np.random.default_rng(seed))
+        unknown = hold.train.T.toarray() != 0
+        assert (~unknown).any(axis=1).all() and (~unknown).any(axis=0).all()
+        assert unknown[np.isnan(X)].all()  # the missing entries stay unknown
+        assert unknown[hold.rows, hold.cols].all() and not np.isnan(X[hold.rows, hold.cols]).any()
+        np.testing.assert_array_equal(hold.values, X[hold.rows, hold.cols])
+        assert np.all(hold.train.X[unknown] == 0) and not np.isnan(hold.train.X).any()
+
+
 def test_reproducible_and_independent_of_n_jobs(compiled_backend):
     X = _dense(3, seed=1, m=80, n=60)
     a = select_rank(X, [2, 3, 4], method="both", n_repeats=2, random_state=5, n_jobs=1,
