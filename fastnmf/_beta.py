@@ -27,7 +27,7 @@ wherever ``wh`` divides or is raised to a negative power it is clamped to
 import numpy as np
 import scipy.sparse as sp
 
-from ._fit import FitResult, Keeper
+from ._fit import ErrorRule, FitResult, Keeper, ViolationRule
 from ._kernels import MU_EPS as EPS
 
 #: scikit-learn sets entries of W (beta < 1) and H (beta <= 1) below this to 0.
@@ -212,8 +212,7 @@ def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, m
     """
     prob = BetaProblem(X, kernels, n_threads)
     gamma = gamma_for(beta)
-    error_init = np.sqrt(2 * max(prob.divergence(W, Ht, beta), 0.0))
-    previous_error = error_init
+    rule = ErrorRule(prob.divergence(W, Ht, beta), tol)
     # sparse KL: the W numerator pass also gives the loss of the previous
     # iteration, unless someone must see each loss as it happens
     fused = prob.sparse and beta == 1 and not monitor.wants_each_loss
@@ -244,13 +243,8 @@ def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, m
             go_on = monitor.record(n_iter, divergence + penalty.value(W, Ht), W, Ht)
         else:
             go_on = monitor.record(n_iter, None, W, Ht)  # filled by the next W numerator pass
-        if not go_on:
+        if not go_on or (check and rule.met(n_iter, divergence)):
             break
-        if check:
-            error = np.sqrt(2 * max(divergence, 0.0))
-            if error_init == 0 or (previous_error - error) / error_init < tol:
-                break
-            previous_error = error
     if monitor.losses and monitor.losses[-1] is None:
         monitor.fill_last(prob.divergence(W, Ht, beta) + penalty.value(W, Ht))
     return FitResult.from_monitor(W, Ht, n_iter, monitor)
@@ -270,7 +264,7 @@ def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, 
     if frozen is not None and len(frozen):
         raise ValueError("frozen components are not supported by the KL coordinate descent; "
                          "use solver='mu'")
-    violation_init = None
+    rule = ViolationRule(tol)
     n_iter = 0
 
     def sweep(Xs, F, G, l1, l2, want_loss):
@@ -287,9 +281,7 @@ def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, 
             violation += v
         go_on = monitor.record(n_iter, nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht), W, Ht,
                                f"  violation {violation:.4e}")
-        if violation_init is None:
-            violation_init = violation
-        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+        if not go_on or rule.met(violation):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor)
 

@@ -190,6 +190,38 @@ class Products:
         return out
 
 
+class ViolationRule:
+    """scikit-learn's cd stopping rule: stop when the summed projected gradient of an
+    iteration falls to ``tol`` times the first iteration's (or the first one is 0)."""
+
+    def __init__(self, tol):
+        self.tol = tol
+        self.first = None
+
+    def met(self, violation):
+        if self.first is None:
+            self.first = violation
+        return self.first == 0 or violation / self.first <= self.tol
+
+
+class ErrorRule:
+    """scikit-learn's mu stopping rule: every 10 iterations, stop when the error
+    ``sqrt(2 loss)`` improved by less than ``tol`` times the initial error."""
+
+    def __init__(self, initial_loss, tol):
+        self.tol = tol
+        self.initial = self.previous = float(np.sqrt(2 * max(initial_loss, 0.0)))
+
+    def met(self, n_iter, loss):
+        if self.tol <= 0 or n_iter % 10:
+            return False
+        error = float(np.sqrt(2 * max(loss, 0.0)))
+        if self.initial == 0 or (self.previous - error) / self.initial < self.tol:
+            return True
+        self.previous = error
+        return False
+
+
 def free_components(k, frozen):
     """The components a solver updates in H (an intp array): all but ``frozen``."""
     if frozen is None or len(frozen) == 0:
@@ -295,7 +327,7 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
              if extrapolate and update_H else None)
     HtH = prod.gram(Ht)
     XHt = prod.x_times(Ht)
-    violation_init = None
+    rule = ViolationRule(tol)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
@@ -317,9 +349,7 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
         if extra is not None:
             extra.after_H(W, Ht, objective)
         go_on = monitor.record(n_iter, objective, W, Ht, f"  violation {violation:.4e}")
-        if violation_init is None:
-            violation_init = violation
-        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+        if not go_on or rule.met(violation):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
@@ -364,8 +394,7 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, upd
     norm_X = squared_norm(X)
     HtH = prod.gram(Ht)
     XHt = prod.x_times(Ht)
-    error_init = np.sqrt(2 * data_loss(norm_X, _vdot64(XHt, W), prod.gram(W), HtH))
-    previous_error = error_init
+    rule = ErrorRule(data_loss(norm_X, _vdot64(XHt, W), prod.gram(W), HtH), tol)
     keep = Keeper(Ht, frozen)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
@@ -381,13 +410,8 @@ def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, upd
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
         else:
             loss = data_loss(norm_X, _vdot64(XHt, W), WtW, HtH)
-        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht):
+        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht) or rule.met(n_iter, loss):
             break
-        if tol > 0 and n_iter % 10 == 0:
-            error = np.sqrt(2 * loss)
-            if error_init == 0 or (previous_error - error) / error_init < tol:
-                break
-            previous_error = error
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
 

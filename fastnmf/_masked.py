@@ -26,7 +26,7 @@ The loss is over the observed entries: ``0.5 sum_obs (x - wh)^2`` or
 import numpy as np
 import scipy.sparse as sp
 
-from ._fit import FitResult, Keeper, free_components
+from ._fit import ErrorRule, FitResult, Keeper, ViolationRule, free_components
 from ._validation import dot64
 
 #: Entries per chunk when W H is formed at given entries (bounds the temporaries).
@@ -321,7 +321,7 @@ def fit_cd(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
     X, XT = obs.X, obs.XT
     order = np.arange(k, dtype=np.intp)
     free = free_components(k, frozen)
-    violation_init = None
+    rule = ViolationRule(tol)
     sq = 0.0
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
@@ -336,9 +336,7 @@ def fit_cd(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
         loss = 0.5 * sq
         go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
                                f"  violation {violation:.4e}")
-        if violation_init is None:
-            violation_init = violation
-        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+        if not go_on or rule.met(violation):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, 0.5 * sq)
 
@@ -369,7 +367,7 @@ def fit_complement_cd(comp, W, Ht, *, kernels, n_threads, penalty, max_iter, tol
     free = free_components(k, frozen)
     HtH = prod.gram(Ht)
     XHt = prod.x_times(Ht)
-    violation_init = None
+    rule = ViolationRule(tol)
     loss = 0.0
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
@@ -392,9 +390,7 @@ def fit_complement_cd(comp, W, Ht, *, kernels, n_threads, penalty, max_iter, tol
         loss = max(full - 0.5 * sq, 0.0)
         go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
                                f"  violation {violation:.4e}")
-        if violation_init is None:
-            violation_init = violation
-        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+        if not go_on or rule.met(violation):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
@@ -417,7 +413,7 @@ def fit_cd_kl(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor
         raise ValueError("frozen components are not supported by the KL coordinate descent; "
                          "use solver='mu'")
     X, XT = obs.X, obs.XT
-    violation_init = None
+    rule = ViolationRule(tol)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         bsum = _row_sums(kernels, X, Ht, n_threads)
@@ -435,9 +431,7 @@ def fit_cd_kl(obs, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor
             loss = nz + dot64(W.astype(np.float64, copy=False), bsum)
         go_on = monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht,
                                f"  violation {violation:.4e}")
-        if violation_init is None:
-            violation_init = violation
-        if not go_on or violation_init == 0 or violation / violation_init <= tol:
+        if not go_on or rule.met(violation):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
@@ -473,7 +467,7 @@ def fit_mu(obs, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, moni
     X, XT = obs.X, obs.XT
     keep = Keeper(Ht, frozen)
     num, den, loss = _mu_terms(kernels, X, W, Ht, beta, n_threads)
-    error_init = previous_error = np.sqrt(2 * loss)
+    rule = ErrorRule(loss, tol)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         _apply(W, num, den, penalty.l1_W, penalty.l2_W, 1.0)
@@ -485,13 +479,8 @@ def fit_mu(obs, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, moni
             keep.restore(Ht)
         # the next W update's terms, which give this iteration's loss
         num, den, loss = _mu_terms(kernels, X, W, Ht, beta, n_threads)
-        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht):
+        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht) or rule.met(n_iter, loss):
             break
-        if tol > 0 and n_iter % 10 == 0:
-            error = np.sqrt(2 * loss)
-            if error_init == 0 or (previous_error - error) / error_init < tol:
-                break
-            previous_error = error
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
 

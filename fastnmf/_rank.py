@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from . import _masked
-from ._fit import FitResult
+from ._fit import ErrorRule, FitResult
 from ._kernels import MU_EPS
 from ._threads import blas_threads, resolve_n_threads
 from ._validation import SOLVERS, beta_loss_to_float, check_int, check_option, check_real, dot64
@@ -252,7 +252,7 @@ def _fit_complement(comp, W, Ht, *, beta, kernels, n_threads, penalty, max_iter,
     from ._beta import TINY, _apply
 
     num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)
-    error_init = previous = np.sqrt(2 * loss)
+    rule = ErrorRule(loss, tol)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         _apply(W, num, den, penalty.l1_W, penalty.l2_W, 1.0)
@@ -261,13 +261,8 @@ def _fit_complement(comp, W, Ht, *, beta, kernels, n_threads, penalty, max_iter,
         if beta == 1:
             Ht[Ht < TINY] = 0.0
         num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)
-        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht):
+        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht) or rule.met(n_iter, loss):
             break
-        if tol > 0 and n_iter % 10 == 0:
-            error = np.sqrt(2 * loss)
-            if error_init == 0 or (previous - error) / error_init < tol:
-                break
-            previous = error
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
 

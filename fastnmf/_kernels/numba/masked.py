@@ -1,6 +1,7 @@
-"""Coordinate descent on the observed entries only (missing values): each row forms the
-residuals of its observed entries and updates them as each coordinate moves.  See
-:mod:`fastnmf._kernels` (``masked_hals_sweep``) for the contract."""
+"""Coordinate descent with unknown entries: ``masked_hals_sweep`` (only the observed
+entries; each row forms their residuals and updates them as each coordinate moves) and
+``complement_hals_sweep`` (every entry but a few: the Gram-based step of ``hals_sweep``
+corrected over the unknown ones).  See :mod:`fastnmf._kernels` for the contracts."""
 
 import numba
 import numpy as np
@@ -9,46 +10,53 @@ from .. import COMPLEMENT_HESS_RTOL, row_chunks
 from ._common import JIT, PARALLEL_JIT, prefetch_row, set_threads
 
 
+@numba.njit(**JIT, inline="always")
+def _update_dot(r, gp, g, q, d):
+    """``r -= d gp`` over the q entries, returning ``sum r g`` of the new r in 4 interleaved
+    partials (p mod 4) combined as (s0 + s1) + (s2 + s3), then the remaining p (the
+    cython kernels' ``fastnmf_update_dot``: the same numbers)."""
+    q4 = q - q % 4
+    s0 = s1 = s2 = s3 = 0.0
+    for p in range(0, q4, 4):
+        r0 = r[p] - d * gp[p]
+        r1 = r[p + 1] - d * gp[p + 1]
+        r2 = r[p + 2] - d * gp[p + 2]
+        r3 = r[p + 3] - d * gp[p + 3]
+        r[p] = r0
+        r[p + 1] = r1
+        r[p + 2] = r2
+        r[p + 3] = r3
+        s0 += r0 * g[p]
+        s1 += r1 * g[p + 1]
+        s2 += r2 * g[p + 2]
+        s3 += r3 * g[p + 3]
+    s = (s0 + s1) + (s2 + s3)
+    for p in range(q4, q):
+        r[p] -= d * gp[p]
+        s += r[p] * g[p]
+    return s
+
+
+@numba.njit(**JIT, inline="always")
+def _finish(r, gp, q, d):
+    """The last step applied to r; returns ``sum r^2``."""
+    sq = 0.0
+    for p in range(q):
+        r[p] -= d * gp[p]
+        sq += r[p] * r[p]
+    return sq
+
+
 @numba.njit(**JIT)
 def _masked_row(G, a, q, r, w, l1, l2, perm):
     """One row: ``G[t, :q]`` the gathered B values, ``a[t]`` their squared sums, ``r``
     the row's residuals (updated).  Returns (violation, sum of r^2)."""
     violation = 0.0
-    pending = 0.0  # the last step, applied to r in the pass that starts the next coordinate
+    pending = 0.0  # the last step, applied to r in the pass that forms the next sum
     tp = 0
-    q4 = q - q % 4
     for u in range(perm.shape[0]):
         t = perm[u]
-        g = G[t]
-        s0 = s1 = s2 = s3 = 0.0
-        if pending != 0.0:
-            gp = G[tp]
-            for p in range(0, q4, 4):
-                r0 = r[p] - pending * gp[p]
-                r1 = r[p + 1] - pending * gp[p + 1]
-                r2 = r[p + 2] - pending * gp[p + 2]
-                r3 = r[p + 3] - pending * gp[p + 3]
-                r[p] = r0
-                r[p + 1] = r1
-                r[p + 2] = r2
-                r[p + 3] = r3
-                s0 += r0 * g[p]
-                s1 += r1 * g[p + 1]
-                s2 += r2 * g[p + 2]
-                s3 += r3 * g[p + 3]
-            s = (s0 + s1) + (s2 + s3)
-            for p in range(q4, q):
-                r[p] -= pending * gp[p]
-                s += r[p] * g[p]
-        else:
-            for p in range(0, q4, 4):
-                s0 += r[p] * g[p]
-                s1 += r[p + 1] * g[p + 1]
-                s2 += r[p + 2] * g[p + 2]
-                s3 += r[p + 3] * g[p + 3]
-            s = (s0 + s1) + (s2 + s3)
-            for p in range(q4, q):
-                s += r[p] * g[p]
+        s = _update_dot(r, G[tp], G[t], q, pending)
         wt = np.float64(w[t])
         grad = l1 + l2 * wt - s
         if wt == 0:
@@ -64,16 +72,7 @@ def _masked_row(G, a, q, r, w, l1, l2, perm):
             w[t] = new  # rounds to the array dtype
             pending = np.float64(w[t]) - wt
             tp = t
-    sq = 0.0
-    if pending != 0.0:
-        gp = G[tp]
-        for p in range(q):
-            r[p] -= pending * gp[p]
-            sq += r[p] * r[p]
-    else:
-        for p in range(q):
-            sq += r[p] * r[p]
-    return violation, sq
+    return violation, _finish(r, G[tp], q, pending)
 
 
 @numba.njit(**JIT)
@@ -171,29 +170,9 @@ def _complement_row(G, a, q, r, w, hht, xht, l1, l2, perm):
     violation = 0.0
     pending = 0.0
     tp = 0
-    q4 = q - q % 4
     for u in range(perm.shape[0]):
         t = perm[u]
-        g = G[t]
-        gp = G[tp]
-        s0 = s1 = s2 = s3 = 0.0
-        for p in range(0, q4, 4):
-            r0 = r[p] - pending * gp[p]
-            r1 = r[p + 1] - pending * gp[p + 1]
-            r2 = r[p + 2] - pending * gp[p + 2]
-            r3 = r[p + 3] - pending * gp[p + 3]
-            r[p] = r0
-            r[p + 1] = r1
-            r[p + 2] = r2
-            r[p + 3] = r3
-            s0 += r0 * g[p]
-            s1 += r1 * g[p + 1]
-            s2 += r2 * g[p + 2]
-            s3 += r3 * g[p + 3]
-        s = (s0 + s1) + (s2 + s3)
-        for p in range(q4, q):
-            r[p] -= pending * gp[p]
-            s += r[p] * g[p]
+        s = _update_dot(r, G[tp], G[t], q, pending)
         wt = np.float64(w[t])
         grad = -(np.float64(xht[t]) - l1)
         for c in range(k):
@@ -216,12 +195,7 @@ def _complement_row(G, a, q, r, w, hht, xht, l1, l2, perm):
             w[t] = new
             pending = np.float64(w[t]) - wt
             tp = t
-    sq = 0.0
-    gp = G[tp]
-    for p in range(q):
-        r[p] -= pending * gp[p]
-        sq += r[p] * r[p]
-    return violation, sq
+    return violation, _finish(r, G[tp], q, pending)
 
 
 @numba.njit(**PARALLEL_JIT)
