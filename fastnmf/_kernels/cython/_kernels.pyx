@@ -981,6 +981,61 @@ cdef extern from *:
         return tot;
     }
     static inline void fastnmf_prefetch(const void *ptr) { __builtin_prefetch(ptr, 0, 3); }
+    typedef long long fastnmf_v4i __attribute__((vector_size(32)));
+    typedef float fastnmf_v4f __attribute__((vector_size(16)));
+    /* Four entries' rows b0..b3 of B (k values each), in float64:
+         G[t * width + e] = b_e[t]                       (G points at the group's first entry)
+         a[t] = (((a[t] + b0[t]^2) + b1[t]^2) + b2[t]^2) + b3[t]^2
+         c[e] = sum_t w[t] b_e[t], t in order
+       four components at a time: the four rows loaded as vectors, transposed in registers
+       (the same numbers as the scalar loop, which does this one component at a time). */
+    #define FASTNMF_GATHER4(NAME, T, LOAD)                                                    \
+    static inline void NAME(const T *b0, const T *b1, const T *b2, const T *b3,            \
+                            const T *w, Py_ssize_t k, double *G, Py_ssize_t width,         \
+                            double *a, double *c) {                                        \
+        fastnmf_v4d acc = {0.0, 0.0, 0.0, 0.0};                                            \
+        Py_ssize_t t = 0;                                                                  \
+        for (; t + 4 <= k; t += 4) {                                                       \
+            fastnmf_v4d v0, v1, v2, v3, av, t0, t1, t2, t3, c0, c1, c2, c3;                \
+            LOAD(v0, b0 + t); LOAD(v1, b1 + t); LOAD(v2, b2 + t); LOAD(v3, b3 + t);        \
+            memcpy(&av, a + t, sizeof av);                                                 \
+            av = av + v0 * v0; av = av + v1 * v1; av = av + v2 * v2; av = av + v3 * v3;    \
+            memcpy(a + t, &av, sizeof av);                                                 \
+            t0 = __builtin_shuffle(v0, v1, (fastnmf_v4i){0, 4, 2, 6});                     \
+            t1 = __builtin_shuffle(v0, v1, (fastnmf_v4i){1, 5, 3, 7});                     \
+            t2 = __builtin_shuffle(v2, v3, (fastnmf_v4i){0, 4, 2, 6});                     \
+            t3 = __builtin_shuffle(v2, v3, (fastnmf_v4i){1, 5, 3, 7});                     \
+            c0 = __builtin_shuffle(t0, t2, (fastnmf_v4i){0, 1, 4, 5});                     \
+            c1 = __builtin_shuffle(t1, t3, (fastnmf_v4i){0, 1, 4, 5});                     \
+            c2 = __builtin_shuffle(t0, t2, (fastnmf_v4i){2, 3, 6, 7});                     \
+            c3 = __builtin_shuffle(t1, t3, (fastnmf_v4i){2, 3, 6, 7});                     \
+            memcpy(G + t * width, &c0, sizeof c0);                                         \
+            memcpy(G + (t + 1) * width, &c1, sizeof c1);                                   \
+            memcpy(G + (t + 2) * width, &c2, sizeof c2);                                   \
+            memcpy(G + (t + 3) * width, &c3, sizeof c3);                                   \
+            {                                                                              \
+                double w0 = w[t], w1 = w[t + 1], w2 = w[t + 2], w3 = w[t + 3];             \
+                fastnmf_v4d x0 = {w0, w0, w0, w0}, x1 = {w1, w1, w1, w1};                  \
+                fastnmf_v4d x2 = {w2, w2, w2, w2}, x3 = {w3, w3, w3, w3};                  \
+                acc = acc + x0 * c0; acc = acc + x1 * c1;                                  \
+                acc = acc + x2 * c2; acc = acc + x3 * c3;                                  \
+            }                                                                              \
+        }                                                                                  \
+        for (; t < k; t++) {                                                               \
+            double g0 = b0[t], g1 = b1[t], g2 = b2[t], g3 = b3[t], wt = w[t];             \
+            fastnmf_v4d gv = {g0, g1, g2, g3}, wv = {wt, wt, wt, wt};                      \
+            G[t * width] = g0; G[t * width + 1] = g1;                                      \
+            G[t * width + 2] = g2; G[t * width + 3] = g3;                                  \
+            a[t] = (((a[t] + g0 * g0) + g1 * g1) + g2 * g2) + g3 * g3;                     \
+            acc = acc + wv * gv;                                                           \
+        }                                                                                  \
+        c[0] = acc[0]; c[1] = acc[1]; c[2] = acc[2]; c[3] = acc[3];                        \
+    }
+    #define FASTNMF_LOAD_D(V, PTR) memcpy(&(V), (PTR), sizeof(V))
+    #define FASTNMF_LOAD_F(V, PTR) do { fastnmf_v4f f_; memcpy(&f_, (PTR), sizeof f_);     \
+                                        (V) = __builtin_convertvector(f_, fastnmf_v4d); } while (0)
+    FASTNMF_GATHER4(fastnmf_gather4_d, double, FASTNMF_LOAD_D)
+    FASTNMF_GATHER4(fastnmf_gather4_f, float, FASTNMF_LOAD_F)
     static inline double fastnmf_dot(const double *r, const double *g, Py_ssize_t q) {
         fastnmf_v4d s = {0.0, 0.0, 0.0, 0.0};
         Py_ssize_t p, q4 = q - q % 4;
@@ -1001,6 +1056,12 @@ cdef extern from *:
                               double d) noexcept nogil
     double fastnmf_dot(const double* r, const double* g, Py_ssize_t q) noexcept nogil
     void fastnmf_prefetch(const void* ptr) noexcept nogil
+    void fastnmf_gather4_d(const double* b0, const double* b1, const double* b2,
+                           const double* b3, const double* w, Py_ssize_t k, double* G,
+                           Py_ssize_t width, double* a, double* c) noexcept nogil
+    void fastnmf_gather4_f(const float* b0, const float* b1, const float* b2,
+                           const float* b3, const float* w, Py_ssize_t k, double* G,
+                           Py_ssize_t width, double* a, double* c) noexcept nogil
 
 
 cdef enum:
@@ -1075,52 +1136,31 @@ cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize
                                 Py_ssize_t width, double* G, double* a, double* r,
                                 Py_ssize_t limit) noexcept nogil:
     """G[t * width + p] = B[cols[p], t], a[t] += sum_p of their squares (p in order), and
-    r[p] = x[p] - sum_t w[t] G[t, p] (t in order), four entries at a time so that their
-    four sums over t run side by side.  The rows of B of the entries 16 ahead (into the
+    r[p] = x[p] - sum_t w[t] G[t, p] (t in order), four entries at a time (four components
+    at a time, transposed in vector registers: ``fastnmf_gather4_*``).  The rows of B of the
+    entries 16 ahead (into the
     next rows: ``cols[p]`` is valid for p < ``limit``) are prefetched: B is large and
     its rows are read in random order."""
     cdef Py_ssize_t p = 0, t
     cdef const floating* b0
-    cdef const floating* b1
-    cdef const floating* b2
-    cdef const floating* b3
-    cdef double g0, g1, g2, g3, c0, c1, c2, c3, wt, at
+    cdef double g0, c0
+    cdef double c4[4]
     cdef Py_ssize_t ahead, line, row_bytes = k * sizeof(floating)
     while p + 4 <= q:
         # the rows of B four groups ahead: random rows of a large factor come from memory
         for ahead in range(p + 16, min(p + 20, limit)):
             for line in range(0, row_bytes, 64):
                 fastnmf_prefetch(<const char*> &B[cols[ahead], 0] + line)
-        b0 = &B[cols[p], 0]
-        b1 = &B[cols[p + 1], 0]
-        b2 = &B[cols[p + 2], 0]
-        b3 = &B[cols[p + 3], 0]
-        c0 = 0.0
-        c1 = 0.0
-        c2 = 0.0
-        c3 = 0.0
-        for t in range(k):
-            wt = w[t]
-            g0 = b0[t]
-            g1 = b1[t]
-            g2 = b2[t]
-            g3 = b3[t]
-            G[t * width + p] = g0
-            G[t * width + p + 1] = g1
-            G[t * width + p + 2] = g2
-            G[t * width + p + 3] = g3
-            at = a[t] + g0 * g0
-            at = at + g1 * g1
-            at = at + g2 * g2
-            a[t] = at + g3 * g3
-            c0 = c0 + wt * g0
-            c1 = c1 + wt * g1
-            c2 = c2 + wt * g2
-            c3 = c3 + wt * g3
-        r[p] = (<double> x[p]) - c0
-        r[p + 1] = (<double> x[p + 1]) - c1
-        r[p + 2] = (<double> x[p + 2]) - c2
-        r[p + 3] = (<double> x[p + 3]) - c3
+        if floating is double:
+            fastnmf_gather4_d(&B[cols[p], 0], &B[cols[p + 1], 0], &B[cols[p + 2], 0],
+                              &B[cols[p + 3], 0], w, k, G + p, width, a, c4)
+        else:
+            fastnmf_gather4_f(&B[cols[p], 0], &B[cols[p + 1], 0], &B[cols[p + 2], 0],
+                              &B[cols[p + 3], 0], w, k, G + p, width, a, c4)
+        r[p] = (<double> x[p]) - c4[0]
+        r[p + 1] = (<double> x[p + 1]) - c4[1]
+        r[p + 2] = (<double> x[p + 2]) - c4[2]
+        r[p + 3] = (<double> x[p + 3]) - c4[3]
         p = p + 4
     while p < q:
         if p + 16 < limit:
