@@ -5,6 +5,8 @@
 - ``bench_sparse``: the same on CSR 100000x20000 with 2e6 nonzeros (``SparseSolvers``,
   ``SparseThreads``).
 - ``bench_kl``: the Kullback-Leibler loss (cd and mu) on sparse counts.
+- ``bench_missing``: missing values (``MaskedSparse``: ``missing='unobserved'`` on the sparse
+  data; ``DenseNaN``: the dense data with 10% NaN) and ``select_rank`` (``SelectRank``).
 - ``bench_first_call``: ``import fastnmf`` plus a first small fit in a fresh interpreter, with
   Numba's cache empty or warm, and with the Cython backend.
 
