@@ -1,13 +1,21 @@
-"""Fits on the observed entries only (missing values).
+"""Fits with unknown entries (missing values).
 
-The observed entries of X are held as a CSR matrix with their values (stored zeros
-are observed zeros) and a CSR copy of its transpose: O(nnz) memory, never an m x n
-array.  They come from
+Unknown entries are NaN entries and ``mask`` of a dense X, or, with
+``missing='unobserved'``, the absent entries of a sparse X (and a dense X's zeros).  The
+known entries are held one of two ways, never as an m x n array beyond one copy of X:
 
-* dense X: every entry that is not NaN (and not flagged by ``mask``);
-* sparse X with ``missing='unobserved'``: the stored entries (absent = unknown).
+* :class:`Observed`: the known entries as a CSR matrix with their values (stored zeros
+  are known zeros) and a CSR copy of its transpose, O(known) memory: for sparse X
+  with ``missing='unobserved'``, and for a dense X with many unknown entries.
+* :class:`Complement`: X with zeros at the unknown entries plus their CSR pattern,
+  for a dense X with few of them (at most :data:`COMPLEMENT_MAX_FRACTION`) under the
+  Frobenius coordinate descent, and for select_rank's hold-outs: an ordinary iteration
+  plus corrections over the unknown entries (:func:`fit_complement_cd`).
 
-Solvers (each a loop over kernels that touch the observed entries only):
+A dense X's unknown entries are found once (:class:`DenseMissing`); which of the two
+holds them is decided when the solver is known.
+
+Solvers on :class:`Observed` (loops over kernels that touch the known entries only):
 
 * :func:`fit_cd`: coordinate descent on the residuals of the observed entries, each
   row forming its residuals and updating them as each coordinate moves (kernel
@@ -91,8 +99,9 @@ def wh_at(W, Ht, rows, cols):
 
 # ------------------------------------------------------------------- building
 def prepare(X, mask=None, missing="nan", name="X"):
-    """Validate X (and ``mask``) once: ``(Xa, obs)``, ``obs`` the :class:`Observed`
-    entries when some are missing (or ``mask`` is given), else None.
+    """Validate X (and ``mask``) once: ``(Xa, obs)``, ``obs`` None when every entry is
+    known (and no ``mask`` was given), else the :class:`Observed` entries (sparse X) or
+    a :class:`DenseMissing` (dense X; its ``representation`` is chosen with the solver).
 
     ``missing='nan'``: NaN entries of a dense X are missing; a sparse X's absent
     entries are zeros (stored NaN is an error).  ``missing='unobserved'``: only a
@@ -105,7 +114,9 @@ def prepare(X, mask=None, missing="nan", name="X"):
     check_option(missing, "missing", MISSING)
     if isinstance(X, np.ma.MaskedArray):
         own = np.ma.getmaskarray(X)
-        X = np.ma.getdata(X)
+        # a copy with NaN under the mask: what is stored there is not data (not checked)
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        X = np.ma.filled(X.astype(dtype), np.nan)
         if own.any():
             mask = own if mask is None else (check_mask(mask, own.shape) | own)
     if sp.issparse(X):

@@ -157,26 +157,26 @@ class _Complement:
     """Sparse X whose absent entries are zeros (data), minus a held-out set T: every
     entry but T is observed.  Fitted (KL, or the 'mu' solver) by multiplicative updates
     whose terms are those of the whole X minus those of T (no m x n array; T is
-    sparse); the Frobenius cd uses :class:`fastnmf._masked.Complement` instead."""
+    sparse); the Frobenius cd uses :class:`fastnmf._masked.Complement` instead.
+    ``rows``, ``cols``: T's entries in row-major order, distinct."""
 
-    def __init__(self, X, rows, cols):
+    def __init__(self, X, rows, cols, for_mu=True):
         m, n = X.shape
         self.shape = X.shape
         self.X = X
-        self.XT = X.T.tocsr()
         # T as a CSR pattern with X's values there (zeros stored)
-        order = np.lexsort((cols, rows))
-        rows, cols = rows[order], cols[order]
         vals = np.asarray(X[rows, cols], dtype=X.dtype).ravel()
         self.T = _masked.Observed(vals, cols, np.concatenate(
             ([0], np.cumsum(np.bincount(rows, minlength=m)))), (m, n))
-        # X without the held-out entries (its nonzeros, for the KL numerator)
+        # X without the held-out entries
         held = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=X.shape)
         keep = X - X.multiply(held)
         keep.eliminate_zeros()
         self.X_train = keep.tocsr().astype(X.dtype)
         self.X_train.sort_indices()
-        self.XT_train = self.X_train.T.tocsr()
+        if for_mu:  # the transposes the H updates read
+            self.XT = X.T.tocsr()
+            self.XT_train = self.X_train.T.tocsr()
         self.nnz = m * n - len(rows)
         self.n_missing = len(rows)
 
@@ -191,24 +191,26 @@ class _Complement:
 
 
 def _hold_out_complement(X, fraction, max_entries, rng, cd=True):
+    """Hold out ``fraction`` of all the entries of a sparse X whose absent entries are
+    zeros (at most ``max_entries``; drawn with replacement, repeats dropped), giving back
+    one held-out entry of any row or column that would keep none.  The training set: a
+    :class:`fastnmf._masked.Complement` for the Frobenius cd (``cd``), else a
+    :class:`_Complement` (multiplicative updates)."""
     m, n = X.shape
-    size = int(min(fraction * m * n, max_entries))
-    size = max(size, 1)
-    flat = np.unique(rng.integers(0, m * n, size=size, dtype=np.int64))
+    size = max(1, int(min(fraction * m * n, max_entries)))
+    flat = np.unique(rng.integers(0, m * n, size=size, dtype=np.int64))  # row-major order
     rows, cols = (flat // n).astype(np.intp), (flat % n).astype(np.intp)
-    # every row and column keeps a training entry (it has n - (its held-out) > 0 when
-    # fewer than all of its entries are held out; give one back otherwise)
-    for idx, size_ in ((rows, m), (cols, n)):
-        other = n if idx is rows else m
-        full = np.flatnonzero(np.bincount(idx, minlength=size_) >= other)
-        if len(full):
-            drop = np.zeros(len(rows), bool)
-            for item in full:
-                drop[np.flatnonzero(idx == item)[0]] = True
-            rows, cols = rows[~drop], cols[~drop]
-    comp = _Complement(X, rows, cols)
-    vals = comp.T.X.data.astype(np.float64)
-    hold = HoldOut(comp, comp.T.rows.astype(np.intp), comp.T.X.indices.astype(np.intp), vals)
+    held = np.ones(len(rows), dtype=bool)
+    for idx, size_, other in ((rows, m, n), (cols, n, m)):
+        full = np.bincount(idx[held], minlength=size_) >= other
+        cand = np.flatnonzero(held & full[idx])
+        if len(cand):
+            cand = cand[rng.permutation(len(cand))]
+            _, first = np.unique(idx[cand], return_index=True)
+            held[cand[first]] = False
+    rows, cols = rows[held], cols[held]
+    comp = _Complement(X, rows, cols, for_mu=not cd)
+    hold = HoldOut(comp, rows, cols, comp.T.X.data.astype(np.float64))
     if cd:  # Frobenius cd: X without the held-out entries, corrections over them
         T = _masked._pattern(comp.T.X.indices, comp.T.X.indptr, X.shape)
         hold.train = _masked.Complement(comp.X_train, T)

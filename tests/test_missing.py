@@ -383,6 +383,10 @@ def test_non_negative_factorization_and_masked_arrays(compiled_backend):
     W3, H3, _ = non_negative_factorization(Xn, **kw)
     np.testing.assert_allclose(W1, W2, rtol=1e-12)
     np.testing.assert_allclose(W1, W3, rtol=1e-12)
+    # whatever a masked array holds under its mask is not data
+    garbage = np.ma.MaskedArray(np.where(missing, -7.0, X), mask=missing)
+    W4 = NMF(**kw).fit_transform(garbage)
+    np.testing.assert_allclose(W1, W4, rtol=1e-12)
     np.testing.assert_allclose(H1, H3, rtol=1e-12)
 
 

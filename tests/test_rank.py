@@ -147,6 +147,23 @@ def test_dense_hold_out_keeps_a_known_entry_in_every_row_and_column():
         assert np.all(hold.train.X[unknown] == 0) and not np.isnan(hold.train.X).any()
 
 
+@pytest.mark.parametrize("cd", [True, False])
+def test_sparse_hold_out_keeps_an_entry_in_every_row_and_column(cd):
+    from fastnmf._rank import _hold_out_complement
+
+    X = sp.random(6, 5, density=0.5, random_state=0, format="csr") * 3
+    D = X.toarray()
+    for seed in range(20):
+        hold = _hold_out_complement(X, 0.97, 10**6, np.random.default_rng(seed), cd=cd)
+        unknown = np.zeros(X.shape, bool)
+        unknown[hold.rows, hold.cols] = True
+        assert (~unknown).any(axis=1).all() and (~unknown).any(axis=0).all()
+        np.testing.assert_array_equal(hold.values, D[hold.rows, hold.cols])
+        train = hold.train.X if cd else hold.train.X_train
+        np.testing.assert_array_equal(train.toarray(), np.where(unknown, 0, D))
+        assert hold.train.n_missing == unknown.sum()
+
+
 def test_reproducible_and_independent_of_n_jobs(compiled_backend):
     X = _dense(3, seed=1, m=80, n=60)
     a = select_rank(X, [2, 3, 4], method="both", n_repeats=2, random_state=5, n_jobs=1,
