@@ -88,16 +88,16 @@ class HoldOut:
     values: np.ndarray
 
 
-def _give_back(test, idx, size, rng):
-    """Return to training (``test[p] = False``) one random held-out entry of every item
-    (row or column, ``idx[p]`` the entry's) that would otherwise have no training entry."""
-    kept = np.bincount(idx[~test], minlength=size)
-    held = np.flatnonzero(test)
-    cand = held[kept[idx[held]] == 0]
+def _give_back(held, idx, capacity, rng):
+    """Return to training (``held[p] = False``) one random held-out entry of every item
+    (row or column; ``idx[p]`` is entry p's) whose held-out entries would be all of its
+    ``capacity[item]`` known ones: every row and column keeps a training entry."""
+    full = np.bincount(idx[held], minlength=len(capacity)) >= capacity
+    cand = np.flatnonzero(held & full[idx])
     if len(cand):
         cand = cand[rng.permutation(len(cand))]
         _, first = np.unique(idx[cand], return_index=True)
-        test[cand[first]] = False
+        held[cand[first]] = False
 
 
 def _hold_out_observed(obs, fraction, rng):
@@ -105,8 +105,8 @@ def _hold_out_observed(obs, fraction, rng):
     training set one held-out entry of any row or column left with none."""
     test = rng.random(obs.nnz) < fraction
     rows, cols = obs.rows, obs.X.indices
-    _give_back(test, rows, obs.shape[0], rng)
-    _give_back(test, cols, obs.shape[1], rng)
+    _give_back(test, rows, np.diff(obs.X.indptr), rng)
+    _give_back(test, cols, np.diff(obs.XT.indptr), rng)
     keep = ~test
     indptr = np.concatenate(([0], np.cumsum(np.bincount(rows[keep], minlength=obs.shape[0]))))
     train = _masked.Observed(np.ascontiguousarray(obs.X.data[keep]), cols[keep], indptr, obs.shape)
@@ -134,14 +134,8 @@ def _hold_out_dense(X, T_missing, fraction, rng):
     hr, hc = np.concatenate(hr), np.concatenate(hc)
     # every row and column keeps a known training entry
     held = np.ones(len(hr), dtype=bool)
-    for idx, size, other, miss_idx in ((hr, m, n, miss_rows), (hc, n, m, T_missing.indices)):
-        n_known = other - np.bincount(miss_idx, minlength=size)
-        over = np.bincount(idx[held], minlength=size) >= n_known
-        cand = np.flatnonzero(held & over[idx])
-        if len(cand):
-            cand = cand[rng.permutation(len(cand))]
-            _, first = np.unique(idx[cand], return_index=True)
-            held[cand[first]] = False
+    _give_back(held, hr, n - np.bincount(miss_rows, minlength=m), rng)
+    _give_back(held, hc, m - np.bincount(T_missing.indices, minlength=n), rng)
     hr, hc = hr[held], hc[held]
     order = np.lexsort((hc, hr))
     hr, hc = hr[order].astype(np.intp), hc[order].astype(np.intp)
@@ -201,13 +195,8 @@ def _hold_out_complement(X, fraction, max_entries, rng, cd=True):
     flat = np.unique(rng.integers(0, m * n, size=size, dtype=np.int64))  # row-major order
     rows, cols = (flat // n).astype(np.intp), (flat % n).astype(np.intp)
     held = np.ones(len(rows), dtype=bool)
-    for idx, size_, other in ((rows, m, n), (cols, n, m)):
-        full = np.bincount(idx[held], minlength=size_) >= other
-        cand = np.flatnonzero(held & full[idx])
-        if len(cand):
-            cand = cand[rng.permutation(len(cand))]
-            _, first = np.unique(idx[cand], return_index=True)
-            held[cand[first]] = False
+    _give_back(held, rows, np.full(m, n), rng)
+    _give_back(held, cols, np.full(n, m), rng)
     rows, cols = rows[held], cols[held]
     comp = _Complement(X, rows, cols, for_mu=not cd)
     hold = HoldOut(comp, rows, cols, comp.T.X.data.astype(np.float64))
