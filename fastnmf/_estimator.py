@@ -120,11 +120,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         for a dense X, its zeros and NaN are unknown.  ``fit(X, mask=M)`` marks
         more entries of a dense X as unknown (boolean, True = missing), and a
         ``numpy.ma.MaskedArray`` brings its own mask.  With missing entries the
-        solvers are 'cd' ('auto' and 'hals' run it: coordinate descent that keeps
-        the residual of every observed entry, CCD++) and 'mu', for the Frobenius
-        and Kullback-Leibler losses; every row and column needs an observed
-        entry (else ValueError).  :meth:`predict_entries` gives ``W H`` at chosen
-        entries.
+        solvers are 'cd' ('auto' and 'hals' run it: exact coordinate descent on the
+        known entries, as an ordinary iteration corrected over a few unknown ones,
+        or over the observed ones, CCD++) and 'mu', for the Frobenius and
+        Kullback-Leibler losses; every row and column needs an observed entry
+        (else ValueError).  :meth:`predict_entries` gives ``W H`` at chosen entries.
 
     Attributes
     ----------
@@ -342,7 +342,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Ht = self.components_.T
         return _masked.wh_at(W, Ht, r, c).reshape(np.shape(rows))
 
-    def _fit_observed(self, obs, beta=None):
+    def _fit_observed(self, obs):
         """Fit the observed entries ``obs`` (a :class:`fastnmf._masked.Observed`, or a
         hold-out's training set) without touching the fitted attributes (select_rank).
         Returns ``(W, Ht, mean loss per observed entry, reconstruction error)``; the
@@ -370,8 +370,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Returns ``(result, backend)``; with ``with_error``, ``result.error`` is
         ``||X - W H||_F`` at the end (see :func:`_fit.reconstruction_error`).
-        ``result.run_losses`` holds every run's final objective.  ``obs``: the
-        observed entries (:class:`fastnmf._masked.Observed`) of a fit with missing ones.
+        ``result.run_losses`` holds every run's final objective.  ``obs``: for a fit
+        with unknown entries, how they are held (:mod:`fastnmf._masked`: ``Observed``,
+        ``Complement``, or a ``DenseMissing`` that picks one of them here).
         """
         p = check_params(self)
         backend = resolve_backend_name(self.backend)

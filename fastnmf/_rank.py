@@ -412,10 +412,12 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
         'cv': for each of ``n_repeats`` hold-outs, ``test_fraction`` of the observed
         entries are held out at random ("speckled"), the rest is fitted with the
         solvers for missing entries and the held-out entries are scored; the same
-        hold-outs serve every rank.  For a sparse X whose absent entries are zeros,
-        the held-out set is ``test_fraction`` of all entries, at most
-        ``max_test_entries``, and the rest is fitted by multiplicative updates on
-        the whole X minus the held-out entries (nothing m x n is formed).
+        hold-outs serve every rank.  With the Frobenius cd the rest is X with the
+        held-out entries unknown and corrected for (``fastnmf._masked.Complement``;
+        dense X: one copy of X per hold-out).  For a sparse X whose absent entries are
+        zeros, the held-out set is ``test_fraction`` of all entries, at most
+        ``max_test_entries`` (KL: multiplicative updates on the whole X minus the
+        held-out entries); nothing m x n is formed.
         'consensus': ``n_repeats`` fits of the whole X per rank from random starts;
         each assigns every row (``axis=0``; columns with ``axis=1``) to its largest
         component, and the consensus matrix, its cophenetic correlation and its
