@@ -952,28 +952,35 @@ def _kl_cd_sweep_csr(const floating[::1] data, const index_t[::1] indices,
 cdef extern from *:
     """
     #include <string.h>
-    /* r[p] -= d * gp[p] for p < q, returning sum_p r[p] * g[p] (the new r) in 4 interleaved
-       partials (p mod 4) combined as (s0 + s1) + (s2 + s3), then the remaining p.  GCC's
-       vector extension: one AVX2 register per 4 entries in the avx2 build, two SSE2 ones in
-       the baseline build; elementwise IEEE arithmetic (no FMA contraction), so the same
-       numbers as the scalar 4-partial loop of the numba kernel. */
+    /* r[p] -= d * gp[p] for p < q, returning sum_p r[p] * g[p] (the new r) in 8 interleaved
+       partials (p mod 8) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)),
+       then the remaining p in order.  GCC's vector extension: two AVX2 registers per 8
+       entries in the avx2 build (two accumulators: the sum is not one long chain of
+       additions), SSE2 pairs in the baseline build; elementwise IEEE arithmetic (no FMA
+       contraction), so the same numbers as the scalar 8-partial loop of the numba kernel. */
     typedef double fastnmf_v4d __attribute__((vector_size(32)));
     static inline double fastnmf_update_dot(double *r, const double *gp, const double *g,
                                             Py_ssize_t q, double d) {
-        fastnmf_v4d s = {0.0, 0.0, 0.0, 0.0};
+        fastnmf_v4d sa = {0.0, 0.0, 0.0, 0.0}, sb = {0.0, 0.0, 0.0, 0.0};
         fastnmf_v4d dv = {d, d, d, d};
-        Py_ssize_t p, q4 = q - q % 4;
+        Py_ssize_t p, q8 = q - q % 8;
         double tot;
-        for (p = 0; p < q4; p += 4) {
-            fastnmf_v4d rv, gpv, gv;
-            memcpy(&rv, r + p, sizeof rv);
-            memcpy(&gpv, gp + p, sizeof gpv);
-            memcpy(&gv, g + p, sizeof gv);
-            rv = rv - dv * gpv;
-            memcpy(r + p, &rv, sizeof rv);
-            s = s + rv * gv;
+        for (p = 0; p < q8; p += 8) {
+            fastnmf_v4d ra, rb, gpa, gpb, ga, gb;
+            memcpy(&ra, r + p, sizeof ra);
+            memcpy(&rb, r + p + 4, sizeof rb);
+            memcpy(&gpa, gp + p, sizeof gpa);
+            memcpy(&gpb, gp + p + 4, sizeof gpb);
+            memcpy(&ga, g + p, sizeof ga);
+            memcpy(&gb, g + p + 4, sizeof gb);
+            ra = ra - dv * gpa;
+            rb = rb - dv * gpb;
+            memcpy(r + p, &ra, sizeof ra);
+            memcpy(r + p + 4, &rb, sizeof rb);
+            sa = sa + ra * ga;
+            sb = sb + rb * gb;
         }
-        tot = (s[0] + s[1]) + (s[2] + s[3]);
+        tot = ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
         for (; p < q; p++) {
             r[p] = r[p] - d * gp[p];
             tot = tot + r[p] * g[p];
@@ -1036,25 +1043,9 @@ cdef extern from *:
                                         (V) = __builtin_convertvector(f_, fastnmf_v4d); } while (0)
     FASTNMF_GATHER4(fastnmf_gather4_d, double, FASTNMF_LOAD_D)
     FASTNMF_GATHER4(fastnmf_gather4_f, float, FASTNMF_LOAD_F)
-    static inline double fastnmf_dot(const double *r, const double *g, Py_ssize_t q) {
-        fastnmf_v4d s = {0.0, 0.0, 0.0, 0.0};
-        Py_ssize_t p, q4 = q - q % 4;
-        double tot;
-        for (p = 0; p < q4; p += 4) {
-            fastnmf_v4d rv, gv;
-            memcpy(&rv, r + p, sizeof rv);
-            memcpy(&gv, g + p, sizeof gv);
-            s = s + rv * gv;
-        }
-        tot = (s[0] + s[1]) + (s[2] + s[3]);
-        for (; p < q; p++)
-            tot = tot + r[p] * g[p];
-        return tot;
-    }
     """
     double fastnmf_update_dot(double* r, const double* gp, const double* g, Py_ssize_t q,
                               double d) noexcept nogil
-    double fastnmf_dot(const double* r, const double* g, Py_ssize_t q) noexcept nogil
     void fastnmf_prefetch(const void* ptr) noexcept nogil
     void fastnmf_gather4_d(const double* b0, const double* b1, const double* b2,
                            const double* b3, const double* w, Py_ssize_t k, double* G,

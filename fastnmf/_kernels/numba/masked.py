@@ -12,26 +12,38 @@ from ._common import JIT, PARALLEL_JIT, prefetch_row, set_threads
 
 @numba.njit(**JIT, inline="always")
 def _update_dot(r, gp, g, q, d):
-    """``r -= d gp`` over the q entries, returning ``sum r g`` of the new r in 4 interleaved
-    partials (p mod 4) combined as (s0 + s1) + (s2 + s3), then the remaining p (the
-    cython kernels' ``fastnmf_update_dot``: the same numbers)."""
-    q4 = q - q % 4
-    s0 = s1 = s2 = s3 = 0.0
-    for p in range(0, q4, 4):
+    """``r -= d gp`` over the q entries, returning ``sum r g`` of the new r in 8 interleaved
+    partials (p mod 8) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), then
+    the remaining p (the cython kernels' ``fastnmf_update_dot``: the same numbers)."""
+    q8 = q - q % 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for p in range(0, q8, 8):
         r0 = r[p] - d * gp[p]
         r1 = r[p + 1] - d * gp[p + 1]
         r2 = r[p + 2] - d * gp[p + 2]
         r3 = r[p + 3] - d * gp[p + 3]
+        r4 = r[p + 4] - d * gp[p + 4]
+        r5 = r[p + 5] - d * gp[p + 5]
+        r6 = r[p + 6] - d * gp[p + 6]
+        r7 = r[p + 7] - d * gp[p + 7]
         r[p] = r0
         r[p + 1] = r1
         r[p + 2] = r2
         r[p + 3] = r3
+        r[p + 4] = r4
+        r[p + 5] = r5
+        r[p + 6] = r6
+        r[p + 7] = r7
         s0 += r0 * g[p]
         s1 += r1 * g[p + 1]
         s2 += r2 * g[p + 2]
         s3 += r3 * g[p + 3]
-    s = (s0 + s1) + (s2 + s3)
-    for p in range(q4, q):
+        s4 += r4 * g[p + 4]
+        s5 += r5 * g[p + 5]
+        s6 += r6 * g[p + 6]
+        s7 += r7 * g[p + 7]
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for p in range(q8, q):
         r[p] -= d * gp[p]
         s += r[p] * g[p]
     return s
