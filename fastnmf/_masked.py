@@ -195,7 +195,7 @@ class DenseMissing:
 #: X with zeros there plus corrections over them (:class:`Complement`); above it, on the
 #: observed entries (:class:`Observed`).  Measured at 4000x3000, rank 32, 2 threads
 #: (ms per iteration, Complement / Observed): 10% unknown 92 / 294, 30% 187 / 251, 50%
-#: 300 / 182.
+#: 300 / 182 (Complement's sweeps then on two threads; on one, as now, 10% takes 77).
 COMPLEMENT_MAX_FRACTION = 0.4
 
 
