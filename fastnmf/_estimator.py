@@ -272,7 +272,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         validate_data(self, X, skip_check_array=True, reset=False)
-        Xa, obs = _masked.prepare(X, mask, self.missing)
+        Xa, obs = _masked.prepare(X, mask, self.missing, columns=False)  # H is fixed
         H = self.components_.astype(Xa.dtype, copy=False)
         p = check_params(self)
         if obs is not None:

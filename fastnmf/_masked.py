@@ -98,7 +98,7 @@ def wh_at(W, Ht, rows, cols):
 
 
 # ------------------------------------------------------------------- building
-def prepare(X, mask=None, missing="nan", name="X"):
+def prepare(X, mask=None, missing="nan", name="X", columns=True):
     """Validate X (and ``mask``) once: ``(Xa, obs)``, ``obs`` None when every entry is
     known (and no ``mask`` was given), else the :class:`Observed` entries (sparse X) or
     a :class:`DenseMissing` (dense X; its ``representation`` is chosen with the solver).
@@ -108,6 +108,7 @@ def prepare(X, mask=None, missing="nan", name="X"):
     sparse X's stored entries are observed (stored NaN: missing too); for a dense X,
     its zeros and NaN are missing.  ``mask`` (dense X only, boolean, True = missing)
     adds missing entries; a ``numpy.ma.MaskedArray`` X brings its own mask.
+    ``columns=False`` (``transform``: H is fixed) allows columns with no observed entry.
     """
     from ._validation import check_matrix, check_option
 
@@ -134,9 +135,9 @@ def prepare(X, mask=None, missing="nan", name="X"):
         if not (has_nan or mask is not None or missing == "unobserved"):
             return Xa, None
         spec = DenseMissing(Xa, None if mask is None else check_mask(mask, Xa.shape), missing)
-        spec.check(name)
+        spec.check(name, columns)
         return Xa, spec
-    check_observed(obs, name)
+    check_observed(obs, name, columns)
     return Xa, obs
 
 
@@ -176,13 +177,14 @@ class DenseMissing:
         self.T = unknown_pattern(X, mask, missing)
         self.n_missing = self.T.nnz
 
-    def check(self, name="X"):
+    def check(self, name="X", columns=True):
         m, n = self.shape
         if self.n_missing == m * n:
             raise ValueError(f"{name} has no observed entry: every entry is missing")
         _check_empty(np.flatnonzero(np.diff(self.T.indptr) == n), "row", name)
-        _check_empty(np.flatnonzero(np.bincount(self.T.indices, minlength=n) == m), "column",
-                     name)
+        if columns:
+            _check_empty(np.flatnonzero(np.bincount(self.T.indices, minlength=n) == m),
+                         "column", name)
 
     def representation(self, beta, solver):
         m, n = self.shape
@@ -297,7 +299,7 @@ def from_sparse(X):
     return Observed(np.ascontiguousarray(data), indices, indptr, X.shape)
 
 
-def check_observed(obs, name="X"):
+def check_observed(obs, name="X", columns=True):
     """Errors for values a fit cannot use, and for rows/columns with nothing observed."""
     m, n = obs.shape
     if obs.nnz == 0:
@@ -310,7 +312,8 @@ def check_observed(obs, name="X"):
         raise ValueError(f"{name} must be non-negative; found minimum observed value "
                          f"{float(data.min())!r}")
     _check_empty(np.flatnonzero(np.diff(obs.X.indptr) == 0), "row", name)
-    _check_empty(np.flatnonzero(np.diff(obs.XT.indptr) == 0), "column", name)
+    if columns:
+        _check_empty(np.flatnonzero(np.diff(obs.XT.indptr) == 0), "column", name)
 
 
 def _check_empty(empty, what, name):

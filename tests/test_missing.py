@@ -370,6 +370,24 @@ def test_transform_with_missing_entries_fits_the_observed_ones(compiled_backend)
     assert np.abs(P[missing] - X[missing]).mean() / X[missing].mean() < 0.02
 
 
+def test_transform_allows_columns_with_no_observed_entry(compiled_backend):
+    rng = np.random.default_rng(5)
+    S = sp.random(80, 30, density=0.3, random_state=1, format="csr")
+    est = NMF(3, missing="unobserved", max_iter=30, tol=0, random_state=0,
+              backend=compiled_backend).fit(S)
+    few = S[:3]  # some columns have no stored entry in these rows: fine with H fixed
+    assert (np.diff(few.tocsc().indptr) == 0).any()
+    W = est.transform(few)
+    assert W.shape == (3, 3) and np.isfinite(W).all()
+    D = np.where(rng.random((2, 30)) < 0.9, np.nan, 1.0)
+    D[:, 0] = 1.0
+    assert est.transform(D).shape == (2, 3)  # dense: the same
+    Sr = S.tolil()
+    Sr.rows[0], Sr.data[0] = [], []
+    with pytest.raises(ValueError, match=r"1 row\(s\) with no observed entry"):
+        est.transform(Sr.tocsr()[:3])  # a row still needs one
+
+
 def test_non_negative_factorization_and_masked_arrays(compiled_backend):
     X = _low_rank(40, 30, 3) + 0.1
     rng = np.random.default_rng(9)
