@@ -486,6 +486,13 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
     resolved = _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
     complement = beta == 2 and resolved == "cd"  # the Frobenius cd: X minus a sparse set
 
+    if method in ("consensus", "both"):
+        items = m if axis == 0 else n
+        if items > MAX_CONSENSUS_ITEMS:
+            raise ValueError(
+                f"consensus needs an items x items matrix: {items} {'rows' if axis == 0 else 'columns'} "
+                f"is more than {MAX_CONSENSUS_ITEMS}; subsample them, or use method='cv'")
+
     tasks = []
     holds = []
     if method in ("cv", "both"):
@@ -499,7 +506,7 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
             if complement and T.nnz <= _masked.COMPLEMENT_MAX_FRACTION * m * n:
                 make = (lambda r: _hold_out_dense(Xa, T, test_fraction, r))
             else:
-                known = (obs.representation(1.0, "mu") if obs is not None
+                known = (_masked.from_dense(Xa, obs.mask, obs.missing) if obs is not None
                          else _masked.from_dense(Xa, None, "nan"))
                 make = (lambda r: _hold_out_observed(known, test_fraction, r))
         for _ in range(n_repeats):
@@ -508,11 +515,6 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
             for j in range(n_repeats):
                 tasks.append(("cv", i, j, k, int(rng.randint(np.iinfo(np.int32).max))))
     if method in ("consensus", "both"):
-        items = m if axis == 0 else n
-        if items > MAX_CONSENSUS_ITEMS:
-            raise ValueError(
-                f"consensus needs an items x items matrix: {items} {'rows' if axis == 0 else 'columns'} "
-                f"is more than {MAX_CONSENSUS_ITEMS}; subsample them, or use method='cv'")
         for i, k in enumerate(ranks):
             for j in range(n_repeats):
                 tasks.append(("consensus", i, j, k, int(rng.randint(np.iinfo(np.int32).max))))

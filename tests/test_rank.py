@@ -190,6 +190,17 @@ def test_plot(tmp_path):
     assert (tmp_path / "ranks.png").stat().st_size > 0
 
 
+def test_consensus_size_limit(monkeypatch):
+    import fastnmf._rank as rank
+
+    monkeypatch.setattr(rank, "MAX_CONSENSUS_ITEMS", 12)
+    X = _dense(2, seed=0, m=20, n=10)
+    with pytest.raises(ValueError, match="20 rows is more than 12; subsample them"):
+        select_rank(X, [2], method="both")
+    res = select_rank(X, [2], method="consensus", axis=1, n_repeats=2, random_state=0)
+    assert res.consensus[2].shape == (10, 10)
+
+
 def test_errors():
     X = _dense(2, seed=0, m=20, n=10)
     with pytest.raises(ValueError, match="method must be one of"):
