@@ -44,6 +44,17 @@ CHUNK_ENTRIES = 1 << 16
 MISSING = ("nan", "unobserved")
 
 
+def index_dtype(nnz, m, n):
+    """int32 for CSR index arrays when every index and count fits, else int64."""
+    return np.int32 if max(nnz, m, n) < np.iinfo(np.int32).max else np.int64
+
+
+def entry_rows(indptr):
+    """The row of each stored entry of a CSR matrix with row pointers ``indptr``."""
+    indptr = np.asarray(indptr)
+    return np.repeat(np.arange(len(indptr) - 1, dtype=indptr.dtype), np.diff(indptr))
+
+
 class Observed:
     """The observed entries of an m x n matrix (see the module docstring).
 
@@ -55,7 +66,7 @@ class Observed:
     def __init__(self, data, indices, indptr, shape):
         m, n = shape
         nnz = int(indptr[-1])
-        idx_dtype = np.int32 if max(nnz, m, n) < np.iinfo(np.int32).max else np.int64
+        idx_dtype = index_dtype(nnz, m, n)
         self.shape = (m, n)
         self.nnz = nnz
         self.X = sp.csr_matrix((data, np.ascontiguousarray(indices, dtype=idx_dtype),
@@ -65,17 +76,12 @@ class Observed:
         self.XT.sort_indices()
 
     @property
-    def dtype(self):
-        return self.X.dtype
-
-    @property
     def n_missing(self):
         return self.shape[0] * self.shape[1] - self.nnz
 
     @property
     def rows(self):
-        return np.repeat(np.arange(self.shape[0], dtype=self.X.indices.dtype),
-                         np.diff(self.X.indptr))
+        return entry_rows(self.X.indptr)
 
     def fill_estimate(self):
         """A sparse stand-in for X for the initialization: the observed values scaled by
@@ -220,7 +226,7 @@ def unknown_pattern(X, mask, missing):
 def _pattern(cols, indptr, shape):
     m, n = shape
     nnz = int(indptr[-1])
-    idx = np.int32 if max(nnz, m, n) < np.iinfo(np.int32).max else np.int64
+    idx = index_dtype(nnz, m, n)
     return sp.csr_matrix((np.ones(nnz, dtype=np.float64), np.asarray(cols, dtype=idx),
                           np.asarray(indptr, dtype=idx)), shape=shape)
 
@@ -229,8 +235,7 @@ def zeros_at(X, T):
     """A copy of the dense X (C order) with zeros at the entries of the pattern T (and no
     NaN): the X of a :class:`Complement`."""
     X0 = np.array(X, order="C", copy=True)
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(T.indptr))
-    X0[rows, T.indices] = 0
+    X0[entry_rows(T.indptr), T.indices] = 0
     return X0
 
 
@@ -258,8 +263,6 @@ class Complement:
         return self.X
 
     def solve(self, solver, beta, W, Ht, common, shuffle, rng):
-        common = dict(common)
-        common.pop("parallel_kernels", None)
         return fit_complement_cd(self, W, Ht, shuffle=shuffle, rng=rng, **common)
 
 
@@ -272,12 +275,7 @@ def from_dense(X, mask, missing):
     for lo in range(0, m, step):
         hi = min(m, lo + step)
         block = X[lo:hi]
-        seen = ~np.isnan(block)
-        if mask is not None:
-            seen &= ~mask[lo:hi]
-        if missing == "unobserved":
-            seen &= block != 0
-        r, c = np.nonzero(seen)
+        r, c = np.nonzero(~_unknown(block, None if mask is None else mask[lo:hi], missing))
         data.append(block[r, c])
         cols.append(c)
         counts[lo:hi] = np.bincount(r, minlength=hi - lo)
@@ -293,24 +291,17 @@ def from_sparse(X):
     nan = np.isnan(data)
     if nan.any():
         keep = ~nan
-        rows = np.repeat(np.arange(X.shape[0]), np.diff(indptr))
+        rows = entry_rows(indptr)
         indptr = np.concatenate(([0], np.cumsum(np.bincount(rows[keep], minlength=X.shape[0]))))
         data, indices = data[keep], indices[keep]
     return Observed(np.ascontiguousarray(data), indices, indptr, X.shape)
 
 
 def check_observed(obs, name="X", columns=True):
-    """Errors for values a fit cannot use, and for rows/columns with nothing observed."""
-    m, n = obs.shape
+    """Errors for rows/columns with nothing observed, or nothing observed at all (the
+    values themselves were checked with X: finite, non-negative)."""
     if obs.nnz == 0:
         raise ValueError(f"{name} has no observed entry: every entry is missing")
-    data = obs.X.data
-    if not np.isfinite(data).all():
-        raise ValueError(f"{name} must contain only finite observed values; found "
-                         f"{int(np.isinf(data).sum())} infinite entries")
-    if data.min() < 0:
-        raise ValueError(f"{name} must be non-negative; found minimum observed value "
-                         f"{float(data.min())!r}")
     _check_empty(np.flatnonzero(np.diff(obs.X.indptr) == 0), "row", name)
     if columns:
         _check_empty(np.flatnonzero(np.diff(obs.XT.indptr) == 0), "column", name)
@@ -496,11 +487,13 @@ def fit_mu(obs, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, moni
 
 
 def solve(solver, beta, obs, W, Ht, common, shuffle, rng):
-    """Run one masked solver from ``(W, Ht)`` (modified in place)."""
-    if hasattr(obs, "solve"):  # another kind of training set (fastnmf._rank._Complement)
-        return obs.solve(solver, beta, W, Ht, common, shuffle, rng)
+    """Run one masked solver from ``(W, Ht)`` (modified in place).  ``common`` is the
+    estimator's solver arguments; ``parallel_kernels`` is the ordinary fits' (these solvers
+    give their kernels every thread, or decide for themselves)."""
     common = dict(common)
     common.pop("parallel_kernels", None)
+    if hasattr(obs, "solve"):  # Complement, or select_rank's _Complement
+        return obs.solve(solver, beta, W, Ht, common, shuffle, rng)
     if solver == "mu":
         return fit_mu(obs, W, Ht, beta=beta, **common)
     if beta == 1:

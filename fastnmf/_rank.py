@@ -122,7 +122,7 @@ def _hold_out_dense(X, T_missing, fraction, rng):
     m, n = X.shape
     step = max(1, (1 << 20) // n)
     hr, hc = [], []
-    miss_rows = np.repeat(np.arange(m), np.diff(T_missing.indptr))
+    miss_rows = _masked.entry_rows(T_missing.indptr)
     for lo in range(0, m, step):
         hi = min(m, lo + step)
         pick = rng.random((hi - lo, n)) < fraction
@@ -179,8 +179,6 @@ class _Complement:
         return self.X
 
     def solve(self, solver, beta, W, Ht, common, shuffle, rng):
-        common = dict(common)
-        common.pop("parallel_kernels", None)
         return _fit_complement(self, W, Ht, beta=beta, **common)
 
 
