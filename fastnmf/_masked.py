@@ -55,6 +55,12 @@ def entry_rows(indptr):
     return np.repeat(np.arange(len(indptr) - 1, dtype=indptr.dtype), np.diff(indptr))
 
 
+def row_pointers(rows, m):
+    """CSR row pointers of entries whose rows, in row order, are ``rows`` (m rows): the
+    inverse of :func:`entry_rows`."""
+    return np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=m))))
+
+
 class Observed:
     """The observed entries of an m x n matrix (see the module docstring).
 
@@ -292,7 +298,7 @@ def from_sparse(X):
     if nan.any():
         keep = ~nan
         rows = entry_rows(indptr)
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows[keep], minlength=X.shape[0]))))
+        indptr = row_pointers(rows[keep], X.shape[0])
         data, indices = data[keep], indices[keep]
     return Observed(np.ascontiguousarray(data), indices, indptr, X.shape)
 

@@ -108,7 +108,7 @@ def _hold_out_observed(obs, fraction, rng):
     _give_back(test, rows, np.diff(obs.X.indptr), rng)
     _give_back(test, cols, np.diff(obs.XT.indptr), rng)
     keep = ~test
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows[keep], minlength=obs.shape[0]))))
+    indptr = _masked.row_pointers(rows[keep], obs.shape[0])
     train = _masked.Observed(np.ascontiguousarray(obs.X.data[keep]), cols[keep], indptr, obs.shape)
     return HoldOut(train, rows[test].astype(np.intp), cols[test].astype(np.intp),
                    obs.X.data[test].astype(np.float64))
@@ -160,8 +160,7 @@ class _Complement:
         self.X = X
         # T as a CSR pattern with X's values there (zeros stored)
         vals = np.asarray(X[rows, cols], dtype=X.dtype).ravel()
-        self.T = _masked.Observed(vals, cols, np.concatenate(
-            ([0], np.cumsum(np.bincount(rows, minlength=m)))), (m, n))
+        self.T = _masked.Observed(vals, cols, _masked.row_pointers(rows, m), (m, n))
         # X without the held-out entries
         held = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=X.shape)
         keep = X - X.multiply(held)
