@@ -199,8 +199,8 @@ masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads) -> (floa
         d = W[i, t] - w  (after rounding to the array dtype);  r_p -= d g_tp
 
     ``sum_p g_tp^2`` is summed in p order; ``sum_p r_p g_tp`` in 8 interleaved
-    partials ``(p mod 8)`` combined as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``,
-    then the remaining p in order.
+    partials ``(p mod 8``, every p) combined as
+    ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``.
     Returns ``(violation, sq)``: the sum of ``|projected gradient|`` before each
     update (as ``hals_sweep``) and ``sum_p r_p^2`` at the end of the sweep (the
     squared residual of the observed entries for the new W), per row and then over

@@ -953,12 +953,14 @@ cdef extern from *:
     """
     #include <string.h>
     /* r[p] -= d * gp[p] for p < q, returning sum_p r[p] * g[p] (the new r) in 8 interleaved
-       partials (p mod 8) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)),
-       then the remaining p in order.  GCC's vector extension: two AVX2 registers per 8
+       partials (p mod 8, every p) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).
+       GCC's vector extension: two AVX2 registers per 8
        entries in the avx2 build (two accumulators: the sum is not one long chain of
        additions), SSE2 pairs in the baseline build; elementwise IEEE arithmetic (no FMA
        contraction), so the same numbers as the scalar 8-partial loop of the numba kernel. */
     typedef double fastnmf_v4d __attribute__((vector_size(32)));
+    typedef long long fastnmf_v4i __attribute__((vector_size(32)));
+    typedef float fastnmf_v4f __attribute__((vector_size(16)));
     static inline double fastnmf_update_dot(double *r, const double *gp, const double *g,
                                             Py_ssize_t q, double d) {
         fastnmf_v4d sa = {0.0, 0.0, 0.0, 0.0}, sb = {0.0, 0.0, 0.0, 0.0};
@@ -980,16 +982,129 @@ cdef extern from *:
             sa = sa + ra * ga;
             sb = sb + rb * gb;
         }
-        tot = ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
-        for (; p < q; p++) {
-            r[p] = r[p] - d * gp[p];
-            tot = tot + r[p] * g[p];
+        for (; p < q; p++) {  /* the last p < 8 entries: into their partials too */
+            double rp = r[p] - d * gp[p];
+            r[p] = rp;
+            if (p - q8 < 4) sa[p - q8] = sa[p - q8] + rp * g[p];
+            else sb[p - q8 - 4] = sb[p - q8 - 4] + rp * g[p];
         }
+        tot = ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
         return tot;
     }
+    /* Four rows of masked_hals_sweep side by side, on a blocked scratch: the value of row
+       rr's entry p (one component) sits at (p / 4) * 16 + rr * 4 + p % 4, so each row's
+       entries come in 4-vectors and block b of the four rows is 16 consecutive doubles.
+       fastnmf_update_dot_rows4: for row rr (residuals R + rr * 4, the last step's values
+       gp[rr], this component's g[rr], each already offset by rr * 4, nb[rr] blocks: its
+       entries zero-padded to a multiple of 4, padding adds exact zeros) r -= d[rr] gp and
+       lane rr of the result is sum r g of the new r, in partials p mod 8 (even blocks:
+       0-3, odd: 4-7) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)):
+       fastnmf_update_dot's numbers.  The four rows' sums are independent chains that
+       overlap, and their horizontal sums are done together by a transpose. */
+    #define FASTNMF_BLOCK_STEP(RR, B, ACC)                                              \
+        do {                                                                            \
+            fastnmf_v4d r_, x_, y_;                                                     \
+            memcpy(&r_, R + (B) * 16 + (RR) * 4, sizeof r_);                            \
+            memcpy(&x_, gp##RR + (B) * 16, sizeof x_);                                  \
+            memcpy(&y_, g##RR + (B) * 16, sizeof y_);                                   \
+            r_ = r_ - dv##RR * x_;                                                      \
+            memcpy(R + (B) * 16 + (RR) * 4, &r_, sizeof r_);                            \
+            ACC = ACC + r_ * y_;                                                        \
+        } while (0)
+    #define FASTNMF_ROW_REST(RR)                                                        \
+        for (b = n2; b + 1 < nb[RR]; b += 2) {                                          \
+            FASTNMF_BLOCK_STEP(RR, b, e##RR); FASTNMF_BLOCK_STEP(RR, b + 1, o##RR);     \
+        }                                                                               \
+        if (b < nb[RR]) FASTNMF_BLOCK_STEP(RR, b, e##RR);
+    static inline fastnmf_v4d fastnmf_hsum4(fastnmf_v4d a, fastnmf_v4d b, fastnmf_v4d c,
+                                            fastnmf_v4d d) {
+        /* ((a0 + a1) + (a2 + a3), the same of b, c, d) */
+        fastnmf_v4d u = __builtin_shuffle(a, b, (fastnmf_v4i){0, 4, 2, 6})
+                        + __builtin_shuffle(a, b, (fastnmf_v4i){1, 5, 3, 7});
+        fastnmf_v4d v = __builtin_shuffle(c, d, (fastnmf_v4i){0, 4, 2, 6})
+                        + __builtin_shuffle(c, d, (fastnmf_v4i){1, 5, 3, 7});
+        return __builtin_shuffle(u, v, (fastnmf_v4i){0, 1, 4, 5})
+               + __builtin_shuffle(u, v, (fastnmf_v4i){2, 3, 6, 7});
+    }
+    static inline fastnmf_v4d fastnmf_update_dot_rows4(
+            double *restrict R, const double *gp0, const double *gp1, const double *gp2,
+            const double *gp3, const double *g0, const double *g1, const double *g2,
+            const double *g3, const Py_ssize_t *nb, fastnmf_v4d d) {
+        fastnmf_v4d e0 = {0.0, 0.0, 0.0, 0.0}, e1 = e0, e2 = e0, e3 = e0;
+        fastnmf_v4d o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+        fastnmf_v4d dv0 = __builtin_shuffle(d, (fastnmf_v4i){0, 0, 0, 0});
+        fastnmf_v4d dv1 = __builtin_shuffle(d, (fastnmf_v4i){1, 1, 1, 1});
+        fastnmf_v4d dv2 = __builtin_shuffle(d, (fastnmf_v4i){2, 2, 2, 2});
+        fastnmf_v4d dv3 = __builtin_shuffle(d, (fastnmf_v4i){3, 3, 3, 3});
+        Py_ssize_t b, n2 = nb[0];
+        if (nb[1] < n2) n2 = nb[1];
+        if (nb[2] < n2) n2 = nb[2];
+        if (nb[3] < n2) n2 = nb[3];
+        n2 = n2 - n2 % 2;
+        for (b = 0; b < n2; b += 2) {
+            FASTNMF_BLOCK_STEP(0, b, e0); FASTNMF_BLOCK_STEP(1, b, e1);
+            FASTNMF_BLOCK_STEP(2, b, e2); FASTNMF_BLOCK_STEP(3, b, e3);
+            FASTNMF_BLOCK_STEP(0, b + 1, o0); FASTNMF_BLOCK_STEP(1, b + 1, o1);
+            FASTNMF_BLOCK_STEP(2, b + 1, o2); FASTNMF_BLOCK_STEP(3, b + 1, o3);
+        }
+        FASTNMF_ROW_REST(0)
+        FASTNMF_ROW_REST(1)
+        FASTNMF_ROW_REST(2)
+        FASTNMF_ROW_REST(3)
+        return fastnmf_hsum4(e0, e1, e2, e3) + fastnmf_hsum4(o0, o1, o2, o3);
+    }
+    static inline fastnmf_v4d fastnmf_select(fastnmf_v4i mask, fastnmf_v4d a, fastnmf_v4d b) {
+        /* a where mask (all ones), else b */
+        return (fastnmf_v4d) (((fastnmf_v4i) a & mask) | ((fastnmf_v4i) b & ~mask));
+    }
+    /* The component loop of masked_hals_sweep for nr <= 4 rows in lockstep, the rows as
+       the four lanes of the scalar step (each lane's arithmetic is that of its row alone,
+       as in the numba kernel's scalar loop):
+           grad = (l1 + l2 w) - s;   viol += |(w == 0 ? min(grad, 0) : grad)|
+           hess = l2 + A[t];  new = max(w - grad / hess, 0) rounded to T
+           if hess != 0: w = new, d = new - w_old   else d = 0
+       G, R, nb: the blocked scratch above (every step's g is the next step's gp: a zero
+       step leaves r unchanged whatever gp is); At[t * 4 + rr] = sum_p g_tp^2 of row rr;
+       w[rr] the factor rows (rows >= nr: not read or written).  Writes viol[rr] and the
+       last step d[rr] (not applied to R). */
+    #define FASTNMF_MASKED_ROWS4(NAME, T, TV)                                                 \
+    static void NAME(const double *G, Py_ssize_t cs, double *restrict R, const double *At,  \
+                     const Py_ssize_t *nb, T *const *w, Py_ssize_t nr, double l1, double l2, \
+                     const Py_ssize_t *perm, Py_ssize_t n_perm, double *viol, double *last) { \
+        const fastnmf_v4d zero = {0.0, 0.0, 0.0, 0.0};                                      \
+        const fastnmf_v4d l1v = {l1, l1, l1, l1}, l2v = {l2, l2, l2, l2};                   \
+        const fastnmf_v4i absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL,             \
+                                     0x7fffffffffffffffLL, 0x7fffffffffffffffLL};            \
+        fastnmf_v4d pend = zero, vio = zero, s, wt, grad, hess, nw, at;                     \
+        fastnmf_v4i ok;                                                                     \
+        Py_ssize_t u, t, tp = 0, rr;                                                        \
+        for (u = 0; u < n_perm; u++) {                                                      \
+            const double *gp_ = G + tp * cs, *g_ = G + (t = perm[u]) * cs;                  \
+            s = fastnmf_update_dot_rows4(R, gp_, gp_ + 4, gp_ + 8, gp_ + 12,                \
+                                         g_, g_ + 4, g_ + 8, g_ + 12, nb, pend);             \
+            wt = zero;                                                                      \
+            for (rr = 0; rr < nr; rr++) wt[rr] = (double) w[rr][t];                         \
+            grad = (l1v + l2v * wt) - s;                                                    \
+            at = fastnmf_select((fastnmf_v4i) (grad > zero), zero, grad);                   \
+            at = fastnmf_select((fastnmf_v4i) (wt == zero), at, grad);                      \
+            vio = vio + (fastnmf_v4d) ((fastnmf_v4i) at & absmask);                         \
+            memcpy(&hess, At + t * 4, sizeof hess);                                         \
+            hess = l2v + hess;                                                              \
+            nw = wt - grad / hess;                                                          \
+            nw = fastnmf_select((fastnmf_v4i) (nw > zero), nw, zero);                       \
+            nw = __builtin_convertvector(__builtin_convertvector(nw, TV), fastnmf_v4d);     \
+            ok = (fastnmf_v4i) (hess != zero);                                              \
+            nw = fastnmf_select(ok, nw, wt);                                                \
+            pend = fastnmf_select(ok, nw - wt, zero);                                       \
+            for (rr = 0; rr < nr; rr++) w[rr][t] = (T) nw[rr];                              \
+            tp = t;                                                                         \
+        }                                                                                   \
+        for (rr = 0; rr < 4; rr++) { viol[rr] = vio[rr]; last[rr] = pend[rr]; }            \
+    }
+    typedef double fastnmf_v4d_d __attribute__((vector_size(32)));
+    FASTNMF_MASKED_ROWS4(fastnmf_masked_rows4_d, double, fastnmf_v4d_d)
+    FASTNMF_MASKED_ROWS4(fastnmf_masked_rows4_f, float, fastnmf_v4f)
     static inline void fastnmf_prefetch(const void *ptr) { __builtin_prefetch(ptr, 0, 3); }
-    typedef long long fastnmf_v4i __attribute__((vector_size(32)));
-    typedef float fastnmf_v4f __attribute__((vector_size(16)));
     /* Four entries' rows b0..b3 of B (k values each), in float64:
          G[t * width + e] = b_e[t]                       (G points at the group's first entry)
          a[t] = (((a[t] + b0[t]^2) + b1[t]^2) + b2[t]^2) + b3[t]^2
@@ -1046,6 +1161,14 @@ cdef extern from *:
     """
     double fastnmf_update_dot(double* r, const double* gp, const double* g, Py_ssize_t q,
                               double d) noexcept nogil
+    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, double* R, const double* At,
+                                const Py_ssize_t* nb, double* const* w, Py_ssize_t nr,
+                                double l1, double l2, const Py_ssize_t* perm,
+                                Py_ssize_t n_perm, double* viol, double* last) noexcept nogil
+    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, double* R, const double* At,
+                                const Py_ssize_t* nb, float* const* w, Py_ssize_t nr,
+                                double l1, double l2, const Py_ssize_t* perm,
+                                Py_ssize_t n_perm, double* viol, double* last) noexcept nogil
     void fastnmf_prefetch(const void* ptr) noexcept nogil
     void fastnmf_gather4_d(const double* b0, const double* b1, const double* b2,
                            const double* b3, const double* w, Py_ssize_t k, double* G,
@@ -1061,78 +1184,57 @@ cdef enum:
     _MROWS = 4
 
 
-cdef void _masked_rows(const double* G, Py_ssize_t width, const double* A, double* R,
+cdef void _masked_rows(double* G, Py_ssize_t cs, const double* A, double* At, double* R,
                        const Py_ssize_t* qs, floating* w0, Py_ssize_t k, Py_ssize_t nr,
                        double l1, double l2, const Py_ssize_t* perm, Py_ssize_t n_perm,
                        double* viol_out, double* sq_out) noexcept nogil:
     """``nr`` (<= _MROWS) consecutive rows of masked_hals_sweep, component by component
-    in lockstep (each row's arithmetic is that of the row alone).  Row rr: gathered B
-    values ``G[(rr * k + t) * width + p]``, their squared sums ``A[rr * k + t]``, its
-    ``qs[rr]`` residuals ``R[rr * width + p]`` (updated), its factor row ``w0 + rr * k``."""
-    cdef double s[_MROWS]
-    cdef double pending[_MROWS]
+    in lockstep (``fastnmf_masked_rows4_*``: each row's arithmetic is that of the row
+    alone), on its blocked scratch: row rr's gathered B value of entry p, component t, at
+    ``G[t * cs + (p // 4) * 16 + rr * 4 + p % 4]`` and its residual at the same offset of
+    R (without ``t * cs``), zero-padded to a multiple of 4 entries; ``A[rr * k + t]`` the
+    squared sums (``At``: k x 4 room for them transposed); ``qs[rr]`` entries; factor row
+    ``w0 + rr * k``."""
+    cdef double last[_MROWS]
     cdef double violation[_MROWS]
-    cdef Py_ssize_t tp[_MROWS]
-    cdef double wt, grad, hess, new, sq, d
-    cdef Py_ssize_t u, t, rr, p, q
-    cdef double* r
-    cdef const double* g
-    cdef floating* w
+    cdef Py_ssize_t nb[_MROWS]
+    cdef floating* w[_MROWS]
+    cdef double sq, d, rp
+    cdef Py_ssize_t t, rr, p, q, o, tl
+    for rr in range(_MROWS):
+        nb[rr] = (qs[rr] + 3) // 4 if rr < nr else 0
+        w[rr] = w0 + (rr if rr < nr else 0) * k
+        for t in range(k):
+            At[t * 4 + rr] = A[rr * k + t] if rr < nr else 0.0
+    if floating is double:
+        fastnmf_masked_rows4_d(G, cs, R, At, nb, w, nr, l1, l2, perm, n_perm, violation, last)
+    else:
+        fastnmf_masked_rows4_f(G, cs, R, At, nb, w, nr, l1, l2, perm, n_perm, violation, last)
+    tl = perm[n_perm - 1] if n_perm else 0
     for rr in range(nr):
-        pending[rr] = 0.0
-        violation[rr] = 0.0
-        tp[rr] = 0
-    for u in range(n_perm):
-        t = perm[u]
-        for rr in range(nr):  # independent dot products: they overlap
-            # the last step, applied to r in the pass forming this sum (a zero step leaves
-            # r as it is: no branch to mispredict)
-            s[rr] = fastnmf_update_dot(R + rr * width, G + (rr * k + tp[rr]) * width,
-                                       G + (rr * k + t) * width, qs[rr], pending[rr])
-        for rr in range(nr):
-            w = w0 + rr * k
-            wt = w[t]
-            grad = l1 + l2 * wt - s[rr]
-            # written as selections, which compile without branches (active sets change
-            # unpredictably)
-            violation[rr] = violation[rr] + fabs(_min(grad, 0.0) if wt == 0 else grad)
-            hess = l2 + A[rr * k + t]
-            if hess != 0:
-                new = wt - grad / hess
-                new = new if new > 0 else 0.0
-                w[t] = <floating> new
-                pending[rr] = (<double> w[t]) - wt
-                tp[rr] = t
-            else:
-                pending[rr] = 0.0
-    for rr in range(nr):
-        r = R + rr * width
         q = qs[rr]
-        d = pending[rr]
+        d = last[rr]
         sq = 0.0
-        if d != 0.0:
-            g = G + (rr * k + tp[rr]) * width
-            for p in range(q):
-                r[p] = r[p] - d * g[p]
-                sq = sq + r[p] * r[p]
-        else:
-            for p in range(q):
-                sq = sq + r[p] * r[p]
+        for p in range(q):
+            o = (p // 4) * 16 + rr * 4 + p % 4
+            rp = R[o] - d * G[tl * cs + o]
+            sq = sq + rp * rp
         viol_out[rr] = violation[rr]
         sq_out[rr] = sq
 
 
 cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize_t q,
                                 const floating[:, ::1] B, const floating* w, Py_ssize_t k,
-                                Py_ssize_t width, double* G, double* a, double* r,
+                                Py_ssize_t cs, Py_ssize_t bs, double* G, double* a, double* r,
                                 Py_ssize_t limit) noexcept nogil:
-    """G[t * width + p] = B[cols[p], t], a[t] += sum_p of their squares (p in order), and
-    r[p] = x[p] - sum_t w[t] G[t, p] (t in order), four entries at a time (four components
-    at a time, transposed in vector registers: ``fastnmf_gather4_*``).  The rows of B of the
-    entries 16 ahead (into the
-    next rows: ``cols[p]`` is valid for p < ``limit``) are prefetched: B is large and
-    its rows are read in random order."""
-    cdef Py_ssize_t p = 0, t
+    """Entry p's value of component t, ``B[cols[p], t]``, to ``G[t * cs + o(p)]`` and
+    ``r[o(p)] = x[p] - sum_t w[t] B[cols[p], t]`` (t in order), with ``o(p) = (p // 4) *
+    bs + p % 4`` (bs = 4: entries in a row; 16: the blocks of masked_hals_sweep's four
+    rows); a[t] += the squares (p in order).  Four entries at a time (four components at a
+    time, transposed in vector registers: ``fastnmf_gather4_*``).  The rows of B of the
+    entries 16 ahead (into the next rows: ``cols[p]`` is valid for p < ``limit``) are
+    prefetched: B is large and its rows are read in random order."""
+    cdef Py_ssize_t p = 0, t, o
     cdef const floating* b0
     cdef double g0, c0
     cdef double c4[4]
@@ -1142,29 +1244,37 @@ cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize
         for ahead in range(p + 16, min(p + 20, limit)):
             for line in range(0, row_bytes, 64):
                 fastnmf_prefetch(<const char*> &B[cols[ahead], 0] + line)
+        o = (p // 4) * bs
         if floating is double:
             fastnmf_gather4_d(&B[cols[p], 0], &B[cols[p + 1], 0], &B[cols[p + 2], 0],
-                              &B[cols[p + 3], 0], w, k, G + p, width, a, c4)
+                              &B[cols[p + 3], 0], w, k, G + o, cs, a, c4)
         else:
             fastnmf_gather4_f(&B[cols[p], 0], &B[cols[p + 1], 0], &B[cols[p + 2], 0],
-                              &B[cols[p + 3], 0], w, k, G + p, width, a, c4)
-        r[p] = (<double> x[p]) - c4[0]
-        r[p + 1] = (<double> x[p + 1]) - c4[1]
-        r[p + 2] = (<double> x[p + 2]) - c4[2]
-        r[p + 3] = (<double> x[p + 3]) - c4[3]
+                              &B[cols[p + 3], 0], w, k, G + o, cs, a, c4)
+        r[o] = (<double> x[p]) - c4[0]
+        r[o + 1] = (<double> x[p + 1]) - c4[1]
+        r[o + 2] = (<double> x[p + 2]) - c4[2]
+        r[o + 3] = (<double> x[p + 3]) - c4[3]
         p = p + 4
     while p < q:
         if p + 16 < limit:
             for line in range(0, row_bytes, 64):
                 fastnmf_prefetch(<const char*> &B[cols[p + 16], 0] + line)
         b0 = &B[cols[p], 0]
+        o = (p // 4) * bs + p % 4
         c0 = 0.0
         for t in range(k):
             g0 = b0[t]
-            G[t * width + p] = g0
+            G[t * cs + o] = g0
             a[t] = a[t] + g0 * g0
             c0 = c0 + (<double> w[t]) * g0
-        r[p] = (<double> x[p]) - c0
+        r[o] = (<double> x[p]) - c0
+        p = p + 1
+    while p % 4:  # zero padding to the block's end
+        o = (p // 4) * bs + p % 4
+        for t in range(k):
+            G[t * cs + o] = 0.0
+        r[o] = 0.0
         p = p + 1
 
 
@@ -1174,11 +1284,12 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
     """Coordinate-descent sweep over W on the observed entries only (see the contract)."""
     cdef Py_ssize_t m = indptr.shape[0] - 1
     cdef Py_ssize_t k = W.shape[1]
-    cdef Py_ssize_t i, ib, i0, nr, rr, t, q, p0, width, n_groups, nnz
+    cdef Py_ssize_t i, ib, i0, nr, rr, t, q, p0, cs, n_groups, nnz
     cdef const Py_ssize_t[::1] order = np.ascontiguousarray(perm, dtype=np.intp)
     cdef Py_ssize_t n_perm = order.shape[0]
     cdef double* G
     cdef double* A
+    cdef double* At
     cdef double* R
     cdef Py_ssize_t* qs
     if m <= 0:
@@ -1186,17 +1297,19 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
     viol_np, sq_np = np.zeros(m), np.zeros(m)
     cdef double[::1] viol = viol_np
     cdef double[::1] sq = sq_np
-    width = max(int(np.max(np.diff(np.asarray(indptr)))), 1)
+    # one component's values of four rows: blocks of 4 entries x 4 rows (16 doubles)
+    cs = 16 * max((int(np.max(np.diff(np.asarray(indptr)))) + 3) // 4, 1)
     cdef double[:, ::1] scratch = np.empty(
-        (max(n_threads, 1) + 1, _PAD + _MROWS * ((k + 1) * width + k + 1)))
+        (max(n_threads, 1) + 1, _PAD + (k + 1) * cs + _MROWS * (2 * k + 1)))
     n_groups = (m + _MROWS - 1) // _MROWS
     nnz = indptr[m]
     with nogil, parallel(num_threads=n_threads):
         for ib in prange(n_groups, schedule='dynamic', chunksize=4):
             G = &scratch[threadid(), _PAD]
-            R = G + _MROWS * k * width
-            A = R + _MROWS * width
-            qs = <Py_ssize_t*> (A + _MROWS * k)  # _MROWS integers in _MROWS doubles' room
+            R = G + k * cs
+            A = R + cs
+            At = A + _MROWS * k
+            qs = <Py_ssize_t*> (At + _MROWS * k)  # _MROWS integers in _MROWS doubles' room
             i0 = ib * _MROWS
             nr = min(_MROWS, m - i0)
             for rr in range(nr):
@@ -1206,9 +1319,9 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
                 qs[rr] = q
                 for t in range(k):
                     A[rr * k + t] = 0.0
-                _masked_gather(&data[p0], &indices[p0], q, B, &W[i, 0], k, width,
-                               G + rr * k * width, A + rr * k, R + rr * width, nnz - p0)
-            _masked_rows(G, width, A, R, qs, &W[i0, 0], k, nr, l1, l2,
+                _masked_gather(&data[p0], &indices[p0], q, B, &W[i, 0], k, cs, 16,
+                               G + rr * 4, A + rr * k, R + rr * 4, nnz - p0)
+            _masked_rows(G, cs, A, At, R, qs, &W[i0, 0], k, nr, l1, l2,
                          &order[0] if n_perm else NULL, n_perm, &viol[i0], &sq[i0])
     return float(np.sum(viol_np)), float(np.sum(sq_np))
 
@@ -1268,7 +1381,8 @@ def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     viol_np, sq_np = np.zeros(m), np.zeros(m)
     cdef double[::1] viol = viol_np
     cdef double[::1] sq = sq_np
-    width = max(int(np.max(np.diff(np.asarray(indptr)))), 1)
+    # a multiple of 4: the gather zero-pads each row's entries to one
+    width = 4 * max((int(np.max(np.diff(np.asarray(indptr)))) + 3) // 4, 1)
     zeros_np = np.zeros(width, dtype=np.asarray(W).dtype)
     cdef const floating[::1] zx = zeros_np
     cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 1) * width + k))
@@ -1283,7 +1397,7 @@ def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
             for t in range(k):
                 a[t] = 0.0
             _masked_gather(&zx[0], &indices[p0] if q else &indices[0] if nnz else NULL, q, B,
-                           &W[i, 0], k, width, G, a, r, nnz - p0)
+                           &W[i, 0], k, width, 4, G, a, r, nnz - p0)
             _complement_row(G, width, a, q, r, &W[i, 0], HHt, &XHt[i, 0], k, l1, l2,
                             &order[0] if n_perm else NULL, n_perm, &viol[i], &sq[i])
     return float(np.sum(viol_np)), float(np.sum(sq_np))

@@ -13,8 +13,9 @@ from ._common import JIT, PARALLEL_JIT, prefetch_row, set_threads
 @numba.njit(**JIT, inline="always")
 def _update_dot(r, gp, g, q, d):
     """``r -= d gp`` over the q entries, returning ``sum r g`` of the new r in 8 interleaved
-    partials (p mod 8) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), then
-    the remaining p (the cython kernels' ``fastnmf_update_dot``: the same numbers)."""
+    partials (p mod 8, every p) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    (the cython kernels' ``fastnmf_update_dot`` and ``fastnmf_update_dot_rows4``: the same
+    numbers)."""
     q8 = q - q % 8
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     for p in range(0, q8, 8):
@@ -42,11 +43,25 @@ def _update_dot(r, gp, g, q, d):
         s5 += r5 * g[p + 5]
         s6 += r6 * g[p + 6]
         s7 += r7 * g[p + 7]
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    for p in range(q8, q):
-        r[p] -= d * gp[p]
-        s += r[p] * g[p]
-    return s
+    for p in range(q8, q):  # the last entries, into their partials too
+        rp = r[p] - d * gp[p]
+        r[p] = rp
+        e = p - q8
+        if e == 0:
+            s0 += rp * g[p]
+        elif e == 1:
+            s1 += rp * g[p]
+        elif e == 2:
+            s2 += rp * g[p]
+        elif e == 3:
+            s3 += rp * g[p]
+        elif e == 4:
+            s4 += rp * g[p]
+        elif e == 5:
+            s5 += rp * g[p]
+        else:
+            s6 += rp * g[p]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @numba.njit(**JIT, inline="always")
