@@ -82,10 +82,18 @@ def test_masked_hals_sweep_updates_only_the_components_in_perm(compiled_backend)
     assert not np.array_equal(W2[:, [1, 4]], W[:, [1, 4]])
 
 
-def test_masked_hals_sweep_compiled_backends_agree_bitwise(dtype):
-    S = _pattern(500, 200, 0.2, seed=5, dtype=dtype)
+@pytest.mark.parametrize("m, l2, perm", [
+    (500, 0.2, np.arange(9)),
+    # a last group of fewer than four rows, an empty row (hess == 0), some components
+    (503, 0.0, np.array([6, 2, 8, 0, 3])),
+])
+def test_masked_hals_sweep_compiled_backends_agree_bitwise(dtype, m, l2, perm):
+    # rows of every length mod 8, so every partial of the sums and the zero padding of
+    # the cython kernel's blocks are used
+    S = _pattern(m, 200, 0.2, seed=5, dtype=dtype, empty_row=7 if l2 == 0 else None)
+    assert len(set(np.diff(S.indptr) % 8)) == 8
     rng = np.random.default_rng(4)
-    W, Ht = rng.random((500, 9)).astype(dtype), rng.random((200, 9)).astype(dtype)
+    W, Ht = rng.random((m, 9)).astype(dtype), rng.random((200, 9)).astype(dtype)
     out = []
     for name in ("cython", "numba"):
         try:
@@ -93,8 +101,8 @@ def test_masked_hals_sweep_compiled_backends_agree_bitwise(dtype):
         except ImportError:
             pytest.skip(f"{name} unavailable")
         W2 = W.copy()
-        res = kern.masked_hals_sweep(S.data, S.indices, S.indptr, W2, Ht, 0.1, 0.2,
-                                     np.arange(9, dtype=np.intp), 2)
+        res = kern.masked_hals_sweep(S.data, S.indices, S.indptr, W2, Ht, 0.1, l2,
+                                     perm.astype(np.intp), 2)
         out.append((W2, res))
     np.testing.assert_array_equal(out[0][0], out[1][0])
     assert out[0][1] == out[1][1]

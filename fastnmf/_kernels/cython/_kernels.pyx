@@ -991,6 +991,30 @@ cdef extern from *:
         tot = ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
         return tot;
     }
+    /* sum_p (r[p] - d gp[p])^2 (r not written) in fastnmf_update_dot's partials and order */
+    static inline double fastnmf_square_dot(const double *r, const double *gp, Py_ssize_t q,
+                                            double d) {
+        fastnmf_v4d sa = {0.0, 0.0, 0.0, 0.0}, sb = {0.0, 0.0, 0.0, 0.0};
+        fastnmf_v4d dv = {d, d, d, d};
+        Py_ssize_t p, q8 = q - q % 8;
+        for (p = 0; p < q8; p += 8) {
+            fastnmf_v4d ra, rb, gpa, gpb;
+            memcpy(&ra, r + p, sizeof ra);
+            memcpy(&rb, r + p + 4, sizeof rb);
+            memcpy(&gpa, gp + p, sizeof gpa);
+            memcpy(&gpb, gp + p + 4, sizeof gpb);
+            ra = ra - dv * gpa;
+            rb = rb - dv * gpb;
+            sa = sa + ra * ra;
+            sb = sb + rb * rb;
+        }
+        for (; p < q; p++) {
+            double rp = r[p] - d * gp[p];
+            if (p - q8 < 4) sa[p - q8] = sa[p - q8] + rp * rp;
+            else sb[p - q8 - 4] = sb[p - q8 - 4] + rp * rp;
+        }
+        return ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
+    }
     /* Four rows of masked_hals_sweep side by side, on a blocked scratch: the value of row
        rr's entry p (one component) sits at (p / 4) * 16 + rr * 4 + p % 4, so each row's
        entries come in 4-vectors and block b of the four rows is 16 consecutive doubles.
@@ -1057,29 +1081,64 @@ cdef extern from *:
         /* a where mask (all ones), else b */
         return (fastnmf_v4d) (((fastnmf_v4i) a & mask) | ((fastnmf_v4i) b & ~mask));
     }
-    /* The component loop of masked_hals_sweep for nr <= 4 rows in lockstep, the rows as
-       the four lanes of the scalar step (each lane's arithmetic is that of its row alone,
-       as in the numba kernel's scalar loop):
+    /* fastnmf_square_rows4: lane rr = sum_p (R - d[rr] gp)_p^2 of row rr (R not
+       written), in the partials and order of fastnmf_update_dot_rows4. */
+    #define FASTNMF_SQUARE_STEP(RR, B, ACC)                                             \
+        do {                                                                            \
+            fastnmf_v4d r_, x_;                                                         \
+            memcpy(&r_, R + (B) * 16 + (RR) * 4, sizeof r_);                            \
+            memcpy(&x_, gp##RR + (B) * 16, sizeof x_);                                  \
+            r_ = r_ - dv##RR * x_;                                                      \
+            ACC = ACC + r_ * r_;                                                        \
+        } while (0)
+    #define FASTNMF_SQUARE_REST(RR)                                                     \
+        for (b = 0; b + 1 < nb[RR]; b += 2) {                                           \
+            FASTNMF_SQUARE_STEP(RR, b, e##RR); FASTNMF_SQUARE_STEP(RR, b + 1, o##RR);   \
+        }                                                                               \
+        if (b < nb[RR]) FASTNMF_SQUARE_STEP(RR, b, e##RR);
+    static inline fastnmf_v4d fastnmf_square_rows4(
+            const double *R, const double *gp0, const double *gp1, const double *gp2,
+            const double *gp3, const Py_ssize_t *nb, fastnmf_v4d d) {
+        fastnmf_v4d e0 = {0.0, 0.0, 0.0, 0.0}, e1 = e0, e2 = e0, e3 = e0;
+        fastnmf_v4d o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+        fastnmf_v4d dv0 = __builtin_shuffle(d, (fastnmf_v4i){0, 0, 0, 0});
+        fastnmf_v4d dv1 = __builtin_shuffle(d, (fastnmf_v4i){1, 1, 1, 1});
+        fastnmf_v4d dv2 = __builtin_shuffle(d, (fastnmf_v4i){2, 2, 2, 2});
+        fastnmf_v4d dv3 = __builtin_shuffle(d, (fastnmf_v4i){3, 3, 3, 3});
+        Py_ssize_t b;
+        FASTNMF_SQUARE_REST(0)
+        FASTNMF_SQUARE_REST(1)
+        FASTNMF_SQUARE_REST(2)
+        FASTNMF_SQUARE_REST(3)
+        return fastnmf_hsum4(e0, e1, e2, e3) + fastnmf_hsum4(o0, o1, o2, o3);
+    }
+    /* masked_hals_sweep for nr <= 4 rows in lockstep, the rows as the four lanes of the
+       scalar step (each lane's arithmetic is that of its row alone, as in the numba
+       kernel's scalar loop): for t in perm
            grad = (l1 + l2 w) - s;   viol += |(w == 0 ? min(grad, 0) : grad)|
-           hess = l2 + A[t];  new = max(w - grad / hess, 0) rounded to T
+           hess = l2 + a[t];  new = max(w - grad / hess, 0) rounded to T
            if hess != 0: w = new, d = new - w_old   else d = 0
-       G, R, nb: the blocked scratch above (every step's g is the next step's gp: a zero
-       step leaves r unchanged whatever gp is); At[t * 4 + rr] = sum_p g_tp^2 of row rr;
-       w[rr] the factor rows (rows >= nr: not read or written).  Writes viol[rr] and the
-       last step d[rr] (not applied to R). */
+       then the last step applied and sq = sum r^2.  G, R, nb: the blocked scratch above
+       (every step's g is the next step's gp: a zero step leaves r unchanged whatever gp
+       is); A[rr * k + t] = sum_p g_tp^2 of row rr (zeros for rows >= nr); w[rr] the
+       factor rows (rows >= nr: not read or written).  Writes viol[rr] and sq[rr]. */
     #define FASTNMF_MASKED_ROWS4(NAME, T, TV)                                                 \
-    static void NAME(const double *G, Py_ssize_t cs, double *restrict R, const double *At,  \
-                     const Py_ssize_t *nb, T *const *w, Py_ssize_t nr, double l1, double l2, \
-                     const Py_ssize_t *perm, Py_ssize_t n_perm, double *viol, double *last) { \
+    static void NAME(const double *G, Py_ssize_t cs, double *restrict R, const double *A,   \
+                     Py_ssize_t k, const Py_ssize_t *nb, T *const *w, Py_ssize_t nr,         \
+                     double l1, double l2, const Py_ssize_t *perm, Py_ssize_t n_perm,        \
+                     double *viol, double *sq) {                                             \
         const fastnmf_v4d zero = {0.0, 0.0, 0.0, 0.0};                                      \
         const fastnmf_v4d l1v = {l1, l1, l1, l1}, l2v = {l2, l2, l2, l2};                   \
         const fastnmf_v4i absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL,             \
                                      0x7fffffffffffffffLL, 0x7fffffffffffffffLL};            \
         fastnmf_v4d pend = zero, vio = zero, s, wt, grad, hess, nw, at;                     \
         fastnmf_v4i ok;                                                                     \
-        Py_ssize_t u, t, tp = 0, rr;                                                        \
+        const double *gp_, *g_;                                                             \
+        Py_ssize_t u, t = 0, tp = 0, rr;                                                    \
         for (u = 0; u < n_perm; u++) {                                                      \
-            const double *gp_ = G + tp * cs, *g_ = G + (t = perm[u]) * cs;                  \
+            t = perm[u];                                                                    \
+            gp_ = G + tp * cs;                                                              \
+            g_ = G + t * cs;                                                                \
             s = fastnmf_update_dot_rows4(R, gp_, gp_ + 4, gp_ + 8, gp_ + 12,                \
                                          g_, g_ + 4, g_ + 8, g_ + 12, nb, pend);             \
             wt = zero;                                                                      \
@@ -1088,7 +1147,7 @@ cdef extern from *:
             at = fastnmf_select((fastnmf_v4i) (grad > zero), zero, grad);                   \
             at = fastnmf_select((fastnmf_v4i) (wt == zero), at, grad);                      \
             vio = vio + (fastnmf_v4d) ((fastnmf_v4i) at & absmask);                         \
-            memcpy(&hess, At + t * 4, sizeof hess);                                         \
+            hess = (fastnmf_v4d) {A[t], A[k + t], A[2 * k + t], A[3 * k + t]};              \
             hess = l2v + hess;                                                              \
             nw = wt - grad / hess;                                                          \
             nw = fastnmf_select((fastnmf_v4i) (nw > zero), nw, zero);                       \
@@ -1099,7 +1158,9 @@ cdef extern from *:
             for (rr = 0; rr < nr; rr++) w[rr][t] = (T) nw[rr];                              \
             tp = t;                                                                         \
         }                                                                                   \
-        for (rr = 0; rr < 4; rr++) { viol[rr] = vio[rr]; last[rr] = pend[rr]; }            \
+        gp_ = G + tp * cs;                                                                  \
+        s = fastnmf_square_rows4(R, gp_, gp_ + 4, gp_ + 8, gp_ + 12, nb, pend);             \
+        for (rr = 0; rr < 4; rr++) { viol[rr] = vio[rr]; sq[rr] = s[rr]; }                 \
     }
     typedef double fastnmf_v4d_d __attribute__((vector_size(32)));
     FASTNMF_MASKED_ROWS4(fastnmf_masked_rows4_d, double, fastnmf_v4d_d)
@@ -1161,14 +1222,16 @@ cdef extern from *:
     """
     double fastnmf_update_dot(double* r, const double* gp, const double* g, Py_ssize_t q,
                               double d) noexcept nogil
-    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, double* R, const double* At,
-                                const Py_ssize_t* nb, double* const* w, Py_ssize_t nr,
-                                double l1, double l2, const Py_ssize_t* perm,
-                                Py_ssize_t n_perm, double* viol, double* last) noexcept nogil
-    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, double* R, const double* At,
-                                const Py_ssize_t* nb, float* const* w, Py_ssize_t nr,
-                                double l1, double l2, const Py_ssize_t* perm,
-                                Py_ssize_t n_perm, double* viol, double* last) noexcept nogil
+    double fastnmf_square_dot(const double* r, const double* gp, Py_ssize_t q,
+                              double d) noexcept nogil
+    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, double* R, const double* A,
+                                Py_ssize_t k, const Py_ssize_t* nb, double* const* w,
+                                Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
+                                Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
+    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, double* R, const double* A,
+                                Py_ssize_t k, const Py_ssize_t* nb, float* const* w,
+                                Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
+                                Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
     void fastnmf_prefetch(const void* ptr) noexcept nogil
     void fastnmf_gather4_d(const double* b0, const double* b1, const double* b2,
                            const double* b3, const double* w, Py_ssize_t k, double* G,
@@ -1184,7 +1247,7 @@ cdef enum:
     _MROWS = 4
 
 
-cdef void _masked_rows(double* G, Py_ssize_t cs, const double* A, double* At, double* R,
+cdef void _masked_rows(double* G, Py_ssize_t cs, const double* A, double* R,
                        const Py_ssize_t* qs, floating* w0, Py_ssize_t k, Py_ssize_t nr,
                        double l1, double l2, const Py_ssize_t* perm, Py_ssize_t n_perm,
                        double* viol_out, double* sq_out) noexcept nogil:
@@ -1193,89 +1256,63 @@ cdef void _masked_rows(double* G, Py_ssize_t cs, const double* A, double* At, do
     alone), on its blocked scratch: row rr's gathered B value of entry p, component t, at
     ``G[t * cs + (p // 4) * 16 + rr * 4 + p % 4]`` and its residual at the same offset of
     R (without ``t * cs``), zero-padded to a multiple of 4 entries; ``A[rr * k + t]`` the
-    squared sums (``At``: k x 4 room for them transposed); ``qs[rr]`` entries; factor row
-    ``w0 + rr * k``."""
-    cdef double last[_MROWS]
-    cdef double violation[_MROWS]
+    squared sums (zeros for rows >= nr); ``qs[rr]`` entries; factor row ``w0 + rr * k``."""
+    cdef double viol[_MROWS]
+    cdef double sq[_MROWS]
     cdef Py_ssize_t nb[_MROWS]
     cdef floating* w[_MROWS]
-    cdef double sq, d, rp
-    cdef Py_ssize_t t, rr, p, q, o, tl
+    cdef Py_ssize_t rr
     for rr in range(_MROWS):
         nb[rr] = (qs[rr] + 3) // 4 if rr < nr else 0
         w[rr] = w0 + (rr if rr < nr else 0) * k
-        for t in range(k):
-            At[t * 4 + rr] = A[rr * k + t] if rr < nr else 0.0
     if floating is double:
-        fastnmf_masked_rows4_d(G, cs, R, At, nb, w, nr, l1, l2, perm, n_perm, violation, last)
+        fastnmf_masked_rows4_d(G, cs, R, A, k, nb, w, nr, l1, l2, perm, n_perm, viol, sq)
     else:
-        fastnmf_masked_rows4_f(G, cs, R, At, nb, w, nr, l1, l2, perm, n_perm, violation, last)
-    tl = perm[n_perm - 1] if n_perm else 0
+        fastnmf_masked_rows4_f(G, cs, R, A, k, nb, w, nr, l1, l2, perm, n_perm, viol, sq)
     for rr in range(nr):
-        q = qs[rr]
-        d = last[rr]
-        sq = 0.0
-        for p in range(q):
-            o = (p // 4) * 16 + rr * 4 + p % 4
-            rp = R[o] - d * G[tl * cs + o]
-            sq = sq + rp * rp
-        viol_out[rr] = violation[rr]
-        sq_out[rr] = sq
+        viol_out[rr] = viol[rr]
+        sq_out[rr] = sq[rr]
+
+
+cdef enum:
+    # entries ahead whose rows of B are prefetched (32 measured ~2 ms better than 16 on the
+    # 100000 x 20000 benchmark's H sweep, whose 25.6 MB factor W comes from memory)
+    _AHEAD = 32
 
 
 cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize_t q,
-                                const floating[:, ::1] B, const floating* w, Py_ssize_t k,
-                                Py_ssize_t cs, Py_ssize_t bs, double* G, double* a, double* r,
-                                Py_ssize_t limit) noexcept nogil:
+                                const floating[:, ::1] B, const floating* zrow,
+                                const floating* w, Py_ssize_t k, Py_ssize_t cs, Py_ssize_t bs,
+                                double* G, double* a, double* r, Py_ssize_t limit,
+                                bint prefetch) noexcept nogil:
     """Entry p's value of component t, ``B[cols[p], t]``, to ``G[t * cs + o(p)]`` and
     ``r[o(p)] = x[p] - sum_t w[t] B[cols[p], t]`` (t in order), with ``o(p) = (p // 4) *
     bs + p % 4`` (bs = 4: entries in a row; 16: the blocks of masked_hals_sweep's four
     rows); a[t] += the squares (p in order).  Four entries at a time (four components at a
-    time, transposed in vector registers: ``fastnmf_gather4_*``).  The rows of B of the
-    entries 16 ahead (into the next rows: ``cols[p]`` is valid for p < ``limit``) are
-    prefetched: B is large and its rows are read in random order."""
-    cdef Py_ssize_t p = 0, t, o
-    cdef const floating* b0
-    cdef double g0, c0
+    time, transposed in vector registers: ``fastnmf_gather4_*``); the last group's missing
+    entries read ``zrow`` (k zeros), which pads G and r with zeros to a multiple of 4 and
+    adds exact zeros to a.  When ``prefetch``, the rows of B of the entries _AHEAD (32)
+    ahead (into the next rows: ``cols[p]`` is valid for p < ``limit``) are prefetched: a
+    large B's rows read in random order come from memory."""
+    cdef Py_ssize_t p = 0, e, o
+    cdef const floating* b[4]
     cdef double c4[4]
     cdef Py_ssize_t ahead, line, row_bytes = k * sizeof(floating)
-    while p + 4 <= q:
-        # the rows of B four groups ahead: random rows of a large factor come from memory
-        for ahead in range(p + 16, min(p + 20, limit)):
+    while p < q:
+        # the rows of B eight groups ahead
+        for ahead in range(p + _AHEAD, min(p + _AHEAD + 4, limit if prefetch else 0)):
             for line in range(0, row_bytes, 64):
                 fastnmf_prefetch(<const char*> &B[cols[ahead], 0] + line)
+        for e in range(4):
+            b[e] = &B[cols[p + e], 0] if p + e < q else zrow
         o = (p // 4) * bs
         if floating is double:
-            fastnmf_gather4_d(&B[cols[p], 0], &B[cols[p + 1], 0], &B[cols[p + 2], 0],
-                              &B[cols[p + 3], 0], w, k, G + o, cs, a, c4)
+            fastnmf_gather4_d(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, c4)
         else:
-            fastnmf_gather4_f(&B[cols[p], 0], &B[cols[p + 1], 0], &B[cols[p + 2], 0],
-                              &B[cols[p + 3], 0], w, k, G + o, cs, a, c4)
-        r[o] = (<double> x[p]) - c4[0]
-        r[o + 1] = (<double> x[p + 1]) - c4[1]
-        r[o + 2] = (<double> x[p + 2]) - c4[2]
-        r[o + 3] = (<double> x[p + 3]) - c4[3]
+            fastnmf_gather4_f(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, c4)
+        for e in range(4):
+            r[o + e] = (<double> x[p + e]) - c4[e] if p + e < q else 0.0
         p = p + 4
-    while p < q:
-        if p + 16 < limit:
-            for line in range(0, row_bytes, 64):
-                fastnmf_prefetch(<const char*> &B[cols[p + 16], 0] + line)
-        b0 = &B[cols[p], 0]
-        o = (p // 4) * bs + p % 4
-        c0 = 0.0
-        for t in range(k):
-            g0 = b0[t]
-            G[t * cs + o] = g0
-            a[t] = a[t] + g0 * g0
-            c0 = c0 + (<double> w[t]) * g0
-        r[o] = (<double> x[p]) - c0
-        p = p + 1
-    while p % 4:  # zero padding to the block's end
-        o = (p // 4) * bs + p % 4
-        for t in range(k):
-            G[t * cs + o] = 0.0
-        r[o] = 0.0
-        p = p + 1
 
 
 def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
@@ -1284,44 +1321,51 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
     """Coordinate-descent sweep over W on the observed entries only (see the contract)."""
     cdef Py_ssize_t m = indptr.shape[0] - 1
     cdef Py_ssize_t k = W.shape[1]
-    cdef Py_ssize_t i, ib, i0, nr, rr, t, q, p0, cs, n_groups, nnz
+    cdef Py_ssize_t i, ib, i0, nr, rr, t, q, p0, cs, gcs, head, n_groups, nnz
     cdef const Py_ssize_t[::1] order = np.ascontiguousarray(perm, dtype=np.intp)
     cdef Py_ssize_t n_perm = order.shape[0]
     cdef double* G
     cdef double* A
-    cdef double* At
     cdef double* R
     cdef Py_ssize_t* qs
+    cdef const floating* zrow
     if m <= 0:
         return 0.0, 0.0
     viol_np, sq_np = np.zeros(m), np.zeros(m)
     cdef double[::1] viol = viol_np
     cdef double[::1] sq = sq_np
-    # one component's values of four rows: blocks of 4 entries x 4 rows (16 doubles)
+    # one component's values of four rows: blocks of 4 entries x 4 rows (16 doubles), as
+    # many as the group's longest row needs (G stays small: it is read once per component)
     cs = 16 * max((int(np.max(np.diff(np.asarray(indptr)))) + 3) // 4, 1)
-    cdef double[:, ::1] scratch = np.empty(
-        (max(n_threads, 1) + 1, _PAD + (k + 1) * cs + _MROWS * (2 * k + 1)))
+    # R, A, qs and k zeros (the padding entries' row of B, in each thread's own
+    # scratch); G 64-byte aligned
+    head = cs + 8 * ((_MROWS * k + _MROWS + k + 7) // 8)
+    cdef double[:, ::1] scratch = np.zeros((max(n_threads, 1) + 1, _PAD + head + k * cs))
     n_groups = (m + _MROWS - 1) // _MROWS
     nnz = indptr[m]
+    cdef bint pf = B.shape[0] * k * sizeof(floating) > 8 * 1024 * 1024
     with nogil, parallel(num_threads=n_threads):
         for ib in prange(n_groups, schedule='dynamic', chunksize=4):
-            G = &scratch[threadid(), _PAD]
-            R = G + k * cs
+            R = &scratch[threadid(), _PAD]
             A = R + cs
-            At = A + _MROWS * k
-            qs = <Py_ssize_t*> (At + _MROWS * k)  # _MROWS integers in _MROWS doubles' room
+            qs = <Py_ssize_t*> (A + _MROWS * k)  # _MROWS integers in _MROWS doubles' room
+            zrow = <const floating*> (A + _MROWS * (k + 1))  # never written: zeros
+            G = R + head
             i0 = ib * _MROWS
             nr = min(_MROWS, m - i0)
+            gcs = 0
+            for rr in range(nr):
+                q = indptr[i0 + rr + 1] - indptr[i0 + rr]
+                qs[rr] = q
+                gcs = max(gcs, 16 * ((q + 3) // 4))
+            for t in range(_MROWS * k):
+                A[t] = 0.0
             for rr in range(nr):
                 i = i0 + rr
                 p0 = indptr[i]
-                q = indptr[i + 1] - p0
-                qs[rr] = q
-                for t in range(k):
-                    A[rr * k + t] = 0.0
-                _masked_gather(&data[p0], &indices[p0], q, B, &W[i, 0], k, cs, 16,
-                               G + rr * 4, A + rr * k, R + rr * 4, nnz - p0)
-            _masked_rows(G, cs, A, At, R, qs, &W[i0, 0], k, nr, l1, l2,
+                _masked_gather(&data[p0], &indices[p0], qs[rr], B, zrow, &W[i, 0], k,
+                               gcs, 16, G + rr * 4, A + rr * k, R + rr * 4, nnz - p0, pf)
+            _masked_rows(G, gcs, A, R, qs, &W[i0, 0], k, nr, l1, l2,
                          &order[0] if n_perm else NULL, n_perm, &viol[i0], &sq[i0])
     return float(np.sum(viol_np)), float(np.sum(sq_np))
 
@@ -1332,8 +1376,8 @@ cdef void _complement_row(const double* G, Py_ssize_t width, const double* a, Py
                           const Py_ssize_t* perm, Py_ssize_t n_perm, double* viol_out,
                           double* sq_out) noexcept nogil:
     """One row of complement_hals_sweep (see the contract)."""
-    cdef double violation = 0.0, pending = 0.0, s, wt, grad, hess, new, sq, hc, htt
-    cdef Py_ssize_t u, t, c, tp = 0, p
+    cdef double violation = 0.0, pending = 0.0, s, wt, grad, hess, new, hc, htt
+    cdef Py_ssize_t u, t, c, tp = 0
     for u in range(n_perm):
         t = perm[u]
         s = fastnmf_update_dot(r, G + tp * width, G + t * width, q, pending)
@@ -1355,12 +1399,8 @@ cdef void _complement_row(const double* G, Py_ssize_t width, const double* a, Py
             w[t] = <floating> new
             pending = (<double> w[t]) - wt
             tp = t
-    sq = 0.0
-    for p in range(q):
-        r[p] = r[p] - pending * G[tp * width + p]
-        sq = sq + r[p] * r[p]
     viol_out[0] = violation
-    sq_out[0] = sq
+    sq_out[0] = fastnmf_square_dot(r, G + tp * width, q, pending)
 
 
 def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
@@ -1383,10 +1423,11 @@ def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     cdef double[::1] sq = sq_np
     # a multiple of 4: the gather zero-pads each row's entries to one
     width = 4 * max((int(np.max(np.diff(np.asarray(indptr)))) + 3) // 4, 1)
-    zeros_np = np.zeros(width, dtype=np.asarray(W).dtype)
+    zeros_np = np.zeros(max(width, k), dtype=np.asarray(W).dtype)  # x and a zero row of B
     cdef const floating[::1] zx = zeros_np
     cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 1) * width + k))
     nnz = indptr[m]
+    cdef bint pf = B.shape[0] * k * sizeof(floating) > 8 * 1024 * 1024
     with nogil, parallel(num_threads=n_threads):
         for i in prange(m, schedule='dynamic', chunksize=16):
             G = &scratch[threadid(), _PAD]
@@ -1397,7 +1438,7 @@ def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
             for t in range(k):
                 a[t] = 0.0
             _masked_gather(&zx[0], &indices[p0] if q else &indices[0] if nnz else NULL, q, B,
-                           &W[i, 0], k, width, 4, G, a, r, nnz - p0)
+                           &zx[0], &W[i, 0], k, width, 4, G, a, r, nnz - p0, pf)
             _complement_row(G, width, a, q, r, &W[i, 0], HHt, &XHt[i, 0], k, l1, l2,
                             &order[0] if n_perm else NULL, n_perm, &viol[i], &sq[i])
     return float(np.sum(viol_np)), float(np.sum(sq_np))
