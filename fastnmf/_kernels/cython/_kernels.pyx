@@ -1175,7 +1175,7 @@ cdef extern from *:
     #define FASTNMF_GATHER4(NAME, T, LOAD)                                                    \
     static inline void NAME(const T *b0, const T *b1, const T *b2, const T *b3,            \
                             const T *w, Py_ssize_t k, double *G, Py_ssize_t width,         \
-                            double *a, double *c) {                                        \
+                            double *a, const T *x, Py_ssize_t nx, double *r) {             \
         fastnmf_v4d acc = {0.0, 0.0, 0.0, 0.0};                                            \
         Py_ssize_t t = 0;                                                                  \
         for (; t + 4 <= k; t += 4) {                                                       \
@@ -1212,7 +1212,13 @@ cdef extern from *:
             a[t] = (((a[t] + g0 * g0) + g1 * g1) + g2 * g2) + g3 * g3;                     \
             acc = acc + wv * gv;                                                           \
         }                                                                                  \
-        c[0] = acc[0]; c[1] = acc[1]; c[2] = acc[2]; c[3] = acc[3];                        \
+        {                                                                                  \
+            fastnmf_v4d xv = {0.0, 0.0, 0.0, 0.0};                                         \
+            if (nx >= 4) LOAD(xv, x);                                                      \
+            else for (t = 0; t < nx; t++) xv[t] = (double) x[t];                           \
+            xv = xv - acc;                                                                 \
+            memcpy(r, &xv, sizeof xv);                                                     \
+        }                                                                                  \
     }
     #define FASTNMF_LOAD_D(V, PTR) memcpy(&(V), (PTR), sizeof(V))
     #define FASTNMF_LOAD_F(V, PTR) do { fastnmf_v4f f_; memcpy(&f_, (PTR), sizeof f_);     \
@@ -1235,10 +1241,12 @@ cdef extern from *:
     void fastnmf_prefetch(const void* ptr) noexcept nogil
     void fastnmf_gather4_d(const double* b0, const double* b1, const double* b2,
                            const double* b3, const double* w, Py_ssize_t k, double* G,
-                           Py_ssize_t width, double* a, double* c) noexcept nogil
+                           Py_ssize_t width, double* a, const double* x, Py_ssize_t nx,
+                           double* r) noexcept nogil
     void fastnmf_gather4_f(const float* b0, const float* b1, const float* b2,
                            const float* b3, const float* w, Py_ssize_t k, double* G,
-                           Py_ssize_t width, double* a, double* c) noexcept nogil
+                           Py_ssize_t width, double* a, const float* x, Py_ssize_t nx,
+                           double* r) noexcept nogil
 
 
 cdef enum:
@@ -1296,7 +1304,6 @@ cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize
     large B's rows read in random order come from memory."""
     cdef Py_ssize_t p = 0, e, o
     cdef const floating* b[4]
-    cdef double c4[4]
     cdef Py_ssize_t ahead, line, row_bytes = k * sizeof(floating)
     while p < q:
         # the rows of B eight groups ahead
@@ -1307,11 +1314,9 @@ cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize
             b[e] = &B[cols[p + e], 0] if p + e < q else zrow
         o = (p // 4) * bs
         if floating is double:
-            fastnmf_gather4_d(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, c4)
+            fastnmf_gather4_d(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, x + p, q - p, r + o)
         else:
-            fastnmf_gather4_f(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, c4)
-        for e in range(4):
-            r[o + e] = (<double> x[p + e]) - c4[e] if p + e < q else 0.0
+            fastnmf_gather4_f(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, x + p, q - p, r + o)
         p = p + 4
 
 
