@@ -194,8 +194,9 @@ masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads) -> (floa
     HALS's order: every component of W, then of H)::
 
         grad = l1 + l2 w - sum_p r_p g_tp        (w = W[i, t])
-        hess = l2 + sum_p g_tp^2
-        W[i, t] = max(w - grad / hess, 0)        (skipped when hess == 0)
+        inv = 1 / (l2 + sum_p g_tp^2)
+        W[i, t] = max(w - grad * inv, 0)         (skipped when inv is infinite:
+                                                  the curvature is 0, or subnormal)
         d = W[i, t] - w  (after rounding to the array dtype);  r_p -= d g_tp
 
     ``sum_p g_tp^2`` is summed in p order; ``sum_p r_p g_tp`` in 8 interleaved
@@ -203,10 +204,11 @@ masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads) -> (floa
     ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``.
     Returns ``(violation, sq)``: the sum of ``|projected gradient|`` before each
     update (as ``hals_sweep``) and ``sum_p r_p^2`` at the end of the sweep (the
-    squared residual of the observed entries for the new W), per row and then over
-    the rows in order, so results do not depend on ``n_threads``.  Rows are
-    independent and run in parallel.  Scratch per thread: ``(k + 1) *
-    max_row_entries + k`` doubles.
+    squared residual of the observed entries for the new W; over p in the same 8
+    partials), per row and then over the rows in order, so results do not depend on
+    ``n_threads``.  Rows are independent and run in parallel (the cython kernel takes
+    four rows in lockstep, as the lanes of its vector steps).  Scratch per thread:
+    about ``4 (k + 1) max_row_entries`` doubles.
 
 complement_hals_sweep(W, HHt, XHt, indices, indptr, B, l1, l2, perm, n_threads) -> (float, float)
     One coordinate-descent sweep over W (m x k) for

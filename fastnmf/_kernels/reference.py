@@ -258,8 +258,9 @@ def masked_hals_sweep(data, indices, indptr, W, B, l1, l2, perm, n_threads):
             grad = l1 + l2 * wt - float(np.dot(r, G[t]))
             violation += abs(min(grad, 0.0) if wt == 0 else grad)
             hess = l2 + float(np.dot(G[t], G[t]))
-            if hess != 0:
-                w[t] = max(wt - grad / hess, 0.0)  # rounds to the array dtype
+            inv = 1.0 / hess if hess != 0 else np.inf
+            if inv != np.inf:
+                w[t] = max(wt - grad * inv, 0.0)  # rounds to the array dtype
                 r -= (float(w[t]) - wt) * G[t]
         sq += float(np.dot(r, r))
     return violation, sq

@@ -1116,14 +1116,15 @@ cdef extern from *:
        scalar step (each lane's arithmetic is that of its row alone, as in the numba
        kernel's scalar loop): for t in perm
            grad = (l1 + l2 w) - s;   viol += |(w == 0 ? min(grad, 0) : grad)|
-           hess = l2 + a[t];  new = max(w - grad / hess, 0) rounded to T
-           if hess != 0: w = new, d = new - w_old   else d = 0
+           inv = 1 / (l2 + a[t]);  new = max(w - grad * inv, 0) rounded to T
+           if inv < inf: w = new, d = new - w_old   else d = 0
        then the last step applied and sq = sum r^2.  G, R, nb: the blocked scratch above
        (every step's g is the next step's gp: a zero step leaves r unchanged whatever gp
-       is); A[rr * k + t] = sum_p g_tp^2 of row rr (zeros for rows >= nr); w[rr] the
+       is); A[rr * k + t] = sum_p g_tp^2 of row rr (zeros for rows >= nr; overwritten
+       with the reciprocals); w[rr] the
        factor rows (rows >= nr: not read or written).  Writes viol[rr] and sq[rr]. */
     #define FASTNMF_MASKED_ROWS4(NAME, T, TV)                                                 \
-    static void NAME(const double *G, Py_ssize_t cs, double *restrict R, const double *A,   \
+    static void NAME(const double *G, Py_ssize_t cs, double *restrict R, double *A,         \
                      Py_ssize_t k, const Py_ssize_t *nb, T *const *w, Py_ssize_t nr,         \
                      double l1, double l2, const Py_ssize_t *perm, Py_ssize_t n_perm,        \
                      double *viol, double *sq) {                                             \
@@ -1131,10 +1132,13 @@ cdef extern from *:
         const fastnmf_v4d l1v = {l1, l1, l1, l1}, l2v = {l2, l2, l2, l2};                   \
         const fastnmf_v4i absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL,             \
                                      0x7fffffffffffffffLL, 0x7fffffffffffffffLL};            \
-        fastnmf_v4d pend = zero, vio = zero, s, wt, grad, hess, nw, at;                     \
+        const fastnmf_v4d infv = {HUGE_VAL, HUGE_VAL, HUGE_VAL, HUGE_VAL};                  \
+        fastnmf_v4d pend = zero, vio = zero, s, wt, grad, inv, nw, at;                      \
         fastnmf_v4i ok;                                                                     \
         const double *gp_, *g_;                                                             \
         Py_ssize_t u, t = 0, tp = 0, rr;                                                    \
+        /* the reciprocal curvatures, off the steps' chain of dependent operations */     \
+        for (u = 0; u < 4 * k; u++) A[u] = 1.0 / (l2 + A[u]);                               \
         for (u = 0; u < n_perm; u++) {                                                      \
             t = perm[u];                                                                    \
             gp_ = G + tp * cs;                                                              \
@@ -1147,12 +1151,11 @@ cdef extern from *:
             at = fastnmf_select((fastnmf_v4i) (grad > zero), zero, grad);                   \
             at = fastnmf_select((fastnmf_v4i) (wt == zero), at, grad);                      \
             vio = vio + (fastnmf_v4d) ((fastnmf_v4i) at & absmask);                         \
-            hess = (fastnmf_v4d) {A[t], A[k + t], A[2 * k + t], A[3 * k + t]};              \
-            hess = l2v + hess;                                                              \
-            nw = wt - grad / hess;                                                          \
+            inv = (fastnmf_v4d) {A[t], A[k + t], A[2 * k + t], A[3 * k + t]};               \
+            nw = wt - grad * inv;                                                           \
             nw = fastnmf_select((fastnmf_v4i) (nw > zero), nw, zero);                       \
             nw = __builtin_convertvector(__builtin_convertvector(nw, TV), fastnmf_v4d);     \
-            ok = (fastnmf_v4i) (hess != zero);                                              \
+            ok = (fastnmf_v4i) (inv != infv);                                               \
             nw = fastnmf_select(ok, nw, wt);                                                \
             pend = fastnmf_select(ok, nw - wt, zero);                                       \
             for (rr = 0; rr < nr; rr++) w[rr][t] = (T) nw[rr];                              \
@@ -1230,11 +1233,11 @@ cdef extern from *:
                               double d) noexcept nogil
     double fastnmf_square_dot(const double* r, const double* gp, Py_ssize_t q,
                               double d) noexcept nogil
-    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, double* R, const double* A,
+    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, double* R, double* A,
                                 Py_ssize_t k, const Py_ssize_t* nb, double* const* w,
                                 Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
                                 Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
-    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, double* R, const double* A,
+    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, double* R, double* A,
                                 Py_ssize_t k, const Py_ssize_t* nb, float* const* w,
                                 Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
                                 Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
@@ -1255,7 +1258,7 @@ cdef enum:
     _MROWS = 4
 
 
-cdef void _masked_rows(double* G, Py_ssize_t cs, const double* A, double* R,
+cdef void _masked_rows(double* G, Py_ssize_t cs, double* A, double* R,
                        const Py_ssize_t* qs, floating* w0, Py_ssize_t k, Py_ssize_t nr,
                        double l1, double l2, const Py_ssize_t* perm, Py_ssize_t n_perm,
                        double* viol_out, double* sq_out) noexcept nogil:

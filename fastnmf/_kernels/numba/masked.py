@@ -128,8 +128,9 @@ def _masked_row(G, a, q, r, w, l1, l2, perm):
             violation += abs(grad)
         hess = l2 + a[t]
         pending = 0.0
-        if hess != 0:
-            new = wt - grad / hess
+        inv = 1.0 / hess if hess != 0 else np.inf
+        if inv != np.inf:  # hess == 0, or so small that its reciprocal overflows: skipped
+            new = wt - grad * inv
             if not new > 0:
                 new = 0.0
             w[t] = new  # rounds to the array dtype
