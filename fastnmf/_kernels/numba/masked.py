@@ -10,7 +10,7 @@ from .. import COMPLEMENT_HESS_RTOL, row_chunks
 from ._common import JIT, PARALLEL_JIT, prefetch_row, set_threads
 
 #: entries ahead whose rows of B are prefetched (the cython kernels' distance)
-_AHEAD = 32
+_AHEAD = 16
 
 
 @numba.njit(**JIT, inline="always")
