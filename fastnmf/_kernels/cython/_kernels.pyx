@@ -1352,7 +1352,9 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
     cdef double[:, ::1] scratch = np.zeros((max(n_threads, 1) + 1, _PAD + head + k * cs))
     n_groups = (m + _MROWS - 1) // _MROWS
     nnz = indptr[m]
-    cdef bint pf = B.shape[0] * k * sizeof(floating) > 8 * 1024 * 1024
+    # prefetch when B is larger than a typical L2 (1 MB): the W sweep of the 100000 x
+    # 20000 benchmark (B = H^T, 5 MB, from L3) 14% faster with it, the H sweep 8%
+    cdef bint pf = B.shape[0] * k * sizeof(floating) > 1024 * 1024
     with nogil, parallel(num_threads=n_threads):
         for ib in prange(n_groups, schedule='dynamic', chunksize=4):
             R = &scratch[threadid(), _PAD]
@@ -1436,7 +1438,9 @@ def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
     cdef const floating[::1] zx = zeros_np
     cdef double[:, ::1] scratch = np.empty((max(n_threads, 1) + 1, _PAD + (k + 1) * width + k))
     nnz = indptr[m]
-    cdef bint pf = B.shape[0] * k * sizeof(floating) > 8 * 1024 * 1024
+    # prefetch when B is larger than a typical L2 (1 MB): the W sweep of the 100000 x
+    # 20000 benchmark (B = H^T, 5 MB, from L3) 14% faster with it, the H sweep 8%
+    cdef bint pf = B.shape[0] * k * sizeof(floating) > 1024 * 1024
     with nogil, parallel(num_threads=n_threads):
         for i in prange(m, schedule='dynamic', chunksize=16):
             G = &scratch[threadid(), _PAD]
