@@ -1015,24 +1015,26 @@ cdef extern from *:
         }
         return ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
     }
-    /* Four rows of masked_hals_sweep side by side, on a blocked scratch: the value of row
-       rr's entry p (one component) sits at (p / 4) * 16 + rr * 4 + p % 4, so each row's
-       entries come in 4-vectors and block b of the four rows is 16 consecutive doubles.
-       fastnmf_update_dot_rows4: for row rr (residuals R + rr * 4, the last step's values
-       gp[rr], this component's g[rr], each already offset by rr * 4, nb[rr] blocks: its
-       entries zero-padded to a multiple of 4, padding adds exact zeros) r -= d[rr] gp and
-       lane rr of the result is sum r g of the new r, in partials p mod 8 (even blocks:
-       0-3, odd: 4-7) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)):
-       fastnmf_update_dot's numbers.  The four rows' sums are independent chains that
-       overlap, and their horizontal sums are done together by a transpose. */
+    /* Four rows of masked_hals_sweep side by side.  Scratch: one component's values of
+       the four rows, row rr's entries p at rr * rs + p (rs: the group's longest row,
+       rounded up to a multiple of 4; each row's entries zero-padded to a multiple of 4,
+       padding adds exact zeros), so that the rows' entries come in blocks of 4-vectors.
+       (Rows interleaved block by block were measured slower: each cache line was then
+       written by two rows, far apart in time.)
+       fastnmf_update_dot_rows4: for row rr (residuals R + rr * rs, the last step's values
+       gp[rr], this component's g[rr], nb[rr] blocks) r -= d[rr] gp and lane rr of the
+       result is sum r g of the new r, in partials p mod 8 (even blocks: 0-3, odd: 4-7)
+       combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)): fastnmf_update_dot's
+       numbers.  The four rows' sums are independent chains that overlap, and their
+       horizontal sums are done together by a transpose. */
     #define FASTNMF_BLOCK_STEP(RR, B, ACC)                                              \
         do {                                                                            \
             fastnmf_v4d r_, x_, y_;                                                     \
-            memcpy(&r_, R + (B) * 16 + (RR) * 4, sizeof r_);                            \
-            memcpy(&x_, gp##RR + (B) * 16, sizeof x_);                                  \
-            memcpy(&y_, g##RR + (B) * 16, sizeof y_);                                   \
+            memcpy(&r_, R + (RR) * rs + (B) * 4, sizeof r_);                           \
+            memcpy(&x_, gp##RR + (B) * 4, sizeof x_);                                   \
+            memcpy(&y_, g##RR + (B) * 4, sizeof y_);                                    \
             r_ = r_ - dv##RR * x_;                                                      \
-            memcpy(R + (B) * 16 + (RR) * 4, &r_, sizeof r_);                            \
+            memcpy(R + (RR) * rs + (B) * 4, &r_, sizeof r_);                           \
             ACC = ACC + r_ * y_;                                                        \
         } while (0)
     #define FASTNMF_ROW_REST(RR)                                                        \
@@ -1051,7 +1053,7 @@ cdef extern from *:
                + __builtin_shuffle(u, v, (fastnmf_v4i){2, 3, 6, 7});
     }
     static inline fastnmf_v4d fastnmf_update_dot_rows4(
-            double *restrict R, const double *gp0, const double *gp1, const double *gp2,
+            double *restrict R, Py_ssize_t rs, const double *gp0, const double *gp1, const double *gp2,
             const double *gp3, const double *g0, const double *g1, const double *g2,
             const double *g3, const Py_ssize_t *nb, fastnmf_v4d d) {
         fastnmf_v4d e0 = {0.0, 0.0, 0.0, 0.0}, e1 = e0, e2 = e0, e3 = e0;
@@ -1086,8 +1088,8 @@ cdef extern from *:
     #define FASTNMF_SQUARE_STEP(RR, B, ACC)                                             \
         do {                                                                            \
             fastnmf_v4d r_, x_;                                                         \
-            memcpy(&r_, R + (B) * 16 + (RR) * 4, sizeof r_);                            \
-            memcpy(&x_, gp##RR + (B) * 16, sizeof x_);                                  \
+            memcpy(&r_, R + (RR) * rs + (B) * 4, sizeof r_);                           \
+            memcpy(&x_, gp##RR + (B) * 4, sizeof x_);                                   \
             r_ = r_ - dv##RR * x_;                                                      \
             ACC = ACC + r_ * r_;                                                        \
         } while (0)
@@ -1097,7 +1099,7 @@ cdef extern from *:
         }                                                                               \
         if (b < nb[RR]) FASTNMF_SQUARE_STEP(RR, b, e##RR);
     static inline fastnmf_v4d fastnmf_square_rows4(
-            const double *R, const double *gp0, const double *gp1, const double *gp2,
+            const double *R, Py_ssize_t rs, const double *gp0, const double *gp1, const double *gp2,
             const double *gp3, const Py_ssize_t *nb, fastnmf_v4d d) {
         fastnmf_v4d e0 = {0.0, 0.0, 0.0, 0.0}, e1 = e0, e2 = e0, e3 = e0;
         fastnmf_v4d o0 = e0, o1 = e0, o2 = e0, o3 = e0;
@@ -1124,7 +1126,7 @@ cdef extern from *:
        with the reciprocals); w[rr] the
        factor rows (rows >= nr: not read or written).  Writes viol[rr] and sq[rr]. */
     #define FASTNMF_MASKED_ROWS4(NAME, T, TV)                                                 \
-    static void NAME(const double *G, Py_ssize_t cs, double *restrict R, double *A,         \
+    static void NAME(const double *G, Py_ssize_t cs, Py_ssize_t rs, double *restrict R, double *A,         \
                      Py_ssize_t k, const Py_ssize_t *nb, T *const *w, Py_ssize_t nr,         \
                      double l1, double l2, const Py_ssize_t *perm, Py_ssize_t n_perm,        \
                      double *viol, double *sq) {                                             \
@@ -1143,8 +1145,8 @@ cdef extern from *:
             t = perm[u];                                                                    \
             gp_ = G + tp * cs;                                                              \
             g_ = G + t * cs;                                                                \
-            s = fastnmf_update_dot_rows4(R, gp_, gp_ + 4, gp_ + 8, gp_ + 12,                \
-                                         g_, g_ + 4, g_ + 8, g_ + 12, nb, pend);             \
+            s = fastnmf_update_dot_rows4(R, rs, gp_, gp_ + rs, gp_ + 2 * rs, gp_ + 3 * rs,  \
+                                         g_, g_ + rs, g_ + 2 * rs, g_ + 3 * rs, nb, pend);   \
             wt = zero;                                                                      \
             for (rr = 0; rr < nr; rr++) wt[rr] = (double) w[rr][t];                         \
             grad = (l1v + l2v * wt) - s;                                                    \
@@ -1162,7 +1164,7 @@ cdef extern from *:
             tp = t;                                                                         \
         }                                                                                   \
         gp_ = G + tp * cs;                                                                  \
-        s = fastnmf_square_rows4(R, gp_, gp_ + 4, gp_ + 8, gp_ + 12, nb, pend);             \
+        s = fastnmf_square_rows4(R, rs, gp_, gp_ + rs, gp_ + 2 * rs, gp_ + 3 * rs, nb, pend); \
         for (rr = 0; rr < 4; rr++) { viol[rr] = vio[rr]; sq[rr] = s[rr]; }                 \
     }
     typedef double fastnmf_v4d_d __attribute__((vector_size(32)));
@@ -1233,11 +1235,11 @@ cdef extern from *:
                               double d) noexcept nogil
     double fastnmf_square_dot(const double* r, const double* gp, Py_ssize_t q,
                               double d) noexcept nogil
-    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, double* R, double* A,
+    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, Py_ssize_t rs, double* R, double* A,
                                 Py_ssize_t k, const Py_ssize_t* nb, double* const* w,
                                 Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
                                 Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
-    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, double* R, double* A,
+    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, Py_ssize_t rs, double* R, double* A,
                                 Py_ssize_t k, const Py_ssize_t* nb, float* const* w,
                                 Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
                                 Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
@@ -1258,16 +1260,16 @@ cdef enum:
     _MROWS = 4
 
 
-cdef void _masked_rows(double* G, Py_ssize_t cs, double* A, double* R,
+cdef void _masked_rows(double* G, Py_ssize_t cs, Py_ssize_t rs, double* A, double* R,
                        const Py_ssize_t* qs, floating* w0, Py_ssize_t k, Py_ssize_t nr,
                        double l1, double l2, const Py_ssize_t* perm, Py_ssize_t n_perm,
                        double* viol_out, double* sq_out) noexcept nogil:
     """``nr`` (<= _MROWS) consecutive rows of masked_hals_sweep, component by component
     in lockstep (``fastnmf_masked_rows4_*``: each row's arithmetic is that of the row
-    alone), on its blocked scratch: row rr's gathered B value of entry p, component t, at
-    ``G[t * cs + (p // 4) * 16 + rr * 4 + p % 4]`` and its residual at the same offset of
-    R (without ``t * cs``), zero-padded to a multiple of 4 entries; ``A[rr * k + t]`` the
-    squared sums (zeros for rows >= nr); ``qs[rr]`` entries; factor row ``w0 + rr * k``."""
+    alone), on its scratch: row rr's gathered B value of entry p, component t, at
+    ``G[t * cs + rr * rs + p]`` (``cs = 4 rs``) and its residual at ``R[rr * rs + p]``,
+    zero-padded to a multiple of 4 entries; ``A[rr * k + t]`` the squared sums (zeros
+    for rows >= nr); ``qs[rr]`` entries; factor row ``w0 + rr * k``."""
     cdef double viol[_MROWS]
     cdef double sq[_MROWS]
     cdef Py_ssize_t nb[_MROWS]
@@ -1277,9 +1279,9 @@ cdef void _masked_rows(double* G, Py_ssize_t cs, double* A, double* R,
         nb[rr] = (qs[rr] + 3) // 4 if rr < nr else 0
         w[rr] = w0 + (rr if rr < nr else 0) * k
     if floating is double:
-        fastnmf_masked_rows4_d(G, cs, R, A, k, nb, w, nr, l1, l2, perm, n_perm, viol, sq)
+        fastnmf_masked_rows4_d(G, cs, rs, R, A, k, nb, w, nr, l1, l2, perm, n_perm, viol, sq)
     else:
-        fastnmf_masked_rows4_f(G, cs, R, A, k, nb, w, nr, l1, l2, perm, n_perm, viol, sq)
+        fastnmf_masked_rows4_f(G, cs, rs, R, A, k, nb, w, nr, l1, l2, perm, n_perm, viol, sq)
     for rr in range(nr):
         viol_out[rr] = viol[rr]
         sq_out[rr] = sq[rr]
@@ -1294,33 +1296,30 @@ cdef enum:
 
 cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize_t q,
                                 const floating[:, ::1] B, const floating* zrow,
-                                const floating* w, Py_ssize_t k, Py_ssize_t cs, Py_ssize_t bs,
+                                const floating* w, Py_ssize_t k, Py_ssize_t cs,
                                 double* G, double* a, double* r, Py_ssize_t limit,
                                 bint prefetch) noexcept nogil:
-    """Entry p's value of component t, ``B[cols[p], t]``, to ``G[t * cs + o(p)]`` and
-    ``r[o(p)] = x[p] - sum_t w[t] B[cols[p], t]`` (t in order), with ``o(p) = (p // 4) *
-    bs + p % 4`` (bs = 4: entries in a row; 16: the blocks of masked_hals_sweep's four
-    rows); a[t] += the squares (p in order).  Four entries at a time (four components at a
-    time, transposed in vector registers: ``fastnmf_gather4_*``); the last group's missing
-    entries read ``zrow`` (k zeros), which pads G and r with zeros to a multiple of 4 and
-    adds exact zeros to a.  When ``prefetch``, the rows of B of the entries _AHEAD (16)
+    """Entry p's value of component t, ``B[cols[p], t]``, to ``G[t * cs + p]`` and
+    ``r[p] = x[p] - sum_t w[t] B[cols[p], t]`` (t in order); a[t] += the squares (p in
+    order).  Four entries at a time (four components at a time, transposed in vector
+    registers: ``fastnmf_gather4_*``); the last group's missing entries read ``zrow`` (k
+    zeros), which pads G and r with zeros to a multiple of 4 and adds exact zeros to a.  When ``prefetch``, the rows of B of the entries _AHEAD (16)
     ahead (into the next rows: ``cols[p]`` is valid for p < ``limit``) are prefetched: a
     large B's rows read in random order come from memory."""
-    cdef Py_ssize_t p = 0, e, o
+    cdef Py_ssize_t p = 0, e
     cdef const floating* b[4]
     cdef Py_ssize_t ahead, line, row_bytes = k * sizeof(floating)
     while p < q:
-        # the rows of B eight groups ahead
+        # the rows of B _AHEAD entries ahead
         for ahead in range(p + _AHEAD, min(p + _AHEAD + 4, limit if prefetch else 0)):
             for line in range(0, row_bytes, 64):
                 fastnmf_prefetch(<const char*> &B[cols[ahead], 0] + line)
         for e in range(4):
             b[e] = &B[cols[p + e], 0] if p + e < q else zrow
-        o = (p // 4) * bs
         if floating is double:
-            fastnmf_gather4_d(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, x + p, q - p, r + o)
+            fastnmf_gather4_d(b[0], b[1], b[2], b[3], w, k, G + p, cs, a, x + p, q - p, r + p)
         else:
-            fastnmf_gather4_f(b[0], b[1], b[2], b[3], w, k, G + o, cs, a, x + p, q - p, r + o)
+            fastnmf_gather4_f(b[0], b[1], b[2], b[3], w, k, G + p, cs, a, x + p, q - p, r + p)
         p = p + 4
 
 
@@ -1343,8 +1342,8 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
     viol_np, sq_np = np.zeros(m), np.zeros(m)
     cdef double[::1] viol = viol_np
     cdef double[::1] sq = sq_np
-    # one component's values of four rows: blocks of 4 entries x 4 rows (16 doubles), as
-    # many as the group's longest row needs (G stays small: it is read once per component)
+    # one component's values of four rows, each as long as the group's longest row
+    # (rounded up to a multiple of 4: G stays small, it is read once per component)
     cs = 16 * max((int(np.max(np.diff(np.asarray(indptr)))) + 3) // 4, 1)
     # R, A, qs and k zeros (the padding entries' row of B, in each thread's own
     # scratch); G 64-byte aligned
@@ -1375,8 +1374,9 @@ def masked_hals_sweep(const floating[::1] data, const index_t[::1] indices,
                 i = i0 + rr
                 p0 = indptr[i]
                 _masked_gather(&data[p0], &indices[p0], qs[rr], B, zrow, &W[i, 0], k,
-                               gcs, 16, G + rr * 4, A + rr * k, R + rr * 4, nnz - p0, pf)
-            _masked_rows(G, gcs, A, R, qs, &W[i0, 0], k, nr, l1, l2,
+                               gcs, G + rr * (gcs // 4), A + rr * k, R + rr * (gcs // 4), nnz - p0,
+                               pf)
+            _masked_rows(G, gcs, gcs // 4, A, R, qs, &W[i0, 0], k, nr, l1, l2,
                          &order[0] if n_perm else NULL, n_perm, &viol[i0], &sq[i0])
     return float(np.sum(viol_np)), float(np.sum(sq_np))
 
@@ -1451,7 +1451,7 @@ def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
             for t in range(k):
                 a[t] = 0.0
             _masked_gather(&zx[0], &indices[p0] if q else &indices[0] if nnz else NULL, q, B,
-                           &zx[0], &W[i, 0], k, width, 4, G, a, r, nnz - p0, pf)
+                           &zx[0], &W[i, 0], k, width, G, a, r, nnz - p0, pf)
             _complement_row(G, width, a, q, r, &W[i, 0], HHt, &XHt[i, 0], k, l1, l2,
                             &order[0] if n_perm else NULL, n_perm, &viol[i], &sq[i])
     return float(np.sum(viol_np)), float(np.sum(sq_np))
