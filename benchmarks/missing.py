@@ -50,8 +50,8 @@ def masked_vs_unmasked(args):
     W0, H0 = initialize(X, k, "nndsvda", 0)
     lines = [f"### Masked cd against the ordinary sparse fit ({threads} threads)", "",
              f"X: {X.shape[0]}×{X.shape[1]}, {X.nnz} stored entries (float64), rank {k}, "
-             f"nndsvda start, {iters} iterations, tol=0; {args.repeats} repeats alternating the two "
-             "fits, medians. "
+             f"nndsvda start, {iters} iterations, tol=0; {args.repeats} repeats alternating "
+             "the two fits, medians. "
              "'ordinary': absent entries are zeros (scikit-learn's meaning); 'masked': "
              "`missing='unobserved'`, only the stored entries are observed.", "",
              "| backend | fit | ms / iteration (marginal) | whole fit, s | peak RSS growth, MB "

@@ -973,12 +973,13 @@ cdef extern from *:
             memcpy(&rb, r + p + 4, sizeof rb);
             memcpy(&gpa, gp + p, sizeof gpa);
             memcpy(&gpb, gp + p + 4, sizeof gpb);
-            memcpy(&ga, g + p, sizeof ga);
-            memcpy(&gb, g + p + 4, sizeof gb);
             ra = ra - dv * gpa;
             rb = rb - dv * gpb;
             memcpy(r + p, &ra, sizeof ra);
             memcpy(r + p + 4, &rb, sizeof rb);
+            /* g read after r is written: with g = r this is sum r^2 (the sweeps' last pass) */
+            memcpy(&ga, g + p, sizeof ga);
+            memcpy(&gb, g + p + 4, sizeof gb);
             sa = sa + ra * ga;
             sb = sb + rb * gb;
         }
@@ -990,30 +991,6 @@ cdef extern from *:
         }
         tot = ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
         return tot;
-    }
-    /* sum_p (r[p] - d gp[p])^2 (r not written) in fastnmf_update_dot's partials and order */
-    static inline double fastnmf_square_dot(const double *r, const double *gp, Py_ssize_t q,
-                                            double d) {
-        fastnmf_v4d sa = {0.0, 0.0, 0.0, 0.0}, sb = {0.0, 0.0, 0.0, 0.0};
-        fastnmf_v4d dv = {d, d, d, d};
-        Py_ssize_t p, q8 = q - q % 8;
-        for (p = 0; p < q8; p += 8) {
-            fastnmf_v4d ra, rb, gpa, gpb;
-            memcpy(&ra, r + p, sizeof ra);
-            memcpy(&rb, r + p + 4, sizeof rb);
-            memcpy(&gpa, gp + p, sizeof gpa);
-            memcpy(&gpb, gp + p + 4, sizeof gpb);
-            ra = ra - dv * gpa;
-            rb = rb - dv * gpb;
-            sa = sa + ra * ra;
-            sb = sb + rb * rb;
-        }
-        for (; p < q; p++) {
-            double rp = r[p] - d * gp[p];
-            if (p - q8 < 4) sa[p - q8] = sa[p - q8] + rp * rp;
-            else sb[p - q8 - 4] = sb[p - q8 - 4] + rp * rp;
-        }
-        return ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sb[0] + sb[1]) + (sb[2] + sb[3]));
     }
     /* Four rows of masked_hals_sweep side by side.  Scratch: one component's values of
        the four rows, row rr's entries p at rr * rs + p (rs: the group's longest row,
@@ -1037,6 +1014,15 @@ cdef extern from *:
             memcpy(R + (RR) * rs + (B) * 4, &r_, sizeof r_);                           \
             ACC = ACC + r_ * y_;                                                        \
         } while (0)
+    /* both functions below: each row's even- and odd-block accumulators, and its step d
+       in every lane */
+    #define FASTNMF_ROWS4_SETUP                                                         \
+        fastnmf_v4d e0 = {0.0, 0.0, 0.0, 0.0}, e1 = e0, e2 = e0, e3 = e0;               \
+        fastnmf_v4d o0 = e0, o1 = e0, o2 = e0, o3 = e0;                                 \
+        fastnmf_v4d dv0 = __builtin_shuffle(d, (fastnmf_v4i){0, 0, 0, 0});              \
+        fastnmf_v4d dv1 = __builtin_shuffle(d, (fastnmf_v4i){1, 1, 1, 1});              \
+        fastnmf_v4d dv2 = __builtin_shuffle(d, (fastnmf_v4i){2, 2, 2, 2});              \
+        fastnmf_v4d dv3 = __builtin_shuffle(d, (fastnmf_v4i){3, 3, 3, 3});
     #define FASTNMF_ROW_REST(RR)                                                        \
         for (b = n2; b + 1 < nb[RR]; b += 2) {                                          \
             FASTNMF_BLOCK_STEP(RR, b, e##RR); FASTNMF_BLOCK_STEP(RR, b + 1, o##RR);     \
@@ -1053,15 +1039,11 @@ cdef extern from *:
                + __builtin_shuffle(u, v, (fastnmf_v4i){2, 3, 6, 7});
     }
     static inline fastnmf_v4d fastnmf_update_dot_rows4(
-            double *restrict R, Py_ssize_t rs, const double *gp0, const double *gp1, const double *gp2,
-            const double *gp3, const double *g0, const double *g1, const double *g2,
+            double *restrict R, Py_ssize_t rs, const double *gp0, const double *gp1,
+            const double *gp2, const double *gp3, const double *g0, const double *g1,
+            const double *g2,
             const double *g3, const Py_ssize_t *nb, fastnmf_v4d d) {
-        fastnmf_v4d e0 = {0.0, 0.0, 0.0, 0.0}, e1 = e0, e2 = e0, e3 = e0;
-        fastnmf_v4d o0 = e0, o1 = e0, o2 = e0, o3 = e0;
-        fastnmf_v4d dv0 = __builtin_shuffle(d, (fastnmf_v4i){0, 0, 0, 0});
-        fastnmf_v4d dv1 = __builtin_shuffle(d, (fastnmf_v4i){1, 1, 1, 1});
-        fastnmf_v4d dv2 = __builtin_shuffle(d, (fastnmf_v4i){2, 2, 2, 2});
-        fastnmf_v4d dv3 = __builtin_shuffle(d, (fastnmf_v4i){3, 3, 3, 3});
+        FASTNMF_ROWS4_SETUP
         Py_ssize_t b, n2 = nb[0];
         if (nb[1] < n2) n2 = nb[1];
         if (nb[2] < n2) n2 = nb[2];
@@ -1099,14 +1081,9 @@ cdef extern from *:
         }                                                                               \
         if (b < nb[RR]) FASTNMF_SQUARE_STEP(RR, b, e##RR);
     static inline fastnmf_v4d fastnmf_square_rows4(
-            const double *R, Py_ssize_t rs, const double *gp0, const double *gp1, const double *gp2,
-            const double *gp3, const Py_ssize_t *nb, fastnmf_v4d d) {
-        fastnmf_v4d e0 = {0.0, 0.0, 0.0, 0.0}, e1 = e0, e2 = e0, e3 = e0;
-        fastnmf_v4d o0 = e0, o1 = e0, o2 = e0, o3 = e0;
-        fastnmf_v4d dv0 = __builtin_shuffle(d, (fastnmf_v4i){0, 0, 0, 0});
-        fastnmf_v4d dv1 = __builtin_shuffle(d, (fastnmf_v4i){1, 1, 1, 1});
-        fastnmf_v4d dv2 = __builtin_shuffle(d, (fastnmf_v4i){2, 2, 2, 2});
-        fastnmf_v4d dv3 = __builtin_shuffle(d, (fastnmf_v4i){3, 3, 3, 3});
+            const double *R, Py_ssize_t rs, const double *gp0, const double *gp1,
+            const double *gp2, const double *gp3, const Py_ssize_t *nb, fastnmf_v4d d) {
+        FASTNMF_ROWS4_SETUP
         Py_ssize_t b;
         FASTNMF_SQUARE_REST(0)
         FASTNMF_SQUARE_REST(1)
@@ -1120,16 +1097,16 @@ cdef extern from *:
            grad = (l1 + l2 w) - s;   viol += |(w == 0 ? min(grad, 0) : grad)|
            inv = 1 / (l2 + a[t]);  new = max(w - grad * inv, 0) rounded to T
            if inv < inf: w = new, d = new - w_old   else d = 0
-       then the last step applied and sq = sum r^2.  G, R, nb: the blocked scratch above
-       (every step's g is the next step's gp: a zero step leaves r unchanged whatever gp
-       is); A[rr * k + t] = sum_p g_tp^2 of row rr (zeros for rows >= nr; overwritten
-       with the reciprocals); w[rr] the
-       factor rows (rows >= nr: not read or written).  Writes viol[rr] and sq[rr]. */
+       then the last step applied and sq = sum r^2.  G, R, nb: the scratch above (rs its
+       row stride, cs = 4 rs a component's; every step's g is the next step's gp: a zero
+       step leaves r unchanged whatever gp is); A[rr * k + t] = sum_p g_tp^2 of row rr
+       (zeros for rows >= nr; overwritten with the reciprocals); w[rr] the factor rows
+       (rows >= nr: not read or written).  Writes viol[rr] and sq[rr]. */
     #define FASTNMF_MASKED_ROWS4(NAME, T, TV)                                                 \
-    static void NAME(const double *G, Py_ssize_t cs, Py_ssize_t rs, double *restrict R, double *A,         \
-                     Py_ssize_t k, const Py_ssize_t *nb, T *const *w, Py_ssize_t nr,         \
-                     double l1, double l2, const Py_ssize_t *perm, Py_ssize_t n_perm,        \
-                     double *viol, double *sq) {                                             \
+    static void NAME(const double *G, Py_ssize_t cs, Py_ssize_t rs, double *restrict R,     \
+                     double *A, Py_ssize_t k, const Py_ssize_t *nb, T *const *w,            \
+                     Py_ssize_t nr, double l1, double l2, const Py_ssize_t *perm,            \
+                     Py_ssize_t n_perm, double *viol, double *sq) {                          \
         const fastnmf_v4d zero = {0.0, 0.0, 0.0, 0.0};                                      \
         const fastnmf_v4d l1v = {l1, l1, l1, l1}, l2v = {l2, l2, l2, l2};                   \
         const fastnmf_v4i absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL,             \
@@ -1233,14 +1210,12 @@ cdef extern from *:
     """
     double fastnmf_update_dot(double* r, const double* gp, const double* g, Py_ssize_t q,
                               double d) noexcept nogil
-    double fastnmf_square_dot(const double* r, const double* gp, Py_ssize_t q,
-                              double d) noexcept nogil
-    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, Py_ssize_t rs, double* R, double* A,
-                                Py_ssize_t k, const Py_ssize_t* nb, double* const* w,
+    void fastnmf_masked_rows4_d(const double* G, Py_ssize_t cs, Py_ssize_t rs, double* R,
+                                double* A, Py_ssize_t k, const Py_ssize_t* nb, double* const* w,
                                 Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
                                 Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
-    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, Py_ssize_t rs, double* R, double* A,
-                                Py_ssize_t k, const Py_ssize_t* nb, float* const* w,
+    void fastnmf_masked_rows4_f(const double* G, Py_ssize_t cs, Py_ssize_t rs, double* R,
+                                double* A, Py_ssize_t k, const Py_ssize_t* nb, float* const* w,
                                 Py_ssize_t nr, double l1, double l2, const Py_ssize_t* perm,
                                 Py_ssize_t n_perm, double* viol, double* sq) noexcept nogil
     void fastnmf_prefetch(const void* ptr) noexcept nogil
@@ -1303,9 +1278,10 @@ cdef inline void _masked_gather(const floating* x, const index_t* cols, Py_ssize
     ``r[p] = x[p] - sum_t w[t] B[cols[p], t]`` (t in order); a[t] += the squares (p in
     order).  Four entries at a time (four components at a time, transposed in vector
     registers: ``fastnmf_gather4_*``); the last group's missing entries read ``zrow`` (k
-    zeros), which pads G and r with zeros to a multiple of 4 and adds exact zeros to a.  When ``prefetch``, the rows of B of the entries _AHEAD (16)
-    ahead (into the next rows: ``cols[p]`` is valid for p < ``limit``) are prefetched: a
-    large B's rows read in random order come from memory."""
+    zeros), which pads G and r with zeros to a multiple of 4 and adds exact zeros to a.
+    When ``prefetch``, the rows of B of the entries _AHEAD (16) ahead (into the next rows:
+    ``cols[p]`` is valid for p < ``limit``) are prefetched: a large B's rows read in
+    random order come from memory."""
     cdef Py_ssize_t p = 0, e
     cdef const floating* b[4]
     cdef Py_ssize_t ahead, line, row_bytes = k * sizeof(floating)
@@ -1411,7 +1387,7 @@ cdef void _complement_row(const double* G, Py_ssize_t width, const double* a, Py
             pending = (<double> w[t]) - wt
             tp = t
     viol_out[0] = violation
-    sq_out[0] = fastnmf_square_dot(r, G + tp * width, q, pending)
+    sq_out[0] = fastnmf_update_dot(r, G + tp * width, r, q, pending)  # sum r^2
 
 
 def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,

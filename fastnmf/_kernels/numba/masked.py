@@ -18,7 +18,7 @@ def _update_dot(r, gp, g, q, d):
     """``r -= d gp`` over the q entries, returning ``sum r g`` of the new r in 8 interleaved
     partials (p mod 8, every p) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     (the cython kernels' ``fastnmf_update_dot`` and ``fastnmf_update_dot_rows4``: the same
-    numbers)."""
+    numbers).  Each ``g[p]`` is read after ``r[p]`` is written (``_finish`` passes r as g)."""
     q8 = q - q % 8
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     for p in range(0, q8, 8):
@@ -70,44 +70,9 @@ def _update_dot(r, gp, g, q, d):
 @numba.njit(**JIT, inline="always")
 def _finish(r, gp, q, d):
     """The last step applied to r; returns ``sum r^2`` in ``_update_dot``'s partials and
-    order (the cython kernels' ``fastnmf_square_rows4``: the same numbers)."""
-    q8 = q - q % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for p in range(0, q8, 8):
-        r0 = r[p] - d * gp[p]
-        r1 = r[p + 1] - d * gp[p + 1]
-        r2 = r[p + 2] - d * gp[p + 2]
-        r3 = r[p + 3] - d * gp[p + 3]
-        r4 = r[p + 4] - d * gp[p + 4]
-        r5 = r[p + 5] - d * gp[p + 5]
-        r6 = r[p + 6] - d * gp[p + 6]
-        r7 = r[p + 7] - d * gp[p + 7]
-        s0 += r0 * r0
-        s1 += r1 * r1
-        s2 += r2 * r2
-        s3 += r3 * r3
-        s4 += r4 * r4
-        s5 += r5 * r5
-        s6 += r6 * r6
-        s7 += r7 * r7
-    for p in range(q8, q):
-        rp = r[p] - d * gp[p]
-        e = p - q8
-        if e == 0:
-            s0 += rp * rp
-        elif e == 1:
-            s1 += rp * rp
-        elif e == 2:
-            s2 += rp * rp
-        elif e == 3:
-            s3 += rp * rp
-        elif e == 4:
-            s4 += rp * rp
-        elif e == 5:
-            s5 += rp * rp
-        else:
-            s6 += rp * rp
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    order (the cython kernels' ``fastnmf_square_rows4``: the same numbers):
+    ``_update_dot`` with r as its own g, which reads each ``g[p]`` after writing ``r[p]``."""
+    return _update_dot(r, gp, r, q, d)
 
 
 @numba.njit(**JIT)
