@@ -953,9 +953,9 @@ cdef extern from *:
     """
     #include <string.h>
     /* r[p] -= d * gp[p] for p < q, returning sum_p r[p] * g[p] (the new r) in 8 interleaved
-       partials (p mod 8, every p) combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).
-       GCC's vector extension: two AVX2 registers per 8
-       entries in the avx2 build (two accumulators: the sum is not one long chain of
+       partials (p mod 8, every p) combined as
+       ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).  GCC's vector extension: two
+       AVX2 registers per 8 entries in the avx2 build (two accumulators: the sum is not one long chain of
        additions), SSE2 pairs in the baseline build; elementwise IEEE arithmetic (no FMA
        contraction), so the same numbers as the scalar 8-partial loop of the numba kernel. */
     typedef double fastnmf_v4d __attribute__((vector_size(32)));
@@ -1041,8 +1041,7 @@ cdef extern from *:
     static inline fastnmf_v4d fastnmf_update_dot_rows4(
             double *restrict R, Py_ssize_t rs, const double *gp0, const double *gp1,
             const double *gp2, const double *gp3, const double *g0, const double *g1,
-            const double *g2,
-            const double *g3, const Py_ssize_t *nb, fastnmf_v4d d) {
+            const double *g2, const double *g3, const Py_ssize_t *nb, fastnmf_v4d d) {
         FASTNMF_ROWS4_SETUP
         Py_ssize_t b, n2 = nb[0];
         if (nb[1] < n2) n2 = nb[1];
