@@ -35,6 +35,11 @@ def config_info():
         from ._kernels import cython as cy
         openmp = bool(getattr(cy, "OPENMP", False))
         isa = getattr(cy, "ISA", None)
+    numba_cache = None
+    if status.get("numba") is None:
+        from ._kernels.numba import _cache
+        numba_cache = {"folder": _cache.CACHE_DIR, "chosen by": _cache.CACHE_SOURCE,
+                       "tried": [root for root, _ in _cache.candidate_roots()]}
     blas = [
         {k: d.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
         for d in threadpool_info() if d.get("user_api") == "blas"
@@ -49,6 +54,7 @@ def config_info():
         "cython_isa": isa,
         "threads": {"usable_cores": usable_cores(), "numba_max_threads": numba_threads,
                     "numba_threading_layer": threading_layer},
+        "numba_cache": numba_cache,
         "blas": blas,
     }
 
@@ -70,6 +76,14 @@ def show_config(file=None):
         out.append(f"  cython built with OpenMP: {info['cython_openmp']}")
         out.append(f"  cython build in use: {info['cython_isa']} "
                    "(widest SIMD this CPU runs; FASTNMF_CYTHON_ISA forces one)")
+    cache = info["numba_cache"]
+    if cache is not None:
+        if cache["folder"] is None:
+            out.append("  numba cache: off (no writable folder among "
+                       + ", ".join(cache["tried"]) + "): kernels compile in every process")
+        else:
+            out.append(f"  numba cache: {cache['folder']} (from the {cache['chosen by']}; "
+                       "FASTNMF_CACHE_DIR or NUMBA_CACHE_DIR moves it)")
     out += ["", "threads:"] + [f"  {k:<22} {v}" for k, v in info["threads"].items()]
     out += ["", "BLAS:"] + ([f"  {b}" for b in info["blas"]] or ["  (none found by threadpoolctl)"])
     print("\n".join(out), file=file)

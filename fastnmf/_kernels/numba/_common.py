@@ -8,11 +8,14 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .. import n_row_blocks, sum_in_order  # noqa: F401 (re-exported to the kernels)
+from ._cache import CACHE_DIR
 
+# cache: on disk in a per-user folder, never next to the sources (see _cache.py); off
+# when no folder is writable (each process then compiles again, with the same results).
 # No fastmath: it assumes no NaN/inf and lets results depend on vector width.
 # Kernels are written so that they vectorize without it (loops over rows held
 # as vector lanes, reductions as fixed 8-way partial sums).
-JIT = dict(nogil=True, cache=True)
+JIT = dict(nogil=True, cache=CACHE_DIR is not None)
 PARALLEL_JIT = dict(JIT, parallel=True)
 
 
