@@ -1,12 +1,18 @@
 """The ``fastnmf`` console script: ``fastnmf demo`` and ``fastnmf config``.
 
-``fastnmf demo`` factorizes scikit-learn's bundled digits (1797 images of 8x8
-pixels, no download) with scikit-learn's NMF and with fastnmf's NMF on every
-available compiled backend, all from one shared initialization, and prints a
-side-by-side table.  ``fastnmf config`` prints :func:`fastnmf.show_config`.
+``fastnmf demo`` runs what a user gets: ``sklearn.decomposition.NMF(k, random_state=0)``
+against ``fastnmf.NMF(k, random_state=0)``, both with their default parameters, on real
+data that the dependencies ship (no download): scikit-learn's digits (1797 images of 8x8
+pixels) and a TF-IDF matrix of the docstrings of numpy's and scipy's public functions
+(documentation text installed with them).  It times the whole ``fit_transform`` call, the
+two libraries interleaved, and prints the median time, the iterations, the final loss (one
+function, the same for both) and the ratios.  ``fastnmf config`` prints
+:func:`fastnmf.show_config`.
 """
 
 import argparse
+import importlib
+import inspect
 import math
 import statistics
 import sys
@@ -16,6 +22,18 @@ import warnings
 __all__ = ["main"]
 
 DEFAULT_OUTPUT = "fastnmf_demo_components.png"
+
+#: The demo's data sets and their default ranks.
+DATASETS = {"digits": 16, "docstrings": 20}
+
+#: Modules whose public functions' docstrings make the text corpus (those that import).
+DOC_MODULES = (
+    "numpy", "numpy.linalg", "numpy.fft", "numpy.random", "numpy.ma", "numpy.polynomial",
+    "scipy.linalg", "scipy.sparse", "scipy.sparse.linalg", "scipy.sparse.csgraph",
+    "scipy.special", "scipy.stats", "scipy.optimize", "scipy.signal", "scipy.interpolate",
+    "scipy.integrate", "scipy.spatial", "scipy.ndimage", "scipy.fft", "scipy.cluster.hierarchy",
+    "scipy.io",
+)
 
 
 def _build_parser():
@@ -28,29 +46,37 @@ def _build_parser():
 
     demo = sub.add_parser(
         "demo",
-        help="factorize scikit-learn's digits with scikit-learn and fastnmf, side by side",
-        description="Factorize scikit-learn's bundled digits (1797 x 64) with scikit-learn's "
-        "NMF and fastnmf's NMF (each available backend) from the same nndsvda "
-        "initialization, and compare time and reconstruction error.",
+        help="scikit-learn's NMF and fastnmf's NMF on real data, side by side",
+        description="Fit sklearn.decomposition.NMF(k, random_state=0) and "
+        "fastnmf.NMF(k, random_state=0), each with its default parameters, on scikit-learn's "
+        "digits (1797 x 64) and a TF-IDF matrix of numpy's and scipy's docstrings; time the "
+        "whole fit_transform call (interleaved, median of repeats) and compare time, "
+        "iterations and final loss.",
     )
-    demo.add_argument("--n-components", type=int, default=16, metavar="K",
-                      help="number of components (default: 16)")
-    demo.add_argument("--max-iter", type=int, default=200, metavar="N",
-                      help="maximum iterations of every fit (default: 200)")
-    demo.add_argument("--tol", type=float, default=1e-4,
-                      help="stopping tolerance of every fit (default: 1e-4)")
-    demo.add_argument("--solver", choices=["cd", "mu"], default="cd",
-                      help="solver for both libraries (default: cd)")
+    demo.add_argument("--data", choices=[*DATASETS, "all"], default="all",
+                      help="which data set(s) (default: all)")
+    demo.add_argument("--n-components", type=int, default=None, metavar="K",
+                      help="number of components (default: "
+                      + ", ".join(f"{k} for the {n}" for n, k in DATASETS.items()) + ")")
+    demo.add_argument("--solver", choices=["cd", "mu"], default=None,
+                      help="the same solver for both libraries (default: each library's "
+                      "default: scikit-learn 'cd', fastnmf 'auto')")
+    demo.add_argument("--max-iter", type=int, default=None, metavar="N",
+                      help="max_iter of both fits (default: the libraries' default, 200)")
+    demo.add_argument("--tol", type=float, default=None,
+                      help="tol of both fits (default: the libraries' default, 1e-4)")
+    demo.add_argument("--backend", choices=["auto", "cython", "numba", "numpy"], default="auto",
+                      help="fastnmf's backend (default: auto)")
     demo.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                       help="dtype of the data (default: float64)")
     demo.add_argument("--threads", type=int, default=None, metavar="N",
-                      help="threads for fastnmf and for BLAS (default: all usable cores)")
+                      help="threads for fastnmf and for BLAS, both libraries (default: not set: "
+                      "each library's default, all cores)")
     demo.add_argument("--repeats", type=int, default=3, metavar="N",
-                      help="timed fits per contender; the median is reported (default: 3)")
-    demo.add_argument("--all-backends", action="store_true",
-                      help="also run the slow pure-NumPy reference backend")
+                      help="timed fits per library; the median is reported (default: 3)")
     demo.add_argument("--output", default=DEFAULT_OUTPUT, metavar="PNG",
-                      help=f"where to save the components image (default: {DEFAULT_OUTPUT})")
+                      help="where to save fastnmf's components of the digits as an image "
+                      f"(default: {DEFAULT_OUTPUT}; needs matplotlib)")
     demo.add_argument("--no-plot", action="store_true", help="do not save the image")
     demo.set_defaults(func=_demo)
 
@@ -88,26 +114,129 @@ def _config(args):
 
 
 # ---------------------------------------------------------------------- demo
-def _timed_fit(make, X, W0, H0, threads, blas_limit):
-    """Fit a fresh estimator from copies of W0, H0; returns (estimator, seconds)."""
+def load_docstrings_tfidf(dtype="float64"):
+    """TF-IDF (CSR) of the docstrings of numpy's and scipy's public functions and classes.
+
+    Real English text installed with fastnmf's dependencies: one document per distinct
+    docstring of at least 200 characters among the public names of :data:`DOC_MODULES`
+    (those that import), in a fixed order; words of two letters or more, English stop words
+    removed, words in at least 3 documents and at most half of them; rows of unit length
+    (scikit-learn's ``TfidfVectorizer`` defaults otherwise).  Returns ``(X, words, names)``.
+    """
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs, names = {}, []
+    for modname in DOC_MODULES:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mod = importlib.import_module(modname)
+        except Exception:  # an optional part of a dependency: skip it
+            continue
+        public = getattr(mod, "__all__", None) or dir(mod)
+        for attr in sorted(a for a in public if isinstance(a, str) and not a.startswith("_")):
+            try:
+                obj = getattr(mod, attr)
+            except Exception:
+                continue
+            doc = getattr(obj, "__doc__", None)
+            if inspect.ismodule(obj) or not isinstance(doc, str) or len(doc) < 200:
+                continue
+            if doc not in docs:  # a function exported twice is one document
+                docs[doc] = len(names)
+                names.append(f"{modname}.{attr}")
+    vectorizer = TfidfVectorizer(stop_words="english", min_df=3, max_df=0.5,
+                                 token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+                                 dtype=np.dtype(dtype))
+    X = vectorizer.fit_transform(list(docs))
+    return X.tocsr(), vectorizer.get_feature_names_out(), names
+
+
+def demo_loss(X, W, H):
+    """The Frobenius objective 0.5 ||X - WH||_F^2, in float64, the same for every fit.
+
+    Sparse X: from the nonzeros and k x k Gram matrices (||X||^2 - 2 <X H^T, W> + <W^T W, H H^T>),
+    never an m x n array; dense X: the residual in blocks of rows.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    W = np.asarray(W, dtype=np.float64)
+    H = np.asarray(H, dtype=np.float64)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=np.float64)
+        cross = float(np.sum(np.asarray(X @ H.T) * W))
+        total = float(X.data @ X.data) - 2.0 * cross + float(np.sum((W.T @ W) * (H @ H.T)))
+        return 0.5 * max(total, 0.0)
+    X = np.asarray(X)
+    total = 0.0
+    for start in range(0, X.shape[0], 4096):
+        R = X[start:start + 4096].astype(np.float64) - W[start:start + 4096] @ H
+        total += float(np.einsum("ij,ij->", R, R))
+    return 0.5 * total
+
+
+def _timed_fit(make, X, threads):
+    """Fit a fresh estimator; returns (estimator, W, seconds of the whole fit_transform)."""
     from sklearn.exceptions import ConvergenceWarning
 
     from ._threads import blas_threads
 
     est = make()
-    W, H = W0.copy(), H0.copy()  # scikit-learn updates the W it is given in place
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if blas_limit:
+        if threads is not None:
             with blas_threads(threads):
                 start = time.perf_counter()
-                est.fit_transform(X, W=W, H=H)
+                W = est.fit_transform(X)
                 elapsed = time.perf_counter() - start
         else:
             start = time.perf_counter()
-            est.fit_transform(X, W=W, H=H)
+            W = est.fit_transform(X)
             elapsed = time.perf_counter() - start
-    return est, elapsed
+    return est, W, elapsed
+
+
+def run_case(X, k, *, solver=None, max_iter=None, tol=None, backend="auto", threads=None,
+             repeats=3):
+    """Both libraries on X: one untimed warm-up fit each, then ``repeats`` timed fits,
+    interleaved (the order alternates).  Returns ``{library: result dict}``."""
+    from sklearn.decomposition import NMF as SklearnNMF
+
+    from . import NMF
+
+    common = dict(n_components=k, random_state=0)
+    for name, value in (("solver", solver), ("max_iter", max_iter), ("tol", tol)):
+        if value is not None:
+            common[name] = value
+    ours = dict(common)
+    if backend != "auto":
+        ours["backend"] = backend
+    if threads is not None:
+        ours["n_threads"] = threads
+    makers = {"scikit-learn": lambda: SklearnNMF(**common), "fastnmf": lambda: NMF(**ours)}
+
+    for make in makers.values():  # Numba's compile or cache load, thread pools, imports
+        _timed_fit(make, X, threads)
+    times = {name: [] for name in makers}
+    fits = {}
+    for rep in range(repeats):
+        order = list(makers) if rep % 2 == 0 else list(makers)[::-1]
+        for name in order:
+            est, W, elapsed = _timed_fit(makers[name], X, threads)
+            times[name].append(elapsed)
+            fits[name] = (est, W)
+    results = {}
+    for name, (est, W) in fits.items():
+        results[name] = {
+            "estimator": est, "W": W, "time": statistics.median(times[name]),
+            "times": times[name], "n_iter": int(est.n_iter_),
+            "solver": getattr(est, "solver_", est.solver),
+            "backend": getattr(est, "backend_", None),
+            "loss": demo_loss(X, W, est.components_),
+        }
+    return results
 
 
 def _format_table(header, rows, align):
@@ -115,10 +244,34 @@ def _format_table(header, rows, align):
 
     def line(cells):
         return "  ".join(str(c).rjust(w) if a == "r" else str(c).ljust(w)
-                         for c, w, a in zip(cells, widths, align))
+                         for c, w, a in zip(cells, widths, align)).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule] + [line(r) for r in rows])
+
+
+def _fmt_time(seconds):
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _print_case(title, results, solver_requested):
+    sk, fn = results["scikit-learn"], results["fastnmf"]
+    header = ["library", "solver", "iterations", "time", "loss"]
+    rows = []
+    for name, res in results.items():
+        label = res["solver"]
+        if name == "fastnmf":
+            label = (f"{res['solver']} ('auto' chose it)" if solver_requested is None
+                     else res["solver"]) + f", {res['backend']}"
+        rows.append([name, label, res["n_iter"], _fmt_time(res["time"]), f"{res['loss']:.6g}"])
+    print(title)
+    print(_format_table(header, rows, "llrrr"))
+    time_ratio = sk["time"] / fn["time"]
+    loss_ratio = fn["loss"] / sk["loss"] if sk["loss"] > 0 else float("nan")
+    print(f"fastnmf / scikit-learn: {time_ratio:.2f}x faster (time ratio), "
+          f"loss ratio {loss_ratio:.4f} (below 1: fastnmf's loss is lower)")
+    print(flush=True)
+    return time_ratio, loss_ratio
 
 
 def _save_components(components, path, shape=(8, 8), title=None):
@@ -151,96 +304,86 @@ def _save_components(components, path, shape=(8, 8), title=None):
 def _demo(args):
     import numpy as np
     from sklearn.datasets import load_digits
-    from sklearn.decomposition import NMF as SklearnNMF
 
-    from . import NMF, __version__
+    from . import __version__
     from ._backends import backend_status
-    from ._init import initialize
-    from ._threads import resolve_n_threads
+    from ._threads import usable_cores
 
-    for flag, value, low in (("--n-components", args.n_components, 1), ("--max-iter", args.max_iter, 1),
-                             ("--repeats", args.repeats, 1), ("--tol", args.tol, 0)):
-        if value < low:
+    for flag, value, low in (("--n-components", args.n_components, 1),
+                             ("--max-iter", args.max_iter, 1), ("--repeats", args.repeats, 1),
+                             ("--tol", args.tol, 0)):
+        if value is not None and value < low:
             raise _UsageError(f"{flag} must be >= {low}; got {value}")
-    if args.n_components > 64:
-        raise _UsageError(f"--n-components must be <= 64 (the digits have 64 pixels); "
-                          f"got {args.n_components}")
     if args.threads is not None and args.threads < 1 and args.threads != -1:
         raise _UsageError(f"--threads must be a positive int or -1; got {args.threads}")
-    threads = resolve_n_threads(args.threads)
-    dtype = np.dtype(args.dtype)
+    threads = None if args.threads is None else (usable_cores() if args.threads == -1
+                                                 else args.threads)
+    if args.backend != "auto":
+        reason = backend_status().get(args.backend)
+        if reason is not None:
+            raise _UsageError(f"--backend {args.backend} is unavailable: {reason}")
+    names = list(DATASETS) if args.data == "all" else [args.data]
 
-    X = load_digits().data.astype(dtype)  # 1797 x 64, pixel values 0..16
-    k = args.n_components
-    W0, H0 = initialize(X, k, "nndsvda", 0)  # the one initialization everybody starts from
-
-    status = backend_status()
-    backends = [b for b, reason in status.items()
-                if reason is None and (b != "numpy" or args.all_backends)]
-    avail = ", ".join(f"{b} {'yes' if r is None else 'no (' + r + ')'}" for b, r in status.items())
-
-    common = dict(n_components=k, init="custom", solver=args.solver, max_iter=args.max_iter,
-                  tol=args.tol)
-    contenders = [("scikit-learn", lambda: SklearnNMF(**common), True)]
-    for b in backends:
-        contenders.append((f"fastnmf {b}",
-                           lambda b=b: NMF(**common, backend=b, n_threads=threads), False))
-
-    print(f"fastnmf {__version__} demo: scikit-learn's digits, X = {X.shape[0]} x {X.shape[1]} "
-          f"{dtype.name} (8x8 images, values 0..16)")
-    print(f"  NMF: n_components={k}, solver={args.solver!r}, max_iter={args.max_iter}, "
-          f"tol={args.tol:g}, one shared nndsvda initialization (init='custom')")
-    print(f"  threads: {threads} (fastnmf kernels and BLAS; BLAS limited to the same for "
-          f"scikit-learn)")
-    print(f"  fastnmf backends: {avail}"
-          + ("" if args.all_backends or "numpy" not in status else
-             "  [numpy reference skipped: --all-backends]"))
-    print(f"  each contender: one untimed warm-up fit (so Numba's JIT compile is not counted), "
-          f"then the median of {args.repeats} timed fits")
+    settings = ["random_state=0"]
+    settings += [f"{n}={v!r}" for n, v in (("solver", args.solver), ("max_iter", args.max_iter),
+                                           ("tol", args.tol)) if v is not None]
+    print(f"fastnmf {__version__} demo: sklearn.decomposition.NMF(k, {', '.join(settings)}) "
+          f"against fastnmf.NMF(k, the same), every other parameter at its default")
+    print(f"  timed: the whole fit_transform(X) call, the libraries interleaved, median of "
+          f"{args.repeats}, after one untimed warm-up fit each (imports, Numba's compile)")
+    print("  threads: " + ("each library's default (all cores)" if threads is None else
+                          f"{threads} for fastnmf's kernels and BLAS, in both libraries")
+          + f"; {usable_cores()} usable cores")
+    print("  loss: 0.5 ||X - WH||_F^2 of the W and components_ each fit returned, "
+          "computed the same way for both")
     print(flush=True)
 
-    results = []
-    for name, make, blas_limit in contenders:
-        _timed_fit(make, X, W0, H0, threads, blas_limit)  # warm-up
-        times = []
-        for _ in range(args.repeats):
-            est, elapsed = _timed_fit(make, X, W0, H0, threads, blas_limit)
-            times.append(elapsed)
-        results.append((name, est, statistics.median(times)))
+    dtype = np.dtype(args.dtype)
+    summary, digits_fit = [], None
+    for name in names:
+        if name == "digits":
+            X = load_digits().data.astype(dtype)
+            what = (f"scikit-learn's digits: {X.shape[0]} x {X.shape[1]} dense {dtype.name} "
+                    f"(8x8 images, values 0..16)")
+        else:
+            start = time.perf_counter()
+            X, words, doc_names = load_docstrings_tfidf(dtype)
+            density = X.nnz / (X.shape[0] * X.shape[1])
+            what = (f"TF-IDF of {X.shape[0]} docstrings of numpy's and scipy's public functions: "
+                    f"{X.shape[0]} x {X.shape[1]} sparse CSR {dtype.name}, {density:.1%} nonzero "
+                    f"(built in {time.perf_counter() - start:.1f} s)")
+        k = args.n_components if args.n_components is not None else DATASETS[name]
+        if k > min(X.shape):
+            raise _UsageError(f"--n-components must be <= {min(X.shape)} for the {name}; got {k}")
+        results = run_case(X, k, solver=args.solver, max_iter=args.max_iter, tol=args.tol,
+                           backend=args.backend, threads=threads, repeats=args.repeats)
+        time_ratio, loss_ratio = _print_case(f"{what}, k={k}", results, args.solver)
+        summary.append((name, time_ratio, loss_ratio))
+        if name == "digits":
+            digits_fit = results["fastnmf"]
+        else:
+            H = results["fastnmf"]["estimator"].components_
+            print("  fastnmf's first topics (top words of a component):")
+            for t in range(min(5, k)):
+                top = np.argsort(H[t])[::-1][:8]
+                print(f"    {t}: " + " ".join(words[top]))
+            print(flush=True)
 
-    _, sk_est, sk_time = results[0]
-    sk_per_iter = sk_time / sk_est.n_iter_
-    header = ["", "iterations", "time", "per iteration", "speed-up", "reconstruction error",
-              "rel. diff"]
-    rows = []
-    for name, est, t in results:
-        per_iter = t / est.n_iter_
-        rel = abs(est.reconstruction_err_ - sk_est.reconstruction_err_) / max(
-            abs(sk_est.reconstruction_err_), np.finfo(float).tiny)
-        rows.append([name, est.n_iter_, f"{t * 1e3:.1f} ms", f"{per_iter * 1e3:.3f} ms",
-                     f"{sk_per_iter / per_iter:.2f}x", f"{est.reconstruction_err_:.6f}",
-                     "(reference)" if est is sk_est else f"{rel:.1e}"])
-    print(_format_table(header, rows, "lrrrrrr"))
-    print()
-    print("speed-up: scikit-learn's time per iteration / this one's (per iteration, so fits that "
-          "stop at different iterations compare fairly).")
-    print("rel. diff: |error - scikit-learn's error| / scikit-learn's error, with "
-          "error = ||X - WH||_F at the end of the fit.")
-    if any(est.n_iter_ == args.max_iter for _, est, _ in results) and args.tol > 0:
-        print(f"(a fit that shows {args.max_iter} iterations stopped at --max-iter, "
-              f"not at --tol)")
-    if sk_time < 0.05:
-        print("note: fits this small take milliseconds; per-call overhead and a busy machine "
-              "dominate the ratios.")
+    if len(summary) > 1:
+        print("summary: " + "; ".join(f"{n} {t:.2f}x faster, loss ratio {lr:.4f}"
+                                      for n, t, lr in summary))
+    if args.max_iter is not None:
+        print(f"(--max-iter {args.max_iter}: a fit showing {args.max_iter} iterations stopped there, "
+              "not at tol; the loss ratio then compares equal iteration budgets)")
 
-    if not args.no_plot:
-        name, est, _ = results[1] if len(results) > 1 else results[0]
-        title = f"{k} NMF components of the digits ({name}, {est.n_iter_} iterations)"
+    if not args.no_plot and digits_fit is not None:
+        est = digits_fit["estimator"]
+        title = (f"{est.n_components_} NMF components of the digits (fastnmf, "
+                 f"solver {digits_fit['solver']}, {digits_fit['n_iter']} iterations)")
         path = _save_components(est.components_, args.output, title=title)
-        print()
         if path is None:
             print("matplotlib is not installed, so no image was saved; it is an optional extra: "
                   "pip install fastnmf[plot]")
         else:
-            print(f"components saved as an image grid: {path}")
+            print(f"fastnmf's components of the digits saved as an image grid: {path}")
     return 0
