@@ -21,8 +21,6 @@ import warnings
 
 __all__ = ["main"]
 
-DEFAULT_OUTPUT = "fastnmf_demo_components.png"
-
 #: The demo's data sets and their default ranks.
 DATASETS = {"digits": 16, "docstrings": 20}
 
@@ -74,10 +72,11 @@ def _build_parser():
                       "each library's default, all cores)")
     demo.add_argument("--repeats", type=int, default=3, metavar="N",
                       help="timed fits per library; the median is reported (default: 3)")
-    demo.add_argument("--output", default=DEFAULT_OUTPUT, metavar="PNG",
-                      help="where to save fastnmf's components of the digits as an image "
-                      f"(default: {DEFAULT_OUTPUT}; needs matplotlib)")
-    demo.add_argument("--no-plot", action="store_true", help="do not save the image")
+    demo.add_argument("--output", default=None, metavar="PNG",
+                      help="save fastnmf's components of the digits as an image grid there "
+                      "(needs matplotlib; default: no image, nothing is written)")
+    demo.add_argument("--no-plot", action="store_true",
+                      help="do not save the image even with --output")
     demo.set_defaults(func=_demo)
 
     config = sub.add_parser(
@@ -200,7 +199,7 @@ def _timed_fit(make, X, threads):
 
 def run_case(X, k, *, solver=None, max_iter=None, tol=None, backend="auto", threads=None,
              repeats=3):
-    """Both libraries on X: one untimed warm-up fit each, then ``repeats`` timed fits,
+    """Both libraries on X: an untimed 2-iteration fit each, then ``repeats`` timed fits,
     interleaved (the order alternates).  Returns ``{library: result dict}``."""
     from sklearn.decomposition import NMF as SklearnNMF
 
@@ -217,8 +216,10 @@ def run_case(X, k, *, solver=None, max_iter=None, tol=None, backend="auto", thre
         ours["n_threads"] = threads
     makers = {"scikit-learn": lambda: SklearnNMF(**common), "fastnmf": lambda: NMF(**ours)}
 
-    for make in makers.values():  # Numba's compile or cache load, thread pools, imports
-        _timed_fit(make, X, threads)
+    # Warm-up: a 2-iteration fit each on the same X (the same kernels for its dtype and
+    # format: Numba's compile or cache load, thread pools, imports), not timed.
+    for make in makers.values():
+        _timed_fit(lambda make=make: make().set_params(max_iter=2), X, threads)
     times = {name: [] for name in makers}
     fits = {}
     for rep in range(repeats):
@@ -330,7 +331,7 @@ def _demo(args):
     print(f"fastnmf {__version__} demo: sklearn.decomposition.NMF(k, {', '.join(settings)}) "
           f"against fastnmf.NMF(k, the same), every other parameter at its default")
     print(f"  timed: the whole fit_transform(X) call, the libraries interleaved, median of "
-          f"{args.repeats}, after one untimed warm-up fit each (imports, Numba's compile)")
+          f"{args.repeats}, after an untimed 2-iteration fit each (imports, Numba's compile)")
     print("  threads: " + ("each library's default (all cores)" if threads is None else
                           f"{threads} for fastnmf's kernels and BLAS, in both libraries")
           + f"; {usable_cores()} usable cores")
@@ -376,7 +377,11 @@ def _demo(args):
         print(f"(--max-iter {args.max_iter}: a fit showing {args.max_iter} iterations stopped there, "
               "not at tol; the loss ratio then compares equal iteration budgets)")
 
-    if not args.no_plot and digits_fit is not None:
+    if args.output is None or args.no_plot or digits_fit is None:
+        if digits_fit is not None and not args.no_plot:
+            print("(fastnmf demo --output digits.png saves fastnmf's components of the digits "
+                  "as an image)")
+    else:
         est = digits_fit["estimator"]
         title = (f"{est.n_components_} NMF components of the digits (fastnmf, "
                  f"solver {digits_fit['solver']}, {digits_fit['n_iter']} iterations)")

@@ -75,9 +75,11 @@ def test_demo_digits_table_matches_the_fits(capsys, tmp_path):
         assert out_png.exists() and out_png.stat().st_size > 0
 
 
-def test_demo_solver_option_is_used_by_both(capsys):
+def test_demo_solver_option_is_used_by_both(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(["demo", "--data", "digits", "--solver", "mu", "--max-iter", "30",
-                 "--repeats", "1", "--no-plot"]) == 0
+                 "--repeats", "1"]) == 0
+    assert list(tmp_path.iterdir()) == []  # no --output: the demo writes nothing
     out = capsys.readouterr().out
     rows = _table_rows(out)
     assert rows[0][1] == "mu" and rows[1][1].split(",")[0] == "mu", out
