@@ -74,8 +74,21 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     max_iter : int >= 1, default=200
     random_state : int, RandomState instance or None
         Seeds the initialization and the shuffling of components.
-    alpha_W, alpha_H, l1_ratio : regularization, as in scikit-learn
-        ``alpha_H='same'`` (default) uses ``alpha_W``.
+    alpha_W : float >= 0 or 'auto', default='auto'
+        Regularization of W, as in scikit-learn.  'auto' is 0 (scikit-learn's
+        default, exactly) for a fit without unknown entries; with unknown entries
+        (``missing``) it is ``0.02`` times the mean observed value (see below).
+        With unknown entries the penalty of each row of W is scaled by that
+        row's number of observed entries, and of each column of H by that
+        column's, in place of ``n_features`` and ``n_samples`` (the same when
+        nothing is missing): the weighted-lambda regularization of ALS for
+        ratings (Zhou et al. 2008).  Without a penalty, a row or column with
+        fewer observed entries than components is fitted exactly and its
+        predictions are unbounded (held-out predictions up to 1730 for ratings
+        1-5 on MovieLens 100k at rank 32); ``alpha_W=0`` is exactly no penalty.
+        :func:`fastnmf.select_params` chooses it by cross-validation.
+    alpha_H, l1_ratio : regularization, as in scikit-learn
+        ``alpha_H='same'`` (default) uses ``alpha_W`` ('auto' included).
     verbose : int, default=0
         Log the loss at each iteration (logger 'fastnmf', level INFO; printed
         to stdout when logging is not configured).
@@ -177,7 +190,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         tol=1e-4,
         max_iter=200,
         random_state=None,
-        alpha_W=0.0,
+        alpha_W="auto",
         alpha_H="same",
         l1_ratio=0.0,
         verbose=0,
@@ -414,17 +427,17 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         starts = self._starts(X if obs is None else X_init, W, H, k, p, update_H, warm, beta,
                               kernels, n_threads)
-        scale = getattr(obs, "init_scale", 1.0)
-        if scale != 1.0 and update_H and not warm and p["init"] != "custom":
-            # initialized from X with zeros at the unknown entries: magnitudes scaled back
-            # up, as if those entries had the known ones' mean (no scaled copy of X)
-            f = starts[0][1].dtype.type(np.sqrt(scale))
-            starts = [(seed, W0 * f, Ht0 * f) for seed, W0, Ht0 in starts]
+        if obs is not None and update_H and not warm and p["init"] != "custom":
+            # initialized from a stand-in for X: magnitudes matched to the observed entries
+            starts = _masked.scaled_starts(obs, starts, beta)
         k = starts[0][1].shape[1]
         if obs is None and p["solver"] == "auto" and solver == "hals":
             solver = _solvers.auto_frobenius(X, k)
         frozen = check_frozen(frozen_param, k)
-        penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
+        if obs is not None:  # per row and column, by observed entries (fastnmf._masked)
+            penalty = _masked.count_penalty(obs, p, solver, k)
+        else:
+            penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
         n_blas, parallel_kernels = _fit.thread_plan(X if obs is None else obs.X, n_threads)
         workers = _parallel_runs(X, starts, n_threads, p, backend)
         run_threads = max(1, n_threads // workers)

@@ -237,15 +237,17 @@ def _complement_terms(kernels, comp, A, B, beta, side, n_threads):
 def _fit_complement(comp, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
                     **_):
     """Multiplicative updates on every entry of a sparse X but the held-out ones."""
-    from ._beta import TINY, _apply
+    from ._beta import TINY
 
+    l1_W, l2_W = penalty.per_row(0, W.dtype)
+    l1_H, l2_H = penalty.per_row(1, Ht.dtype)
     num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)
     rule = ErrorRule(loss, tol)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        _apply(W, num, den, penalty.l1_W, penalty.l2_W, 1.0)
+        _masked._apply_rows(W, num, den, l1_W, l2_W)
         num, den, _ = _complement_terms(kernels, comp, Ht, W, beta, 1, n_threads)
-        _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, 1.0)
+        _masked._apply_rows(Ht, num, den, l1_H, l2_H)
         if beta == 1:
             Ht[Ht < TINY] = 0.0
         num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)

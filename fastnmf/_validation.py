@@ -265,12 +265,17 @@ def check_params(est):
         )
     p["tol"] = check_real(est.tol, "tol", low=0.0)
     p["max_iter"] = check_int(est.max_iter, "max_iter", 1)
-    p["alpha_W"] = check_real(est.alpha_W, "alpha_W", low=0.0)
+    # 'auto': no penalty without unknown entries (p["alpha_W"] = 0), fastnmf._masked's
+    # default with them (p["alpha_W_auto"]; see fastnmf._masked.auto_alpha)
+    p["alpha_W_auto"] = isinstance(est.alpha_W, str) and est.alpha_W == "auto"
+    if isinstance(est.alpha_W, str) and not p["alpha_W_auto"]:
+        raise ValueError(f"alpha_W must be a real number >= 0.0 or 'auto'; got {est.alpha_W!r}")
+    p["alpha_W"] = 0.0 if p["alpha_W_auto"] else check_real(est.alpha_W, "alpha_W", low=0.0)
     if isinstance(est.alpha_H, str):
         check_option(est.alpha_H, "alpha_H", ("same",))
-        p["alpha_H"] = p["alpha_W"]
+        p["alpha_H"], p["alpha_H_auto"] = p["alpha_W"], p["alpha_W_auto"]
     else:
-        p["alpha_H"] = check_real(est.alpha_H, "alpha_H", low=0.0)
+        p["alpha_H"], p["alpha_H_auto"] = check_real(est.alpha_H, "alpha_H", low=0.0), False
     p["l1_ratio"] = check_real(est.l1_ratio, "l1_ratio", low=0.0, high=1.0)
     if not isinstance(est.verbose, (numbers.Integral, np.bool_)) or est.verbose < 0:
         raise ValueError(f"verbose must be a non-negative int or bool; got {est.verbose!r}")

@@ -318,8 +318,11 @@ def test_masked_cd_loss_never_increases(backend, beta, dtype):
         data = 0.5 * np.sum((x - p) ** 2)
     else:
         data = np.sum(np.where(x > 0, x * np.log(np.where(x > 0, x, 1) / p), 0) - x + p)
-    pen = 0.01 * X.shape[1] * 0.5 * float((W.astype(np.float64) ** 2).sum()) + \
-        0.01 * X.shape[0] * 0.5 * float((est.components_.astype(np.float64) ** 2).sum())
+    # weighted-lambda: each row's (column's) penalty scaled by its observed entries, not by
+    # n_features (n_samples)
+    W64, H64 = W.astype(np.float64), est.components_.astype(np.float64)
+    pen = 0.01 * 0.5 * float(seen.sum(axis=1) @ (W64 ** 2).sum(axis=1)) + \
+        0.01 * 0.5 * float(seen.sum(axis=0) @ (H64 ** 2).sum(axis=0))
     assert h[-1] == pytest.approx(data + pen, rel=rtol_for(dtype) * 100)
     assert est.reconstruction_err_ == pytest.approx(np.sqrt(2 * data), rel=rtol_for(dtype) * 100)
 
