@@ -29,7 +29,8 @@ def _table_rows(out):
 
 def _ratio_lines(out):
     return [(float(a), float(b)) for a, b in re.findall(
-        r"fastnmf / scikit-learn: ([\d.]+)x faster \(time ratio\), loss ratio ([\d.]+)", out)]
+        r"fastnmf vs scikit-learn: time ratio ([\d.]+) \([\d.]+x (?:faster|slower)\), "
+        r"loss ratio ([\d.]+)", out)]
 
 
 def _fit(est, X):
@@ -67,6 +68,8 @@ def test_demo_digits_table_matches_the_fits(capsys, tmp_path):
     [(time_ratio, loss_ratio)] = _ratio_lines(out)
     assert loss_ratio == pytest.approx(loss_fn / loss_sk, abs=1.5e-4)
     assert time_ratio > 0
+    capped = [name for name, est in (("scikit-learn", sk), ("fastnmf", fn)) if est.n_iter_ >= 20]
+    assert (f"({' and '.join(capped)} stopped at max_iter=20, not at tol)" in out) == bool(capped)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
