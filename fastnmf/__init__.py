@@ -9,10 +9,11 @@ from ._backends import available_backends
 from ._config import show_config
 from ._estimator import NMF, non_negative_factorization
 from ._monitor import IterationInfo
-from ._rank import RankSelection, consensus_matrix, cophenetic_correlation, dispersion, select_rank
+from ._rank import (ParamSelection, RankSelection, consensus_matrix, cophenetic_correlation,
+                    dispersion, select_params, select_rank)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = ["NMF", "non_negative_factorization", "IterationInfo", "available_backends", "show_config",
-           "select_rank", "RankSelection", "consensus_matrix", "cophenetic_correlation", "dispersion",
-           "__version__"]
+           "select_rank", "RankSelection", "select_params", "ParamSelection", "consensus_matrix",
+           "cophenetic_correlation", "dispersion", "__version__"]

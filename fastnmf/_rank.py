@@ -343,9 +343,23 @@ class RankSelection:
         i = 0
         if has_cv:
             a = axes[i]
-            a.errorbar(self.ranks, t["test_error"], yerr=t["test_error_std"], marker="o",
+            test, std, train = t["test_error"], t["test_error_std"], t["train_error"]
+            top = _sane_top(test, train)
+            shown = np.minimum(test, top)
+            a.errorbar(self.ranks, shown, yerr=np.where(test > top, 0.0, std), marker="o",
                        label="held-out error")
-            a.plot(self.ranks, t["train_error"], marker=".", ls="--", label="training error")
+            a.plot(self.ranks, np.minimum(train, top), marker=".", ls="--",
+                   label="training error")
+            over = test > top
+            if over.any():  # blown-up fits: marked at the top edge, their values written
+                a.plot(self.ranks[over], np.full(over.sum(), top), ls="none", marker="^",
+                       color="red", label="off scale")
+                for r_, v in zip(self.ranks[over], test[over]):
+                    a.annotate(f"{v:.2g}", (r_, top), textcoords="offset points",
+                               xytext=(0, -12), ha="center", fontsize=7, color="red")
+            finite = np.concatenate([train[np.isfinite(train)], shown[np.isfinite(shown)]])
+            low = float(finite.min()) if finite.size else 0.0
+            a.set_ylim(max(0.0, low - 0.05 * (top - low)), top + 0.05 * (top - low))
             a.axvline(self.best_rank, color="k", lw=0.8, ls=":")
             a.set_xlabel("rank")
             a.set_ylabel("mean loss per entry")
@@ -359,6 +373,67 @@ class RankSelection:
             a.set_ylabel("stability")
             a.legend()
         return axes if len(axes) > 1 else axes[0]
+
+
+@dataclass
+class ParamSelection:
+    """What :func:`select_params` measured.
+
+    Attributes
+    ----------
+    ranks, alphas : ndarray
+    table : dict of str -> ndarray
+        One entry per (rank, alpha) pair, rank-major: ``rank``, ``alpha``,
+        ``test_error`` (mean over hold-outs of the mean loss per held-out entry),
+        ``test_error_std``, ``train_error``.
+    test_errors : ndarray (n_ranks, n_alphas, n_repeats)
+    best_rank, best_alpha : the pair with the lowest mean held-out error
+    best_params : dict, ``NMF(**best_params)``
+    seconds : float
+    """
+
+    ranks: np.ndarray
+    alphas: np.ndarray
+    table: dict
+    best_rank: int
+    best_alpha: float
+    test_errors: np.ndarray = None
+    seconds: float = 0.0
+
+    @property
+    def best_params(self):
+        return {"n_components": self.best_rank, "alpha_W": self.best_alpha}
+
+    def __str__(self):
+        cols = list(self.table)
+        lines = ["  ".join(f"{c:>14}" for c in cols)]
+        for i in range(len(self.table["rank"])):
+            lines.append("  ".join(f"{int(self.table[c][i]):>14d}" if c == "rank"
+                                   else f"{self.table[c][i]:>14.6g}" for c in cols))
+        lines.append(f"best_rank={self.best_rank}, best_alpha={self.best_alpha:.6g}, "
+                     f"{self.seconds:.2f} s")
+        return "\n".join(lines)
+
+
+#: The plot's axis ends at this times the largest "sane" held-out error (see _sane_top).
+PLOT_HEADROOM = 1.5
+
+
+def _sane_top(test, train):
+    """The top of the plot's error axis: a fit whose held-out error is more than 10 times
+    the median held-out error has blown up (a row or column fitted to too few entries);
+    the axis ends at :data:`PLOT_HEADROOM` times the largest other held-out (or
+    training) error, so one blown-up rank does not flatten every other point."""
+    test = np.asarray(test, dtype=np.float64)
+    ok = np.isfinite(test)
+    if not ok.any():
+        return 1.0
+    med = float(np.median(test[ok]))
+    sane = ok & (test <= 10 * med)
+    vals = np.concatenate([test[sane], np.asarray(train, dtype=np.float64)[
+        np.isfinite(train) & (np.asarray(train) <= 10 * med)]])
+    top = float(vals.max()) if vals.size else med
+    return PLOT_HEADROOM * top if top > 0 else 1.0
 
 
 def _elbow(ranks, errors):
@@ -395,10 +470,19 @@ def _brunet_best(ranks, coph):
 
 
 # ------------------------------------------------------------------ driver
+#: select_rank's inner fits: ``tol`` and ``max_iter`` (tighter than NMF's 1e-4 and 200).
+#: With NMF's, the fits near the true rank stop before they converge and the held-out
+#: error is decided by how far each got: rank 8 of uniform random factors (300 x 200,
+#: 5% noise) came out 9, found with these (benchmarks/results/rank_grid.md).
+CV_TOL = 1e-6
+CV_MAX_ITER = 1000
+
+
 def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0.1,
-                max_test_entries=10**6, beta_loss="frobenius", solver="auto", max_iter=200,
-                tol=1e-4, alpha_W=0.0, alpha_H="same", l1_ratio=0.0, missing="nan", mask=None,
-                axis=0, random_state=None, n_jobs=None, backend="auto"):
+                max_test_entries=10**6, beta_loss="frobenius", solver="auto",
+                max_iter=CV_MAX_ITER, tol=CV_TOL, alpha_W="auto", alpha_H="same", l1_ratio=0.0,
+                missing="nan", mask=None, axis=0, random_state=None, n_jobs=None,
+                backend="auto"):
     """Choose the number of components of X by cross-validation and/or consensus.
 
     Parameters
@@ -430,8 +514,15 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
     max_test_entries : int, default=10**6
         Cap on the held-out entries of a sparse X whose absent entries are zeros.
     beta_loss : {'frobenius', 'kullback-leibler'}
-    solver, max_iter, tol, alpha_W, alpha_H, l1_ratio, missing, mask, backend :
-        as in :class:`fastnmf.NMF`.
+    solver, alpha_W, alpha_H, l1_ratio, missing, mask, backend :
+        as in :class:`fastnmf.NMF` (``alpha_W='auto'``: what NMF does by default,
+        no penalty unless a row or column of a training set has fewer than twice
+        ``rank`` observed entries).
+    max_iter : int, default=1000
+    tol : float, default=1e-6
+        The inner fits' stopping rule, tighter than NMF's defaults (200, 1e-4):
+        fits stopped before they converge score the ranks by how far each got,
+        and chose rank 9 for 8 on uniform random factors (see :data:`CV_TOL`).
     axis : {0, 1}
         Consensus over rows (0, by W) or columns (1, by H); at most
         ``MAX_CONSENSUS_ITEMS`` of them (the matrix is items x items).
@@ -444,7 +535,81 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
     Returns
     -------
     RankSelection
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastnmf
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((60, 3)) @ rng.random((3, 40))
+    >>> X = np.abs(X + 0.05 * X.mean() * rng.standard_normal(X.shape))  # rank 3, noise
+    >>> fastnmf.select_rank(X, range(1, 6), random_state=0).best_rank
+    3
     """
+    res = _select(X, ranks, None, method, n_repeats=n_repeats, n_init=n_init,
+                  test_fraction=test_fraction, max_test_entries=max_test_entries,
+                  beta_loss=beta_loss, solver=solver, max_iter=max_iter, tol=tol,
+                  alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio, missing=missing,
+                  mask=mask, axis=axis, random_state=random_state, n_jobs=n_jobs,
+                  backend=backend)
+    return res
+
+
+def select_params(X, ranks, alphas=None, *, n_repeats=3, n_init=1, test_fraction=0.1,
+                  max_test_entries=10**6, beta_loss="frobenius", solver="auto",
+                  max_iter=CV_MAX_ITER, tol=CV_TOL, l1_ratio=0.0, missing="nan", mask=None,
+                  random_state=None, n_jobs=None, backend="auto"):
+    """Choose the number of components and the regularization together, by
+    cross-validation on held-out entries (the hold-outs of :func:`select_rank`).
+
+    Every (rank, alpha) pair is fitted on the same ``n_repeats`` hold-outs with
+    ``NMF(rank, alpha_W=alpha)`` (``alpha_H='same'``; with unknown entries the penalty
+    of each row and column counts its observed entries, see :class:`fastnmf.NMF`), and
+    scored by the mean loss per held-out entry.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix (n_samples, n_features), non-negative
+    ranks : iterable of int >= 1
+    alphas : iterable of float >= 0, or None
+        None: ``mean * (0, 0.005, 0.01, 0.02, 0.05, 0.1)``, ``mean`` the mean observed
+        value (``alpha_W='auto'`` is 0.02 times it; the penalty grows with the scale of
+        X, see :func:`fastnmf._masked.auto_alpha`).
+    n_repeats, n_init, test_fraction, max_test_entries, beta_loss, solver, max_iter,
+    tol, l1_ratio, missing, mask, random_state, n_jobs, backend :
+        as in :func:`select_rank`.
+
+    Returns
+    -------
+    ParamSelection
+        ``best_rank``, ``best_alpha`` (the lowest mean held-out error), ``best_params``
+        (``dict(n_components=..., alpha_W=...)`` for ``NMF(**best_params)``), the table
+        of every pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastnmf
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((60, 3)) @ rng.random((3, 40))
+    >>> X = np.abs(X + 0.05 * X.mean() * rng.standard_normal(X.shape))  # rank 3, noise
+    >>> res = fastnmf.select_params(X, [2, 3, 4], alphas=[0.0, 0.01], random_state=0)
+    >>> res.best_rank, res.best_alpha
+    (3, 0.0)
+    """
+    return _select(X, ranks, alphas, "cv", n_repeats=n_repeats, n_init=n_init,
+                   test_fraction=test_fraction, max_test_entries=max_test_entries,
+                   beta_loss=beta_loss, solver=solver, max_iter=max_iter, tol=tol,
+                   alpha_W=None, alpha_H="same", l1_ratio=l1_ratio, missing=missing,
+                   mask=mask, axis=0, random_state=random_state, n_jobs=n_jobs,
+                   backend=backend)
+
+
+def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_test_entries,
+            beta_loss, solver, max_iter, tol, alpha_W, alpha_H, l1_ratio, missing, mask, axis,
+            random_state, n_jobs, backend):
+    """select_rank (``alphas`` None: one alpha, ``alpha_W``) and select_params (a grid of
+    ``alphas``, 'cv' only)."""
     import time
 
     from ._backends import resolve_backend_name
@@ -480,8 +645,13 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
         n_jobs_eff = 1
     else:
         n_jobs_eff = n_threads
-    common = dict(beta_loss=beta_loss, max_iter=max_iter, tol=tol, alpha_W=alpha_W,
-                  alpha_H=alpha_H, l1_ratio=l1_ratio, backend=backend)
+    grid = alphas is not None or alpha_W is None
+    if grid:
+        alpha_list = _check_alphas(alphas, Xa, obs)
+    else:
+        alpha_list = [alpha_W]
+    common = dict(beta_loss=beta_loss, max_iter=max_iter, tol=tol, alpha_H=alpha_H,
+                  l1_ratio=l1_ratio, backend=backend)
     resolved = _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
     complement = beta == 2 and resolved == "cd"  # the Frobenius cd: X minus a sparse set
 
@@ -511,8 +681,9 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
         for _ in range(n_repeats):
             holds.append(make(np.random.default_rng(rng.randint(np.iinfo(np.int32).max))))
         for i, k in enumerate(ranks):
-            for j in range(n_repeats):
-                tasks.append(("cv", i, j, k, int(rng.randint(np.iinfo(np.int32).max))))
+            for a in range(len(alpha_list)):
+                for j in range(n_repeats):
+                    tasks.append(("cv", (i, a), j, k, int(rng.randint(np.iinfo(np.int32).max))))
     if method in ("consensus", "both"):
         for i, k in enumerate(ranks):
             for j in range(n_repeats):
@@ -524,11 +695,12 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
         if kind == "cv":
             hold = holds[j]
             est = NMF(k, solver=solver, n_threads=threads, random_state=seed,
-                      n_init=n_init, init="random" if n_init > 1 else None, **common)
+                      n_init=n_init, init="random" if n_init > 1 else None,
+                      alpha_W=alpha_list[i[1]], **common)
             W, Ht, train, _ = est._fit_observed(hold.train)
             return kind, i, j, (_test_error(W, Ht, hold, beta), train)
         est = NMF(k, solver=solver, n_threads=threads, random_state=seed, n_init=n_init,
-                  init="random", **common)
+                  init="random", alpha_W=alpha_list[0], **common)
         if obs is None:
             W = est.fit_transform(Xa)
             Ht, error = est.components_.T, est.reconstruction_err_
@@ -554,12 +726,29 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
     table = {"rank": np.asarray(ranks)}
     test_errors = consensus = None
     best = elbow = None
+    if grid:
+        na = len(alpha_list)
+        errs = np.full((nr, na, n_repeats), np.nan)
+        train = np.full((nr, na, n_repeats), np.nan)
+        for kind, (i, a), j, (te, tr) in results:
+            errs[i, a, j], train[i, a, j] = te, tr
+        mean = errs.mean(axis=2)
+        flat = int(np.nanargmin(np.where(np.isfinite(mean), mean, np.inf)))
+        bi, ba = np.unravel_index(flat, mean.shape)
+        table = {"rank": np.repeat(np.asarray(ranks), na),
+                 "alpha": np.tile(np.asarray(alpha_list, dtype=np.float64), nr),
+                 "test_error": mean.ravel(), "test_error_std": errs.std(axis=2).ravel(),
+                 "train_error": train.mean(axis=2).ravel()}
+        return ParamSelection(ranks=np.asarray(ranks), alphas=np.asarray(alpha_list, float),
+                              table=table, best_rank=int(ranks[bi]),
+                              best_alpha=float(alpha_list[ba]), test_errors=errs,
+                              seconds=time.perf_counter() - start_time)
     if method in ("cv", "both"):
         test_errors = np.full((nr, n_repeats), np.nan)
         train = np.full((nr, n_repeats), np.nan)
         for kind, i, j, (te, tr) in results:
             if kind == "cv":
-                test_errors[i, j], train[i, j] = te, tr
+                test_errors[i[0], j], train[i[0], j] = te, tr
         table["test_error"] = test_errors.mean(axis=1)
         table["test_error_std"] = test_errors.std(axis=1)
         table["train_error"] = train.mean(axis=1)
@@ -586,6 +775,37 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
     return RankSelection(ranks=np.asarray(ranks), method=method, table=table, best_rank=best,
                          elbow_rank=elbow, test_errors=test_errors, consensus=consensus,
                          seconds=time.perf_counter() - start_time)
+
+
+def _check_alphas(alphas, Xa, obs):
+    """The alphas of select_params: the given ones (floats >= 0, distinct, sorted), or
+    the default grid relative to the mean observed value."""
+    if alphas is None:
+        if obs is None:  # every entry known (a sparse X's absent ones are zeros)
+            total = float(Xa.data.sum()) if sp.issparse(Xa) else float(Xa.sum(dtype=np.float64))
+            mean = total / (Xa.shape[0] * Xa.shape[1])
+        elif isinstance(obs, _masked.Observed):
+            mean = float(obs.X.data.mean())
+        else:  # DenseMissing
+            known = ~np.isnan(obs.X) if obs.mask is None else ~(np.isnan(obs.X) | obs.mask)
+            if obs.missing == "unobserved":
+                known &= obs.X != 0
+            mean = float(obs.X[known].mean())
+        return [mean * f for f in DEFAULT_ALPHA_FACTORS]
+    try:
+        values = list(alphas)
+    except TypeError:
+        raise TypeError(f"alphas must be an iterable of real numbers >= 0; got {alphas!r}") from None
+    if not values:
+        raise ValueError("alphas must not be empty")
+    out = [check_real(v, "alphas", low=0.0) for v in values]
+    if len(set(out)) != len(out):
+        raise ValueError(f"alphas must be distinct; got {values!r}")
+    return sorted(out)
+
+
+#: select_params' default alphas, times the mean observed value.
+DEFAULT_ALPHA_FACTORS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
 def _check_ranks(ranks):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from fastnmf import NMF, non_negative_factorization
 from fastnmf._backends import get_backend
 from fastnmf._kernels import reference as ref
-from fastnmf._masked import from_dense
+from fastnmf._masked import from_dense, from_sparse
 
 from .conftest import rtol_for
 
@@ -491,3 +491,126 @@ def test_clear_errors_for_what_cannot_be_fitted():
     with pytest.raises(ValueError, match="missing='unobserved'"):
         NMF(2).fit(S)
     NMF(2, missing="unobserved", max_iter=5, tol=0, backend="numpy").fit(S)  # stored NaN: missing
+
+
+# ---------------------------------------------------------------- default penalty
+def _thin_ratings(seed=0, m=300, n=400, k=6):
+    """Ratings-like data: 1-5 from a rank-k model, users rating 8-60 items and items
+    rated by 1 to 40 users (many fewer than the components of the fits below)."""
+    rng = np.random.default_rng(seed)
+    W, H = rng.random((m, k)), rng.random((k, n))
+    V = W @ H
+    V = 1 + 4 * (V - V.min()) / np.ptp(V)
+    pop = rng.pareto(1.0, n) + 0.05  # item popularity: a long tail of rare items
+    rows, cols = [], []
+    for i in range(m):
+        c = rng.choice(n, size=rng.integers(8, 60), replace=False, p=pop / pop.sum())
+        rows.append(np.full(len(c), i))
+        cols.append(c)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    vals = np.clip(np.rint(V[rows, cols] + 0.5 * rng.standard_normal(len(rows))), 1, 5)
+    S = sp.csr_matrix((vals, (rows, cols)), shape=(m, n))
+    keep = np.flatnonzero(np.diff(S.tocsc().indptr) > 0)  # items rated at least once
+    return S[:, keep].tocsr()
+
+
+def _split(S, seed=0):
+    from fastnmf._rank import _hold_out_observed
+    hold = _hold_out_observed(from_sparse(S), 0.1, np.random.default_rng(seed))
+    return hold.train.X, hold.rows, hold.cols, hold.values
+
+
+def test_default_penalty_keeps_held_out_predictions_sane_on_sparse_rows(compiled_backend):
+    S = _thin_ratings()
+    counts = np.diff(S.tocsc().indptr)
+    assert (counts < 16).mean() > 0.3  # many items rated fewer times than components
+    train, rows, cols, truth = _split(S)
+    mean_rmse = np.sqrt(np.mean((truth - train.data.mean()) ** 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = NMF(16, missing="unobserved", random_state=0, backend=compiled_backend)
+        pred = model.fit(train).predict_entries(rows, cols)
+        bare = NMF(16, missing="unobserved", random_state=0, backend=compiled_backend,
+                   alpha_W=0.0).fit(train).predict_entries(rows, cols)
+    rmse = np.sqrt(np.mean((truth - pred) ** 2))
+    assert pred.max() < 10 and rmse < mean_rmse  # ratings 1-5: sane, better than the mean
+    # without the penalty the same fit is far off (what the default is for)
+    assert np.sqrt(np.mean((truth - bare) ** 2)) > 2 * rmse
+
+
+def test_auto_penalty_is_the_documented_alpha():
+    from fastnmf._masked import AUTO_ALPHA
+    S = _thin_ratings(m=120, n=150)
+    kw = dict(n_components=8, missing="unobserved", random_state=0, max_iter=30, tol=0)
+    auto = NMF(**kw).fit(S)
+    explicit = NMF(alpha_W=AUTO_ALPHA * S.data.mean(), **kw).fit(S)
+    np.testing.assert_array_equal(auto.components_, explicit.components_)
+    np.testing.assert_array_equal(auto.loss_history_, explicit.loss_history_)
+    none = NMF(alpha_W=0.0, **kw).fit(S)
+    assert not np.array_equal(none.components_, auto.components_)
+
+
+@pytest.mark.parametrize("case", ["complete dense", "complete sparse", "well-determined NaN"])
+def test_auto_is_no_penalty_without_thin_rows(case):
+    rng = np.random.default_rng(3)
+    X = rng.random((80, 4)) @ rng.random((4, 60))
+    if case == "complete sparse":
+        X = sp.random(80, 60, density=0.3, random_state=1, format="csr")
+    elif case == "well-determined NaN":
+        X[rng.random(X.shape) < 0.2] = np.nan  # every row and column: >= 2 x 5 observed
+    kw = dict(n_components=5, random_state=0, max_iter=40, tol=0)
+    a, b = NMF(**kw), NMF(alpha_W=0.0, **kw)
+    np.testing.assert_array_equal(a.fit_transform(X), b.fit_transform(X))
+    np.testing.assert_array_equal(a.loss_history_, b.loss_history_)
+
+
+def test_alpha_zero_is_exactly_no_penalty_on_thin_rows():
+    S = _thin_ratings(m=120, n=150)
+    model = NMF(8, missing="unobserved", alpha_W=0.0, random_state=0, max_iter=20, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        W = model.fit_transform(S)
+    r = _residual(S, W, model.components_.T)
+    assert model.loss_history_[-1] == pytest.approx(0.5 * float(r @ r), rel=1e-9)
+
+
+def test_penalty_groups_of_many_counts_keep_each_rows_optimality(compiled_backend):
+    # more distinct counts than MAX_EXACT_GROUPS: rows are grouped, each group's weight
+    # within GROUP_RATIO of its rows' counts; at convergence each row of W satisfies the
+    # optimality of its own weighted penalty
+    from fastnmf._masked import GROUP_RATIO, MAX_EXACT_GROUPS, Groups, count_penalty, from_sparse
+    rng = np.random.default_rng(0)
+    m, n, k = 200, 150, 3
+    rows = np.concatenate([np.full(c, i) for i, c in enumerate(rng.integers(5, 150, m))])
+    cols = np.concatenate([rng.choice(n, size=c, replace=False)
+                           for c in np.bincount(rows, minlength=m)])
+    L = rng.random((m, k)) @ rng.random((k, n))
+    S = sp.csr_matrix((L[rows, cols] + 0.1 * rng.random(len(rows)), (rows, cols)), shape=(m, n))
+    counts = np.diff(S.indptr)
+    assert len(np.unique(counts)) > MAX_EXACT_GROUPS
+    g = Groups(counts, S)
+    assert np.all(g.weight / counts < GROUP_RATIO) and np.all(counts / g.weight < GROUP_RATIO)
+    alpha = 0.05
+    model = NMF(k, missing="unobserved", alpha_W=alpha, random_state=0, max_iter=3000, tol=0,
+                backend=compiled_backend)
+    W = model.fit_transform(S)
+    Ht = model.components_.T
+    pen = count_penalty(from_sparse(S), dict(alpha_W=alpha, alpha_H=alpha, l1_ratio=0.0))
+    r = _residual(S, W, Ht)
+    data_grad = -np.asarray(sp.csr_matrix((r, S.indices, S.indptr), shape=S.shape) @ Ht)
+
+    def worst(weight):  # the largest projected gradient of the objective with these weights
+        grad = data_grad + alpha * weight[:, None] * W
+        return np.abs(np.where(W > 0, grad, np.minimum(grad, 0))).max()
+
+    # the fit is stationary for its own weights, not for exact counts nor for n_features
+    assert worst(pen.rows.weight) < 1e-3 * worst(np.full(m, float(n)))
+    assert worst(pen.rows.weight) < 0.05 * worst(counts.astype(float))
+
+
+def test_alpha_w_errors():
+    X = np.random.default_rng(0).random((5, 4))
+    with pytest.raises(ValueError, match=r"alpha_W must be a real number >= 0\.0 or 'auto'; got 'x'"):
+        NMF(2, alpha_W="x").fit(X)
+    with pytest.raises(ValueError, match=r"alpha_W must be a real number >= 0\.0"):
+        NMF(2, alpha_W=-1.0).fit(X)
