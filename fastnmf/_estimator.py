@@ -16,7 +16,8 @@ from ._init import initialize
 from ._monitor import Monitor, verbose_logging
 from ._pool import PooledKernels, row_threads
 from ._threads import blas_threads, resolve_n_threads
-from ._validation import check_factor, check_frozen, check_params, resolve_solver
+from ._validation import (beta_loss_to_float, check_factor, check_frozen, check_params,
+                          resolve_solver)
 
 
 class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -63,6 +64,14 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         'pgd' accelerated projected gradient (Nesterov, step 1/L, restarted
         rather than let the loss increase), 'als' alternating NNLS solved
         exactly by block principal pivoting (Kim & Park 2011).
+
+        What 'auto' changes compared with 'cd' (Frobenius loss): the fit may
+        run another algorithm of the same objective ('hals' on dense data), so
+        its factors are not scikit-learn's iterates, and ``transform`` (like
+        ``non_negative_factorization(update_H=False)``) solves for W exactly,
+        one NNLS problem per row, instead of cd iterations from ``W = 0``
+        stopped by ``tol``.  With 'cd' or 'mu' every method, ``transform``
+        included, does what scikit-learn's does, iteration for iteration.
     beta_loss : float or {'frobenius', 'kullback-leibler', 'itakura-saito'}, default='frobenius'
         The beta-divergence minimised: 2 ('frobenius') is half the squared
         Frobenius norm above, 1 ('kullback-leibler') the generalized KL
@@ -255,6 +264,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         result, backend = self._run(Xa, W, H, update_H=True, with_error=True, obs=obs)
         self.components_ = np.ascontiguousarray(result.Ht.T)
         self.n_components_ = self.components_.shape[0]
+        self._n_components = self.n_components_  # scikit-learn's private name for it
         self.n_iter_ = result.n_iter
         self.loss_history_ = np.asarray(result.loss_history, dtype=np.float64)
         self.time_history_ = np.asarray(result.times, dtype=np.float64)
@@ -271,6 +281,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def transform(self, X, mask=None):
         """Return W for X with the learned components held fixed.
 
+        With ``solver='auto'`` and the Frobenius loss W is exact (one NNLS problem
+        per row); with a named solver it is that solver's iterations from its
+        start, as in scikit-learn (see ``solver``).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -284,20 +298,22 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         W : ndarray of shape (n_samples, n_components)
         """
         check_is_fitted(self)
-        validate_data(self, X, skip_check_array=True, reset=False)
+        # X first: a malformed X (1-D, say) gets its own message, not a feature count's
         Xa, obs = _masked.prepare(X, mask, self.missing, columns=False)  # H is fixed
+        validate_data(self, X, skip_check_array=True, reset=False)
         H = self.components_.astype(Xa.dtype, copy=False)
         p = check_params(self)
-        if obs is not None:
-            result, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_,
-                                  obs=obs)
-            return result.W
-        if p["beta_loss"] == 2:
-            # exact: one NNLS solve per row (block principal pivoting)
+        if obs is None and p["solver"] == "auto" and p["beta_loss"] == 2:
+            # 'auto': exact, one NNLS solve per row (block principal pivoting)
             kernels = get_backend(resolve_backend_name(self.backend))
             return self._W_for(Xa, np.ascontiguousarray(H.T), 2.0, p, kernels,
                                resolve_n_threads(self.n_threads))
-        result, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_)
+        # a named solver does what scikit-learn's transform does (its _fit_transform with
+        # update_H=False): that solver's iterations on W from its start (zeros for 'cd',
+        # sqrt(mean(X) / k) for 'mu'), stopped by tol and max_iter; so transform(X) is
+        # non_negative_factorization(X, H=components_, update_H=False, solver=solver)
+        result, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_,
+                              obs=obs)
         return result.W
 
     def inverse_transform(self, X):
@@ -373,9 +389,19 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
-        tags.input_tags.allow_nan = True  # NaN entries are missing values (``missing``)
+        tags.input_tags.sparse = True  # any scipy.sparse format, never densified
+        # NaN entries are missing values (``missing``), for the solvers that fit them
+        tags.input_tags.allow_nan = self._fits_missing()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def _fits_missing(self):
+        """Whether this solver and loss fit an X with unknown (NaN) entries."""
+        try:
+            _masked.resolve_solver(self.solver, beta_loss_to_float(self.beta_loss))
+        except (TypeError, ValueError):
+            return False
+        return True
 
     # ------------------------------------------------------------ internals
     def _run(self, X, W, H, update_H, n_components=None, with_error=False, obs=None):
@@ -401,9 +427,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             X_init = obs.fill_estimate()  # for the initialization and the flat starts
         if obs is None and beta <= 0 and _beta.zeros_in(X):
             raise ValueError(
-                f"X contains zeros and beta_loss={self.beta_loss!r} <= 0: the divergence is "
-                "undefined at zero entries and the solver may diverge. Add small values to X, "
-                "or use a positive beta_loss (e.g. 'kullback-leibler')."
+                "When beta_loss <= 0 and X contains zeros, the solver may diverge: "
+                f"X contains zeros and beta_loss={self.beta_loss!r} <= 0, and the divergence "
+                "is undefined at zero entries. Add small values to X, or use a positive "
+                "beta_loss (e.g. 'kullback-leibler')."
             )
         warm = (update_H and p["warm_start"] and hasattr(self, "components_")
                 and self.components_.shape[1] == n)

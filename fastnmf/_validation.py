@@ -13,6 +13,38 @@ from sklearn.utils import check_random_state
 _BLOCK_ELEMS = 1 << 20  # elements per block when scanning large arrays
 
 
+class ComplexDataError(TypeError, ValueError):
+    """Complex X, W or H: a TypeError (a dtype we do not take) that is also the
+    ValueError scikit-learn raises for complex data, so code catching either works."""
+
+
+def _whom(name):
+    """How scikit-learn names an input in its messages ('NMF (input H)'); fastnmf's
+    messages start with scikit-learn's phrase, so code matching it keeps working."""
+    return f"NMF (input {name})"
+
+
+def _check_dtype_kind(dtype, name):
+    if dtype.kind == "c":
+        raise ComplexDataError(
+            f"Complex data not supported: {name} must have a real numeric dtype (bool, int, "
+            f"uint, float); got dtype {dtype}"
+        )
+    if dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must have a real numeric dtype (bool, int, uint, float); got dtype {dtype}"
+        )
+
+
+def _check_not_empty(shape, name):
+    if shape[0] == 0 or shape[1] == 0:
+        what = "sample(s)" if shape[0] == 0 else "feature(s)"
+        raise ValueError(
+            f"{name} must have at least one row and one column; got shape {shape}: found "
+            f"array with 0 {what} (shape={shape}) while a minimum of 1 is required by NMF."
+        )
+
+
 def _float_dtype(dtype):
     """float32 stays float32; everything else numeric becomes float64."""
     return np.float32 if dtype == np.float32 else np.float64
@@ -39,22 +71,18 @@ def check_matrix(X, name="X", allow_nan=False):
     if kind == "O":
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"{name} must contain only numbers; got an object array that cannot be "
-                "converted to float"
+                f"converted to float ({exc})"
             ) from None
         kind = "f"
-    if kind not in "biuf":
-        raise TypeError(
-            f"{name} must have a real numeric dtype (bool, int, uint, float); "
-            f"got dtype {arr.dtype}"
-        )
+    _check_dtype_kind(arr.dtype, name)
     if arr.ndim != 2:
-        hint = " (reshape a 1-D array with .reshape(1, -1) or .reshape(-1, 1))" if arr.ndim == 1 else ""
+        hint = (". Reshape your data with .reshape(1, -1) if it is one sample or "
+                ".reshape(-1, 1) if it is one feature" if arr.ndim == 1 else "")
         raise ValueError(f"{name} must be a 2-D array; got {arr.ndim}-D with shape {arr.shape}{hint}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one row and one column; got shape {arr.shape}")
+    _check_not_empty(arr.shape, name)
     dtype = _float_dtype(arr.dtype)
     if arr.dtype != dtype or not (arr.flags.c_contiguous or arr.flags.f_contiguous):
         arr = np.ascontiguousarray(arr, dtype=dtype)
@@ -69,15 +97,10 @@ def _check_sparse(X, name, allow_nan=False):
     anything else is converted (a copy of O(nnz)); duplicate entries are summed,
     as scipy does.  Never densifies, never writes to the caller's matrix.
     """
-    kind = X.dtype.kind
-    if kind not in "biuf":
-        raise TypeError(
-            f"{name} must have a real numeric dtype (bool, int, uint, float); got dtype {X.dtype}"
-        )
+    _check_dtype_kind(X.dtype, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix; got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one row and one column; got shape {X.shape}")
+    _check_not_empty(X.shape, name)
     dtype = _float_dtype(X.dtype)
     if X.format == "csr" and X.dtype == dtype and X.has_canonical_format:
         csr = X
@@ -118,11 +141,12 @@ def _check_finite_nonnegative(arr, name, sparse=False, allow_nan=False):
         # NaN are missing values: the smallest of the others (fmin skips NaN)
         lo = min(float(np.fmin.reduce(b, axis=None)) for b in _blocks(arr))
     if lo < 0:
+        negative = f"Negative values in data passed to {_whom(name)}: {name} must be non-negative"
         if sparse:
-            raise ValueError(f"{name} must be non-negative; found minimum stored value {float(lo)!r}")
+            raise ValueError(f"{negative}; found minimum stored value {float(lo)!r}")
         where = np.argwhere(arr == lo)[0]  # error path only (argmin would stop at a NaN)
         raise ValueError(
-            f"{name} must be non-negative; found minimum value {float(lo)!r} at index "
+            f"{negative}; found minimum value {float(lo)!r} at index "
             f"{tuple(int(i) for i in where)}"
         )
 
@@ -154,10 +178,23 @@ def dot64(a, b):
 
 
 def check_factor(A, name, shape, dtype):
-    """Validate a user-given W or H and return a private C-contiguous copy."""
+    """Validate a user-given W or H and return a private C-contiguous copy
+    (in ``dtype``, X's: a W or H of another dtype is converted, where scikit-learn
+    raises a TypeError)."""
     arr = check_matrix(A, name)
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}; got {arr.shape}")
+    shape = tuple(shape)
+    if arr.shape != shape:
+        axis = "first" if arr.shape[0] != shape[0] else "second"
+        i = 0 if axis == "first" else 1
+        raise ValueError(
+            f"Array with wrong {axis} dimension passed to {_whom(name)}. Expected "
+            f"{shape[i]}, but got {arr.shape[i]}: {name} must have shape {shape}; got {arr.shape}"
+        )
+    if not arr.max() > 0:  # finite and non-negative already
+        raise ValueError(
+            f"Array passed to {_whom(name)} is full of zeros: {name} must have a positive "
+            f"entry (W @ H would be zero, and the solvers cannot move from there)"
+        )
     return np.array(arr, dtype=dtype, order="C", copy=True)
 
 
