@@ -228,3 +228,102 @@ def test_errors():
     with pytest.raises(ValueError, match="labels must have shape"):
         consensus_matrix([1, 2, 3])
     assert fastnmf.RankSelection is not None
+
+
+def test_defaults_find_the_rank_where_nmf_defaults_stop_early(compiled_backend):
+    # uniform random factors converge slowly: with NMF's tol=1e-4 and max_iter=200 the
+    # inner fits stop early and select_rank chose 9 here; its defaults are tighter
+    rng = np.random.default_rng(8)
+    X = rng.random((300, 8)) @ rng.random((8, 200))
+    X = np.clip(X + 0.05 * X.mean() * rng.standard_normal(X.shape), 0, None)
+    res = select_rank(X, range(6, 12), random_state=0, backend=compiled_backend)
+    assert res.best_rank == 8
+
+
+def _blown_up():
+    ranks = np.arange(1, 8)
+    test = np.array([0.5, 0.2, 0.1, 0.11, 0.12, 6e6, 0.13])
+    train = np.array([0.45, 0.18, 0.08, 0.07, 0.06, 0.05, 0.04])
+    table = {"rank": ranks, "test_error": test, "test_error_std": np.full(7, 0.01),
+             "train_error": train}
+    return fastnmf.RankSelection(ranks=ranks, method="cv", table=table, best_rank=3,
+                                 elbow_rank=3, test_errors=np.tile(test[:, None], (1, 3)))
+
+
+def test_plot_stays_readable_when_a_rank_blows_up():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    ax = _blown_up().plot()
+    low, high = ax.get_ylim()
+    assert 0.5 <= high <= 1.0 and low <= 0.04  # every sane point shown, 6e6 off scale
+    marked = [ln for ln in ax.lines if ln.get_label() == "off scale"]
+    assert len(marked) == 1 and list(marked[0].get_xdata()) == [6]
+    assert any("6e+06" in t.get_text() for t in ax.texts)
+    # nothing blown up: nothing clipped, the whole curve inside the axis
+    res = _blown_up()
+    res.table["test_error"] = np.array([0.5, 0.2, 0.1, 0.11, 0.12, 0.125, 0.13])
+    ax = res.plot()
+    assert ax.get_ylim()[1] >= 0.5
+    assert not [ln for ln in ax.lines if ln.get_label() == "off scale"]
+
+
+def _thin(seed=0, m=200, n=300, k=4):
+    """Ratings 1-5 of a rank-k model; items rated by 1 to ~30 users."""
+    rng = np.random.default_rng(seed)
+    V = rng.random((m, k)) @ rng.random((k, n))
+    V = 1 + 4 * (V - V.min()) / np.ptp(V)
+    pop = rng.pareto(1.0, n) + 0.05
+    rows, cols = [], []
+    for i in range(m):
+        c = rng.choice(n, size=rng.integers(10, 40), replace=False, p=pop / pop.sum())
+        rows.append(np.full(len(c), i))
+        cols.append(c)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    vals = np.clip(np.rint(V[rows, cols] + 0.4 * rng.standard_normal(len(rows))), 1, 5)
+    S = sp.csr_matrix((vals, (rows, cols)), shape=(m, n))
+    return S[:, np.flatnonzero(np.diff(S.tocsc().indptr) > 0)].tocsr()
+
+
+def test_select_params_picks_a_penalty_for_thin_rows(compiled_backend):
+    from fastnmf import select_params
+    from fastnmf._rank import DEFAULT_ALPHA_FACTORS
+
+    S = _thin()
+    res = select_params(S, [2, 4, 8], missing="unobserved", n_repeats=2, max_iter=200,
+                        random_state=0, backend=compiled_backend)
+    mean = S.data.mean()
+    np.testing.assert_allclose(res.alphas, mean * np.asarray(DEFAULT_ALPHA_FACTORS))
+    assert res.table["rank"].shape == (18,) and res.test_errors.shape == (3, 6, 2)
+    np.testing.assert_array_equal(res.table["rank"], np.repeat([2, 4, 8], 6))
+    err = res.test_errors.mean(axis=2)
+    i, a = list(res.ranks).index(res.best_rank), list(res.alphas).index(res.best_alpha)
+    assert err[i, a] == np.nanmin(err)
+    assert res.best_alpha > 0 and err[i, a] < err[:, 0].min()  # unpenalized fits lose
+    assert res.best_params == {"n_components": res.best_rank, "alpha_W": res.best_alpha}
+    assert "best_alpha=" in str(res)
+    again = select_params(S, [2, 4, 8], missing="unobserved", n_repeats=2, max_iter=200,
+                          random_state=0, n_jobs=1, backend=compiled_backend)
+    np.testing.assert_array_equal(again.test_errors, res.test_errors)
+
+
+def test_select_params_with_one_alpha_is_select_rank():
+    from fastnmf import select_params
+
+    X = _dense(3, seed=2, m=60, n=40)
+    a = select_params(X, [2, 3], alphas=[0.01], n_repeats=2, max_iter=100, random_state=0)
+    b = select_rank(X, [2, 3], alpha_W=0.01, n_repeats=2, max_iter=100, random_state=0)
+    np.testing.assert_array_equal(a.test_errors[:, 0, :], b.test_errors)
+
+
+def test_select_params_errors():
+    from fastnmf import select_params
+
+    X = _dense(2, seed=0, m=20, n=10)
+    with pytest.raises(ValueError, match="alphas must not be empty"):
+        select_params(X, [2], alphas=[])
+    with pytest.raises(ValueError, match=r"alphas must be a real number >= 0\.0; got -1"):
+        select_params(X, [2], alphas=[0.1, -1])
+    with pytest.raises(ValueError, match="alphas must be distinct"):
+        select_params(X, [2], alphas=[0.1, 0.1])
+    with pytest.raises(TypeError, match="alphas must be an iterable"):
+        select_params(X, [2], alphas=0.1)
