@@ -93,8 +93,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         nothing is missing): the weighted-lambda regularization of ALS for
         ratings (Zhou et al. 2008).  Without a penalty, a row or column with
         fewer observed entries than components is fitted exactly and its
-        predictions are unbounded (held-out predictions up to 1730 for ratings
-        1-5 on MovieLens 100k at rank 32); ``alpha_W=0`` is exactly no penalty.
+        predictions are unbounded (MovieLens 100k at rank 32: held-out
+        predictions up to 6e7 for ratings 1-5; with 'auto' a held-out RMSE of
+        0.917, below the user/item-bias baseline's 0.937); so 'auto' is that
+        penalty when a row or column has fewer than ``2 n_components`` observed
+        entries, and none otherwise.  ``alpha_W=0`` is exactly no penalty.
         :func:`fastnmf.select_params` chooses it by cross-validation.
     alpha_H, l1_ratio : regularization, as in scikit-learn
         ``alpha_H='same'`` (default) uses ``alpha_W`` ('auto' included).
@@ -692,7 +695,7 @@ def non_negative_factorization(
     beta_loss="frobenius",
     tol=1e-4,
     max_iter=200,
-    alpha_W=0.0,
+    alpha_W="auto",
     alpha_H="same",
     l1_ratio=0.0,
     random_state=None,
