@@ -100,9 +100,11 @@ def _is_x86_64():
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-#: What the first build takes here: Cython to C, then the C compiler, the baseline and the
-#: ISA variants side by side (measured on the project's 2-core machine: see BuildExt).
-COMPILE_SECONDS = 45
+#: What the first build takes: Cython to C (about 7 s), then the C compiler on the baseline
+#: and the ISA variant side by side (about 25 s of CPU each).  Measured on the project's
+#: 2-core machine, which is shared: 50 s with one core mostly free (load 1.8), 60-66 s
+#: with one core taken by another process (load 3-4); the serial build took 66 s and 52-61 s.
+COMPILE_SECONDS = 60
 
 
 def _usable_cpus():
@@ -118,7 +120,9 @@ class BuildExt(build_ext):
     It says what it is doing (the compile takes a while, and pip shows it with ``-v``), and
     unless ``-j``/``--parallel`` is given it compiles the extensions (the baseline and its ISA
     variants: the same C, one per vector width) in parallel, one per usable core: setuptools'
-    own parallel build (a thread per extension running the compiler), 66 s -> 45 s here.
+    own parallel build (a thread per extension running the compiler, each compiler its own
+    process; about 360 MB each).  Measured here: 66 s -> 50 s with both cores free enough,
+    no change (60 s against 59 s, interleaved) when another process takes one of the two.
     """
 
     def finalize_options(self):
