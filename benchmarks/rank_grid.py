@@ -2,10 +2,11 @@
 
 A grid of synthetic cases of known rank (240 x 160): ranks 3-20, noise 1% and 10%,
 dense Frobenius, dense with 30% of the entries unknown (NaN), and sparse counts
-(Poisson, KL), of uniform or sparse random factors (see ``factors``).  Each case runs ``select_rank(X, ranks, random_state=0)`` with the defaults (plus
+(Poisson, KL), of uniform or sparse random factors (see ``factors``).  Each case
+runs ``select_rank(X, ranks, random_state=0)`` with the defaults (plus
 ``beta_loss='kullback-leibler'`` for counts) and reports found/true.
 
-    python benchmarks/rank_grid.py                   # the grid, defaults (~10 min, 2 cores)
+    python benchmarks/rank_grid.py                   # the grid, defaults (~3 min, 2 cores)
     python benchmarks/rank_grid.py --tol 1e-4        # the same with another inner tol
     python benchmarks/rank_grid.py --quick           # 4 cases
 

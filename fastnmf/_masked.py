@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._fit import ErrorRule, FitResult, Keeper, ViolationRule, free_components
-from ._validation import dot64, squared_norm
+from ._validation import dot64
 
 #: Entries per chunk when W H is formed at given entries (bounds the temporaries).
 CHUNK_ENTRIES = 1 << 16
