@@ -120,13 +120,27 @@ class BetaProblem:
         if self.sparse and beta == 1:
             return num, den, loss
         H = Ht.T
+        kl_loss = want_loss and not self.sparse and beta == 1
+        if kl_loss:
+            loss = -self.x_sum
         for rows in self.row_blocks():
             P = W[rows] @ H
             if beta != 1:
                 den[rows] = _power(P.copy() if not self.sparse else P, beta) @ Ht
             if not self.sparse:
-                num[rows] = _ratio(self.X[rows], P, beta) @ Ht
+                R = _ratio(self.X[rows], P, beta)
+                if kl_loss:  # sum x log(x / max(wh, EPS)) over x > 0, from the ratio
+                    loss += _x_log_ratio(self.X[rows], R)
+                num[rows] = R @ Ht
         return num, den, loss
+
+    @property
+    def x_sum(self):
+        """``sum(X)`` in float64 (computed once)."""
+        if getattr(self, "_x_sum", None) is None:
+            data = self.X.data if self.sparse else self.X
+            self._x_sum = float(data.sum(dtype=np.float64))
+        return self._x_sum
 
     def mu_terms_H(self, W, Ht, beta):
         """Numerator and denominator (n x k) of the H update, W already updated."""
@@ -169,6 +183,13 @@ def _ratio(X, P, beta):
         P **= beta - 2
         P *= X
     return P
+
+
+def _x_log_ratio(X, R):
+    """``sum x log r`` over the entries with ``x > 0`` (R = X / max(WH, EPS)), float64."""
+    pos = X > 0
+    logs = np.log(R, where=pos, out=np.zeros_like(R))
+    return float(np.vdot(X.astype(np.float64, copy=False), logs))
 
 
 def _power(P, beta):
@@ -215,7 +236,7 @@ def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, m
     rule = ErrorRule(prob.divergence(W, Ht, beta), tol)
     # sparse KL: the W numerator pass also gives the loss of the previous
     # iteration, unless someone must see each loss as it happens
-    fused = prob.sparse and beta == 1 and not monitor.wants_each_loss
+    fused = beta == 1 and not monitor.wants_each_loss
     keep = Keeper(Ht, frozen)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
