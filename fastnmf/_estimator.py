@@ -463,6 +463,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         k = starts[0][1].shape[1]
         if obs is None and p["solver"] == "auto" and solver == "hals":
             solver = _solvers.auto_frobenius(X, k)
+        if obs is None and p["solver"] == "auto" and beta == 1 and solver == "cd" and not sp.issparse(X):
+            # dense KL: the multiplicative updates (four BLAS products an iteration) beat the
+            # Newton cd, whose per-coordinate divisions cost ~0.24 s an iteration on a
+            # 3748x513 spectrogram against ~15 ms for mu (benchmarks/results/corpus.md:
+            # music10s_kl, cd 27 s against scikit-learn's mu 2.4 s)
+            solver = "mu"
         frozen = check_frozen(frozen_param, k)
         if obs is not None:  # per row and column, by observed entries (fastnmf._masked)
             penalty = _masked.count_penalty(obs, p, solver, k)
