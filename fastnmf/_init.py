@@ -5,9 +5,24 @@ fit that switches ``from sklearn.decomposition import NMF`` to fastnmf starts
 from the same point.
 """
 
+import contextlib
+
 import numpy as np
+import scipy.sparse as sp
+from scipy import linalg
 from sklearn.utils import check_random_state
-from sklearn.utils.extmath import randomized_svd
+from sklearn.utils.extmath import randomized_svd as sk_randomized_svd
+from sklearn.utils.extmath import svd_flip
+
+from ._threads import blas_threads
+
+# Below this many multiply-adds a product of X with the thin sketch runs on one BLAS thread:
+# measured on the corpus (benchmarks/results/init.md), OpenBLAS's threads cost more than they
+# save there.
+_THREADED_PRODUCT_FLOPS = 1e8
+# and the LU/QR factorizations of the thin sketch below this many entries (threaded getrf and
+# geqrf on 4000 x 42: 2-5x slower than one thread; on 100000 x 42, QR 1.4x faster threaded)
+_THREADED_FACTOR_SIZE = 2e6
 
 
 def default_init(n_components, shape):
@@ -46,7 +61,10 @@ def initialize(X, n_components, init, random_state, eps=1e-6):
         np.abs(W, out=W)
         return np.ascontiguousarray(W), np.ascontiguousarray(H)
 
-    U, S, Vt = randomized_svd(X, k, random_state=random_state)
+    if sp.issparse(X):  # scipy's products, no BLAS threads to place: scikit-learn's own
+        U, S, Vt = sk_randomized_svd(X, k, random_state=random_state)
+    else:
+        U, S, Vt = randomized_svd(X, k, random_state=random_state)
     W = np.zeros_like(U)
     H = np.zeros_like(Vt)
     # the leading singular pair of a non-negative matrix can be taken non-negative
@@ -84,3 +102,71 @@ def initialize(X, n_components, init, random_state, eps=1e-6):
     elif init != "nndsvd":
         raise ValueError(f"init must be one of {[None, 'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom']}; got {init!r}")
     return (np.ascontiguousarray(W, dtype=X.dtype), np.ascontiguousarray(H, dtype=X.dtype))
+
+
+def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10):
+    """scikit-learn's ``randomized_svd`` with its defaults (Halko et al. 2009, algorithm 4.3;
+    ``n_iter='auto'``, LU-normalized power iterations, ``flip_sign=True``, transposed when
+    ``n_samples < n_features``): the same random sketch and the same steps, so the same result
+    to rounding.  What differs is where the time goes: the LU and QR factorizations of the thin
+    m x (k + 10) sketch and the small SVD run on one BLAS thread (OpenBLAS's threaded getrf on
+    a C-ordered tall, thin matrix took 10x longer than one thread: 14 ms against 1.5 ms at
+    4000 x 42), and the products with X are threaded only when they are large enough to gain
+    from it.  scikit-learn pays for both on every ``init='nndsvd*'``.
+    :func:`initialize` uses it for dense X only: for a sparse X the products are scipy's, no
+    BLAS threads, and neither this thread policy nor our threaded CSR kernels measured faster
+    (``benchmarks/results/init.md``), so a sparse X goes to scikit-learn's own function."""
+    rng = check_random_state(random_state)
+    k = n_components
+    n_random = k + n_oversamples
+    m, n = M.shape
+    n_iter = 7 if k < 0.1 * min(m, n) else 4
+    transpose = m < n
+    if transpose:
+        M = M.T
+    rows, cols = M.shape
+    Q = rng.normal(size=(cols, n_random))
+    if M.dtype == np.float32:
+        Q = Q.astype(np.float32, copy=False)
+    flops = (M.nnz if sp.issparse(M) else rows * cols) * n_random
+    threaded = flops >= _THREADED_PRODUCT_FLOPS
+
+    # the factorizations of the rows x (k + 10) sketch: one thread unless it is tall
+    tall = max(rows, cols) * n_random >= _THREADED_FACTOR_SIZE
+
+    def product():
+        return contextlib.nullcontext() if threaded else blas_threads(1)
+
+    def factor():
+        return contextlib.nullcontext() if tall else blas_threads(1)
+
+    def lu(Y):
+        with factor():
+            return linalg.lu(np.asfortranarray(Y), permute_l=True, check_finite=False)[0]
+
+    def m_times(F):
+        with product():
+            return M @ F
+
+    def mt_times(F):
+        with product():
+            return M.T @ F
+
+    for _ in range(n_iter):
+        Q = lu(m_times(Q))
+        Q = lu(mt_times(Q))
+    Y = m_times(Q)
+    with factor():
+        Q, _ = linalg.qr(Y, mode="economic", check_finite=False)
+    if sp.issparse(M):
+        B = np.asarray(mt_times(Q).T)
+    else:
+        with product():
+            B = Q.T @ M
+    with blas_threads(1):
+        Uhat, s, Vt = linalg.svd(B, full_matrices=False, lapack_driver="gesdd")
+        U = Q @ Uhat
+        U, Vt = svd_flip(U, Vt, u_based_decision=not transpose)
+    if transpose:
+        return Vt[:k, :].T, s[:k], U[:, :k].T
+    return U[:, :k], s[:k], Vt[:k, :]
