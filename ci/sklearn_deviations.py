@@ -31,14 +31,7 @@ TEST_NMF = {
 #: of ``tests/test_sklearn_checks.py``: name -> (applies(estimator), {check: reason}).
 #: ``expected_failed_checks`` picks the entries that apply to one estimator.
 ESTIMATOR_CHECKS = {
-    "solvers that do not fit missing values": (
-        lambda est: not est.__sklearn_tags__().input_tags.allow_nan,
-        {"check_estimators_nan_inf": (
-            "'als', 'pgd' and 'ehals' do not fit missing (NaN) entries (allow_nan=False): a "
-            "NaN in X raises ValueError, but its message (from fastnmf._masked.resolve_solver) "
-            "says 'missing entries' without the word NaN that the check looks for; to fix "
-            "there, not a behaviour to keep")},
-    ),
+    # none at present: add {name: (applies(estimator), {check: reason})} here
 }
 
 #: Checks that scikit-learn's own NMF fails as well, in the same configurations:

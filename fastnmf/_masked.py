@@ -825,8 +825,9 @@ def resolve_solver(solver, beta):
     if solver == "mu":
         return "mu"
     raise ValueError(
-        f"solver={solver!r} is not supported with missing entries; use 'auto' or 'cd' "
-        "(coordinate descent on the observed entries; 'hals' runs it too) or 'mu'")
+        f"solver={solver!r} does not fit missing entries (NaN in X, or missing='unobserved'); "
+        "use solver='auto' or 'cd' (coordinate descent on the observed entries; 'hals' runs "
+        "it too) or 'mu', or remove the NaN from X")
 
 
 def objective_error(result):

@@ -474,7 +474,7 @@ def test_clear_errors_for_what_cannot_be_fitted():
         NMF(2).fit(sp.csr_matrix(X), mask=np.zeros(X.shape, bool))
     Xn = X.copy()
     Xn[0, 0] = np.nan
-    with pytest.raises(ValueError, match="solver='als' is not supported with missing entries"):
+    with pytest.raises(ValueError, match="solver='als' does not fit missing entries"):
         NMF(2, solver="als").fit(Xn)
     with pytest.raises(ValueError, match="beta_loss=0.5 is not supported with missing entries"):
         NMF(2, solver="mu", beta_loss=0.5).fit(Xn)
