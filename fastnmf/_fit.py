@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._pool import dense_products_split, product_bounds
+from ._pool import NARROW_COLUMNS, dense_products_split, product_bounds, row_part_bounds
 from ._validation import dot64, squared_norm
 
 
@@ -171,11 +171,30 @@ class Products:
         self.kernels.gram(F, out, self.n_threads)
         return out
 
+    def _xt_times_by_rows(self, W):
+        """``X^T W`` on a narrow X as the sum, in chunk order, of ``W[c]^T X[c]`` over the
+        row chunks of :func:`~fastnmf._pool.row_part_bounds` (one BLAS thread each)."""
+        X = self.X
+        bounds = row_part_bounds(X.shape[0])
+        parts = np.empty((len(bounds) - 1, W.shape[1], X.shape[1]), dtype=W.dtype)
+
+        def part(lo, hi):
+            c = bounds.index(lo)
+            np.matmul(W[lo:hi].T, X[lo:hi], out=parts[c])
+
+        self.threads.map_lanes(part, bounds)
+        total = parts[0]
+        for c in range(1, len(parts)):
+            total += parts[c]
+        return np.ascontiguousarray(total.T)
+
     def xt_times(self, W):
         """``X^T @ W`` (n x k)."""
         if not self.sparse:
             if self._split(W.shape[1]):
                 X = self.X
+                if X.shape[1] < NARROW_COLUMNS and X.shape[0] >= NARROW_COLUMNS:
+                    return self._xt_times_by_rows(W)
                 out = np.empty((X.shape[1], W.shape[1]), dtype=W.dtype)
 
                 def part(lo, hi):

@@ -160,6 +160,23 @@ def product_bounds(size):
     return list(range(0, size, PRODUCT_CHUNK)) + [size]
 
 
+#: ``W^T X`` on X with fewer columns than this is split by rows of X (partial k x n
+#: products summed in chunk order) instead of by columns: one chunk of columns would leave
+#: every thread but the caller idle.
+NARROW_COLUMNS = 2 * PRODUCT_CHUNK
+
+#: At most this many row chunks (so partial products) for a row-split ``W^T X``.
+MAX_ROW_PARTS = 16
+
+
+def row_part_bounds(rows):
+    """Chunk boundaries of a row-split ``W^T X``: multiples of :data:`PRODUCT_CHUNK` rows,
+    at most :data:`MAX_ROW_PARTS` chunks; they depend on ``rows`` only, not on the thread
+    count, so neither does the sum of the partial products."""
+    step = PRODUCT_CHUNK * max(1, -(-rows // (PRODUCT_CHUNK * MAX_ROW_PARTS)))
+    return list(range(0, rows, step)) + [rows]
+
+
 def dense_products_split(X, k):
     """True when the products on dense X are big enough to split (see MIN_PRODUCT_WORK)."""
     m, n = X.shape

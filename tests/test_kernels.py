@@ -206,7 +206,9 @@ def test_extrapolate_matches_reference(compiled_backend, dtype, m, k, beta):
         assert (F_got[1:] >= 0).all()
 
 
-@pytest.mark.parametrize("m,k", SHAPES + [(0, 4), (5000, 5), (140000, 3)])  # 1, 3 and 64 chunks
+# 1, 3 and 64 chunks; k = 10, 13, 20, 29: the 16-, 8- and 4-column groups and the single columns
+@pytest.mark.parametrize("m,k", SHAPES + [(0, 4), (5000, 5), (140000, 3), (3000, 10), (700, 13),
+                                         (2100, 20), (130, 29)])
 def test_gram_matches_reference(compiled_backend, dtype, m, k):
     kern = get_backend(compiled_backend)
     rng = np.random.default_rng(m + k)
@@ -233,7 +235,7 @@ def test_gram_matches_reference(compiled_backend, dtype, m, k):
     np.testing.assert_array_equal(F, F0)
 
 
-@pytest.mark.parametrize("m,k", [(97, 32), (5000, 5), (3000, 37)])
+@pytest.mark.parametrize("m,k", [(97, 32), (5000, 5), (3000, 37), (3000, 10), (2100, 20)])
 def test_gram_compiled_backends_agree_bitwise(dtype, m, k):
     """Both compiled backends sum every entry over the rows of a chunk in order, then the
     chunks in order: the same numbers, bit for bit."""

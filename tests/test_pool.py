@@ -147,3 +147,43 @@ def test_pooled_fit_does_not_depend_on_the_thread_count(solver):
         np.testing.assert_array_equal(H, fits[0][1])
         # the final error is summed after the fit with BLAS on all threads: its rounding
         assert err == pytest.approx(fits[0][2], rel=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(1200, 400), (6000, 64), (40000, 30), (700, 3000)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pooled_products_equal_blas_and_do_not_depend_on_threads(shape, dtype, monkeypatch):
+    """The split products: X @ Ht by row chunks, X^T W by column chunks, or on a narrow X
+    (fewer than NARROW_COLUMNS columns) by row chunks whose partial products are summed in
+    chunk order; equal to one BLAS call to rounding, and bit for bit the same on 1, 2 and 3
+    threads."""
+    from fastnmf._fit import Products
+    from fastnmf._pool import NARROW_COLUMNS, row_part_bounds
+
+    rng = np.random.default_rng(shape[0])
+    X = rng.random(shape).astype(dtype)
+    W = rng.random((shape[0], 16)).astype(dtype)
+    Ht = rng.random((shape[1], 16)).astype(dtype)
+    X0 = X.copy()
+    kern = get_backend(_use("cython"))
+    by_rows = []
+    real = Products._xt_times_by_rows
+    monkeypatch.setattr(Products, "_xt_times_by_rows",
+                        lambda self, W: by_rows.append(1) or real(self, W))
+    got = []
+    for nt in (1, 2, 3):
+        prod = Products(X, PooledKernels(kern, RowThreads(nt)), nt)
+        xt, xh = prod.xt_times(W), prod.x_times(Ht)
+        assert xt.shape == (shape[1], 16) and xt.dtype == dtype and xt.flags.c_contiguous
+        got.append((xt, xh))
+        prod.threads.close()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    X64, W64, H64 = X.astype(np.float64), W.astype(np.float64), Ht.astype(np.float64)
+    np.testing.assert_allclose(got[0][0], X64.T @ W64, rtol=tol)
+    np.testing.assert_allclose(got[0][1], X64 @ H64, rtol=tol)
+    for xt, xh in got[1:]:
+        np.testing.assert_array_equal(xt, got[0][0])
+        np.testing.assert_array_equal(xh, got[0][1])
+    np.testing.assert_array_equal(X, X0)
+    bounds = row_part_bounds(shape[0])
+    assert bounds[0] == 0 and bounds[-1] == shape[0] and len(bounds) - 1 <= 16
+    assert len(by_rows) == (3 if shape[1] < NARROW_COLUMNS else 0)

@@ -272,24 +272,52 @@ GRAM_MIN_ROWS = _GRAM_MIN_ROWS
 GRAM_MAX_CHUNKS = _GRAM_MAX_CHUNKS
 
 
+cdef inline void _gram_pair(const floating* F, Py_ssize_t k, Py_ssize_t b0, Py_ssize_t b1,
+                            Py_ssize_t t, Py_ssize_t r0, Py_ssize_t w,
+                            floating* p, floating* q) noexcept nogil:
+    """``p[r] += sum_i F[i, t] F[i, r]`` and ``q[r] += sum_i F[i, t+1] F[i, r]`` for the w
+    columns r = r0..r0+w-1 and the rows i = b0..b1-1, the sums held in registers (w is a
+    constant at every call, so the compiler unrolls and vectorizes the loops over j)."""
+    cdef floating acc[_LANES]
+    cdef floating acd[_LANES]
+    cdef floating a, c
+    cdef const floating* f
+    cdef Py_ssize_t i, j
+    for j in range(w):
+        acc[j] = p[r0 + j]
+        acd[j] = q[r0 + j]
+    for i in range(b0, b1):
+        f = F + i * k
+        a = f[t]
+        c = f[t + 1]
+        for j in range(w):
+            acc[j] = acc[j] + a * f[r0 + j]
+            acd[j] = acd[j] + c * f[r0 + j]
+    for j in range(w):
+        p[r0 + j] = acc[j]
+        q[r0 + j] = acd[j]
+
+
 cdef void _gram_rows(const floating[:, ::1] F, Py_ssize_t lo, Py_ssize_t hi,
                      floating* P) noexcept nogil:
     """Upper triangle (r >= t) of ``P = sum_{i = lo..hi-1} F[i]^T F[i]`` (k x k,
     row-major), every entry summed over the rows in order.  The entries are kept
-    in registers for _LANES columns r and two rows t at a time over blocks of
-    _ROW_BLOCK rows of F (which stay in L1), so the loop over the rows is not bound
-    by stores; entries below the diagonal of a chunk of columns are computed too
-    and ignored."""
+    in registers for groups of _LANES (then 8, then 4) columns r and two rows t at a
+    time over blocks of _ROW_BLOCK rows of F (which stay in L1), so the loop over the
+    rows is not bound by stores; entries below the diagonal of a group of columns are
+    computed too and ignored.  (Columns past the last group of 4, and the last row t
+    when k is odd, are summed one entry at a time, in local scalars.)"""
     cdef Py_ssize_t k = F.shape[1]
-    cdef Py_ssize_t kv = k // _LANES * _LANES
-    cdef Py_ssize_t i, t, r, r0, j, jb, b0, b1
+    cdef Py_ssize_t i, t, r, r0, b0, b1
     cdef floating a, c
-    cdef floating acc[_LANES]
-    cdef floating acd[_LANES]
     cdef floating* p
     cdef floating* q
+    cdef const floating* Fp
     for t in range(k * k):
         P[t] = 0
+    if hi <= lo or k == 0:
+        return
+    Fp = &F[0, 0]
     b0 = lo
     while b0 < hi:
         b1 = b0 + _ROW_BLOCK
@@ -299,32 +327,35 @@ cdef void _gram_rows(const floating[:, ::1] F, Py_ssize_t lo, Py_ssize_t hi,
         while t + 2 <= k:
             p = P + t * k
             q = p + k
-            for jb in range(t // _LANES, kv // _LANES):
-                r0 = jb * _LANES
-                for j in range(_LANES):
-                    acc[j] = p[r0 + j]
-                    acd[j] = q[r0 + j]
-                for i in range(b0, b1):
-                    a = F[i, t]
-                    c = F[i, t + 1]
-                    for j in range(_LANES):
-                        acc[j] = acc[j] + a * F[i, r0 + j]
-                        acd[j] = acd[j] + c * F[i, r0 + j]
-                for j in range(_LANES):
-                    p[r0 + j] = acc[j]
-                    q[r0 + j] = acd[j]
-            r = kv if kv > t else t
+            # groups start at multiples of 4 at or below t, as the 16-lane ones did
+            r0 = t // 4 * 4
+            while r0 + _LANES <= k:
+                _gram_pair(Fp, k, b0, b1, t, r0, _LANES, p, q)
+                r0 = r0 + _LANES
+            if r0 + 8 <= k:
+                _gram_pair(Fp, k, b0, b1, t, r0, 8, p, q)
+                r0 = r0 + 8
+            if r0 + 4 <= k:
+                _gram_pair(Fp, k, b0, b1, t, r0, 4, p, q)
+                r0 = r0 + 4
+            r = r0 if r0 > t else t
             while r < k:
+                a = p[r]
+                c = q[r]
                 for i in range(b0, b1):
-                    p[r] = p[r] + F[i, t] * F[i, r]
-                    q[r] = q[r] + F[i, t + 1] * F[i, r]
+                    a = a + Fp[i * k + t] * Fp[i * k + r]
+                    c = c + Fp[i * k + t + 1] * Fp[i * k + r]
+                p[r] = a
+                q[r] = c
                 r = r + 1
             t = t + 2
         if t < k:
             p = P + t * k
             for r in range(t, k):
+                a = p[r]
                 for i in range(b0, b1):
-                    p[r] = p[r] + F[i, t] * F[i, r]
+                    a = a + Fp[i * k + t] * Fp[i * k + r]
+                p[r] = a
         b0 = b1
 
 
