@@ -115,7 +115,28 @@ def timed_fit(lib, case, X, measure_memory=False):
     return dict(time=t, n_iter=int(est.n_iter_), W=W, H=est.components_, mem=mem,
                 solver=getattr(est, "solver_", sklearn_solver(case)) if lib == FN
                 else sklearn_solver(case),
-                backend=getattr(est, "backend_", None), hit_max=hit_max)
+                backend=getattr(est, "backend_", None), hit_max=hit_max,
+                loss_history=getattr(est, "loss_history_", None),
+                time_history=getattr(est, "time_history_", None))
+
+
+#: Losses within this relative distance count as equal (the same iterates in both
+#: libraries, cd or mu, end a few ulps apart).
+SAME_LOSS = 1e-6
+
+
+def time_to_loss(res, target):
+    """Seconds the whole call would have taken had the fit stopped at the first iteration
+    whose recorded loss is at most ``target`` (within :data:`SAME_LOSS`): the call's time
+    minus the iterations after that one (``time_history_``, seconds since the solver started); None if no iteration
+    got there."""
+    h, th = res.get("loss_history"), res.get("time_history")
+    if h is None or th is None or len(h) == 0:
+        return None
+    reached = np.nonzero(np.asarray(h) <= target * (1 + SAME_LOSS))[0]
+    if not len(reached):
+        return None
+    return res["time"] - (float(th[-1]) - float(th[reached[0]]))
 
 
 MEMORY_METHOD = ("growth of peak RSS during one fit in a fresh process (VmHWM reset through "
@@ -286,6 +307,12 @@ def run_case(case, repeats, memory=True):
             res = timed_fit(lib, case, X)
             if r == 0:  # the loss of the first fit (random_state=0: every fit is the same)
                 res["loss"] = loss(X, res["W"], res["H"], case.beta_loss, observed_only)
+                if lib == FN and res["loss_history"] is not None and len(res["loss_history"]):
+                    # fastnmf's own record of its last loss must be this script's loss, else
+                    # its history cannot be compared with scikit-learn's final loss
+                    last = float(res["loss_history"][-1])
+                    res["history_ok"] = abs(last - res["loss"]) <= 1e-6 * max(abs(res["loss"]),
+                                                                                1e-300)
             res.pop("W"), res.pop("H")
             runs[lib].append(res)
             log(f"  {case.name} repeat {r + 1}/{repeats} {lib}: {res['time']:.3f} s, "
@@ -305,6 +332,14 @@ def run_case(case, repeats, memory=True):
                         backend=runs[lib][0]["backend"], mem=mem,
                         hit_max=any(r["hit_max"] for r in runs[lib]))
     out["time_ratio"] = out[SK]["time"] / out[FN]["time"]
+    # fastnmf's time to scikit-learn's final loss (its loss history, when it is this
+    # script's loss): the median over the repeats
+    reach = None
+    if not observed_only and runs[FN][0].get("history_ok"):
+        ts = [time_to_loss(r, out[SK]["loss"]) for r in runs[FN]]
+        reach = None if any(t is None for t in ts) else float(np.median(ts))
+    out[FN]["reach"] = reach
+    out["reach_ratio"] = out[SK]["time"] / reach if reach else None
     ls, lf = out[SK]["loss"], out[FN]["loss"]
     out["loss_ratio"] = lf / ls if ls > 0 else (1.0 if lf == ls else float("inf"))
     return out
@@ -331,7 +366,17 @@ def summary_lines(results):
     med = float(np.median([r["time_ratio"] for r in rs]))
     geo = float(np.exp(np.mean(np.log([r["time_ratio"] for r in rs]))))
     slower = [r["case"].name for r in rs if r["time_ratio"] < 1]
-    worse = [r["case"].name for r in rs if r["loss_ratio"] > 1 + 1e-6]
+    reach = [r for r in rs if r["reach_ratio"] is not None]
+    reach_lines = []
+    if reach:
+        worst_r = min(reach, key=lambda r: r["reach_ratio"])
+        reach_lines = [
+            f"- time to scikit-learn's loss, ratio (scikit-learn's whole call / fastnmf's call "
+            f"stopped where its loss first reached scikit-learn's final loss), {len(reach)} "
+            f"cases: median {float(np.median([r['reach_ratio'] for r in reach])):.2f}x, worst "
+            f"{worst_r['reach_ratio']:.2f}x ({worst_r['case'].name}); not reached: "
+            + (", ".join(r["case"].name for r in rs if r["reach_ratio"] is None) or "none")]
+    worse = [r["case"].name for r in rs if r["loss_ratio"] > 1 + SAME_LOSS]
     return [
         f"- cases compared: {len(rs)} (ratings with unknown entries left out)",
         f"- worst time ratio (scikit-learn / fastnmf): {worst_t['time_ratio']:.2f}x "
@@ -341,7 +386,7 @@ def summary_lines(results):
         f"({worst_l['case'].name}, fastnmf solver {worst_l[FN]['solver']})",
         f"- fastnmf slower (ratio < 1): {', '.join(slower) or 'none'}",
         f"- fastnmf's loss higher by more than 1e-6 (relative): {', '.join(worse) or 'none'}",
-    ]
+    ] + reach_lines
 
 
 def load_line(when):
@@ -377,11 +422,17 @@ def table(results, args, elapsed, loads=()):
         "loss ratio = fastnmf / scikit-learn (< 1: fastnmf lower).",
         (f"- memory (MB): {MEMORY_METHOD}; X itself is not counted." if args.memory
          else "- memory: not measured (--no-memory)."),
-        "- it: iterations (`n_iter_`); * = stopped by max_iter (ConvergenceWarning).", "",
+        "- it: iterations (`n_iter_`); * = stopped by max_iter (ConvergenceWarning).",
+        "- to sklearn loss: what fastnmf's call would have taken had it stopped at the first "
+        "iteration whose loss (`loss_history_`) is at most scikit-learn's final loss (1e-6 relative): its "
+        "whole time minus the iterations after that one (`time_history_`); – where it never "
+        "got there (or its recorded loss is not this script's); ratio = scikit-learn's time / "
+        "that.", "",
         "| case | domain | shape | density | k | loss (sklearn solver) | sklearn s | fastnmf s "
         "| time ratio | sklearn it | fastnmf it | sklearn loss | fastnmf loss | loss ratio "
-        "| fastnmf solver_ | sklearn MB | fastnmf MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fastnmf solver_ | fastnmf s to sklearn loss | ratio to sklearn loss "
+        "| sklearn MB | fastnmf MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         c, s, f = r["case"], r[SK], r[FN]
@@ -402,7 +453,10 @@ def table(results, args, elapsed, loads=()):
             f"{loss_name} ({sklearn_solver(c)}) | {fmt_s(s['time'])} ({fmt_s(s['tmin'])}–"
             f"{fmt_s(s['tmax'])}) | {fmt_s(f['time'])} ({fmt_s(f['tmin'])}–{fmt_s(f['tmax'])}) "
             f"| **{r['time_ratio']:.2f}×** | {it(s)} | {it(f)} | {fmt_loss(s['loss'])} | "
-            f"{fmt_loss(f['loss'])} | {r['loss_ratio']:.4f} | {f['solver']} | {mb(s)} | {mb(f)} |")
+            f"{fmt_loss(f['loss'])} | {r['loss_ratio']:.4f} | {f['solver']} | "
+            + ("– | – |" if r["reach_ratio"] is None
+               else f"{fmt_s(f['reach'])} | {r['reach_ratio']:.2f}× |")
+            + f" {mb(s)} | {mb(f)} |")
     lines += ["", "Summary:", ""] + summary_lines(results) + ["", "Data:", ""]
     for r in results:
         c = r["case"]

@@ -15,7 +15,7 @@ from ._backends import get_backend, resolve_backend_name
 from ._init import initialize
 from ._monitor import Monitor, verbose_logging
 from ._pool import PooledKernels, row_threads
-from ._threads import blas_threads, resolve_n_threads
+from ._threads import blas_threads, fit_threads, resolve_n_threads
 from ._validation import (beta_loss_to_float, check_factor, check_frozen, check_params,
                           resolve_solver)
 
@@ -110,8 +110,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Kernel implementation; 'auto' takes the first available of cython,
         numba, numpy (or the ``FASTNMF_BACKEND`` environment variable).
     n_threads : int or None, default=None
-        Threads for the kernels and for BLAS; ``None`` or -1 uses every usable
-        core.  Results do not depend on it beyond BLAS rounding.
+        Threads for the kernels and for BLAS, at most; ``None`` or -1 uses every
+        usable core.  A Frobenius fit on a small sparse X (under about 2e6
+        multiply-adds an iteration) runs on one thread, which is faster there.
+        Results do not depend on it beyond BLAS rounding.
     n_init : int >= 1, default=1
         Number of fits from different random initializations; the one with
         the lowest final objective is kept.  Run i starts from seed i of
@@ -474,6 +476,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             penalty = _masked.count_penalty(obs, p, solver, k)
         else:
             penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
+        if obs is None:  # a small sparse fit gains nothing from threads (fastnmf._threads)
+            n_threads = fit_threads(X, k, beta, n_threads)
         n_blas, parallel_kernels = _fit.thread_plan(X if obs is None else obs.X, n_threads)
         workers = _parallel_runs(X, starts, n_threads, p, backend)
         run_threads = max(1, n_threads // workers)

@@ -1,5 +1,7 @@
 """Sparse X: the product kernels, and whole fits that never densify."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -149,3 +151,29 @@ def test_sparse_all_zero():
     W = m.fit_transform(X)
     assert np.isfinite(W).all() and (W @ m.components_ == 0).all()
     assert m.reconstruction_err_ == 0.0
+
+
+def test_small_sparse_frobenius_fit_runs_on_one_thread():
+    """fastnmf._threads.fit_threads: a Frobenius fit on a sparse X under SMALL_SPARSE_WORK
+    multiply-adds an iteration runs on one thread (the same factors as n_threads=1, bit for
+    bit); a bigger one, a KL fit and dense X keep every thread."""
+    from fastnmf._threads import SMALL_SPARSE_WORK, fit_threads
+
+    rng = np.random.default_rng(0)
+    small = sp.random(300, 400, density=0.02, random_state=0, format="csr")
+    big = sp.random(3000, 4000, density=0.02, random_state=0, format="csr")
+    assert 2 * small.nnz * 10 + 700 * 100 < SMALL_SPARSE_WORK <= 2 * big.nnz * 10
+    assert fit_threads(small, 10, 2.0, 2) == 1
+    assert fit_threads(big, 10, 2.0, 2) == 2
+    assert fit_threads(small, 10, 1.0, 2) == 2  # KL
+    assert fit_threads(small.toarray(), 10, 2.0, 2) == 2  # dense
+    assert fit_threads(small, 10, 2.0, 1) == 1
+    X = small + sp.csr_matrix(rng.random((300, 400)) * (rng.random((300, 400)) < 0.01))
+    fits = []
+    for nt in (1, 2):
+        m = NMF(10, solver="cd", max_iter=30, tol=0, n_threads=nt, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits.append((m.fit_transform(X), m.components_))
+    np.testing.assert_array_equal(fits[0][0], fits[1][0])
+    np.testing.assert_array_equal(fits[0][1], fits[1][1])
