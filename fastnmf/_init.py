@@ -139,8 +139,12 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10):
         return contextlib.nullcontext() if tall else blas_threads(1)
 
     def lu(Y):
+        # one thread: F order (threaded or not, getrf on the C-ordered tall sketch is slow
+        # here); threaded on a tall sketch: as it is (100000 x 42: 62 ms against 82 ms with
+        # the conversion)
         with factor():
-            return linalg.lu(np.asfortranarray(Y), permute_l=True, check_finite=False)[0]
+            return linalg.lu(Y if tall else np.asfortranarray(Y), permute_l=True,
+                             check_finite=False)[0]
 
     def m_times(F):
         with product():
@@ -163,7 +167,9 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10):
             B = Q.T @ M
     with blas_threads(1):
         Uhat, s, Vt = linalg.svd(B, full_matrices=False, lapack_driver="gesdd")
-        U = Q @ Uhat
+        # U in F order (the same product, transposed): svd_flip's arg-max down its columns
+        # is then 25x faster (100000 x 42: 9 against 220 ms)
+        U = (Uhat.T @ Q.T).T
         U, Vt = svd_flip(U, Vt, u_based_decision=not transpose)
     if transpose:
         return Vt[:k, :].T, s[:k], U[:, :k].T
