@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._kernels import ROW_BLOCK, n_row_blocks, sum_in_order
+from ._kernels import ROW_BLOCK, n_row_blocks, run_hals_sweeps, sum_in_order
 
 #: A row kernel is split only when it has at least this many multiply-adds
 #: (rows * k * k): below, a sweep takes well under a millisecond and handing it to the
@@ -140,6 +140,18 @@ class PooledKernels:
                                    viol_out[b0:b1], change_out[b0:b1], 1)
 
         self.threads.map(part, self._bounds(W))
+
+    def hals_sweeps(self, W, HHt, XHt, l1, l2, perm, budget, eps, viol_out, change_out,
+                    n_threads):
+        """One kernel call when W is not split; else the loop around the split sweeps (the
+        same W and violation either way)."""
+        if len(self._bounds(W)) == 2:
+            return self._kernels.hals_sweeps(W, HHt, XHt, l1, l2, perm, budget, eps,
+                                             viol_out, change_out, 1)
+        return run_hals_sweeps(
+            lambda: self.hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out,
+                                           n_threads),
+            budget, eps, viol_out, change_out)
 
     def hals_sweep(self, W, HHt, XHt, l1, l2, perm, n_threads):
         """The per-block violations added in block order: the same number as one call."""

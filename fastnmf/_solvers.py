@@ -21,7 +21,7 @@ times the first iteration's.
 import numpy as np
 
 from ._fit import Products, _vdot64, alternate, free_components, kernel_threads
-from ._kernels import n_row_blocks, sum_in_order
+from ._kernels import n_row_blocks
 from ._validation import squared_norm
 
 #: Gillis & Glineur (2012): at most ``1 + ALPHA * rho`` inner passes per
@@ -112,18 +112,9 @@ def hals_update(kernels, F, G, C, l1, l2, perm, budget, n_threads):
     if budget <= 1:
         return kernels.hals_sweep(F, G, C, l1, l2, perm, n_threads)
     n_blocks = n_row_blocks(F.shape[0])
-    viol = np.empty(n_blocks)
-    change = np.empty(n_blocks)
-    kernels.hals_sweep_blocks(F, G, C, l1, l2, perm, viol, change, n_threads)
-    violation = sum_in_order(viol)
-    first = np.sqrt(sum_in_order(change))
-    if first == 0:
-        return violation
-    for _ in range(budget - 1):
-        kernels.hals_sweep_blocks(F, G, C, l1, l2, perm, viol, change, n_threads)
-        if np.sqrt(sum_in_order(change)) <= AHALS_EPS * first:
-            break
-    return violation
+    # the whole inner loop in one kernel call (kernel hals_sweeps)
+    return kernels.hals_sweeps(F, G, C, l1, l2, perm, budget, AHALS_EPS, np.empty(n_blocks),
+                               np.empty(n_blocks), n_threads)
 
 
 def apg_update(F, G, C, l1, l2, budget):

@@ -279,3 +279,80 @@ def test_hals_sweep_blocks_is_hals_sweep_with_its_sums_per_block(compiled_backen
     np.testing.assert_allclose(W_got, W_ref, rtol=tol, atol=tol * max(1.0, np.abs(W_ref).max(initial=0)))
     with pytest.raises(ValueError, match="entries"):
         kern.hals_sweep_blocks(W.copy(), HHt, XHt, l1, l2, perm, np.empty(n_blocks + 1), np.empty(n_blocks + 1), 1)
+
+
+@pytest.mark.parametrize("m,k,budget", [(1, 3, 5), (200, 16, 21), (700, 9, 40), (130, 4, 1),
+                                        (0, 3, 4), (50, 0, 3)])
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (0.2, 0.7)])
+def test_hals_sweeps_is_the_loop_around_hals_sweep_blocks(backend, dtype, m, k, budget, l1, l2):
+    """``hals_sweeps`` (one call) against the inner loop written out around
+    ``hals_sweep_blocks`` (fastnmf._kernels.run_hals_sweeps), with the same backend: the same
+    W and the same returned violation, bit for bit; HHt, XHt and perm untouched."""
+    from fastnmf._kernels import n_row_blocks, run_hals_sweeps
+
+    kern = get_backend(backend)
+    rng = np.random.default_rng(m + 7 * k)
+    H = rng.random((max(k, 1), 60))[:k].astype(dtype)
+    W0 = rng.random((m, k)).astype(dtype)
+    HHt = np.ascontiguousarray(H @ H.T)
+    XHt = np.ascontiguousarray((rng.random((m, k)) @ HHt + 0.1 * rng.random((m, k))).astype(dtype))
+    perm = rng.permutation(k).astype(np.intp)
+    saved = HHt.copy(), XHt.copy(), perm.copy()
+    nb = n_row_blocks(m)
+    for eps in (0.1, 0.0):  # 0.0: never stops early, every sweep runs
+        W_one, W_loop = W0.copy(), W0.copy()
+        v, c = np.empty(nb), np.empty(nb)
+        got = kern.hals_sweeps(W_one, HHt, XHt, l1, l2, perm, budget, eps, v, c, 2)
+        v2, c2 = np.empty(nb), np.empty(nb)
+        calls = []
+
+        def sweep():
+            calls.append(1)
+            kern.hals_sweep_blocks(W_loop, HHt, XHt, l1, l2, perm, v2, c2, 2)
+
+        want = run_hals_sweeps(sweep, budget, eps, v2, c2)
+        assert isinstance(got, float) and got == want
+        np.testing.assert_array_equal(W_one, W_loop)
+        assert W_one.dtype == dtype
+        if m and k and eps == 0.0:
+            assert len(calls) == budget
+    for a, b in zip(saved, (HHt, XHt, perm)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_hals_sweeps_rejects_bad_scratch_and_budget(backend):
+    kern = get_backend(backend)
+    W = np.ones((70, 3))
+    G, C, perm = np.eye(3), np.ones((70, 3)), np.arange(3, dtype=np.intp)
+    with pytest.raises(ValueError, match="viol_out and change_out need 2 entries"):
+        kern.hals_sweeps(W, G, C, 0.0, 0.0, perm, 3, 0.1, np.empty(1), np.empty(2), 1)
+    with pytest.raises(ValueError, match="budget must be >= 1; got 0"):
+        kern.hals_sweeps(W, G, C, 0.0, 0.0, perm, 0, 0.1, np.empty(2), np.empty(2), 1)
+
+
+@pytest.mark.parametrize("rows", [100, 20000])  # one chunk (a single kernel call); split
+def test_pooled_hals_sweeps_equals_plain(rows):
+    from fastnmf._kernels import n_row_blocks
+    from fastnmf._pool import PooledKernels, RowThreads
+
+    kern = get_backend("cython" if backend_status()["cython"] is None else "numpy")
+    rng = np.random.default_rng(rows)
+    k = 12
+    H = rng.random((k, 80))
+    HHt = H @ H.T
+    XHt = rng.random((rows, k)) @ HHt
+    W0 = rng.random((rows, k))
+    perm = np.arange(k, dtype=np.intp)
+    nb = n_row_blocks(rows)
+    pool = RowThreads(2)
+    try:
+        outs = []
+        for kr in (kern, PooledKernels(kern, pool)):
+            W = W0.copy()
+            viol = kr.hals_sweeps(W, HHt, XHt, 0.0, 0.0, perm, 9, 0.1, np.empty(nb),
+                                  np.empty(nb), 1)
+            outs.append((W, viol))
+    finally:
+        pool.close()
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    assert outs[0][1] == outs[1][1]

@@ -47,6 +47,16 @@ hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads) ->
     fixed, what lets a caller split W's rows into chunks (block-aligned) and still sum
     in one order.
 
+hals_sweeps(W, HHt, XHt, l1, l2, perm, budget, eps, viol_out, change_out, n_threads) -> float
+    Up to ``budget`` (>= 1) ``hals_sweep_blocks`` sweeps of W in one call: the HALS inner
+    loop (Gillis & Glineur 2012).  After the first sweep, whose violation (``viol_out``
+    added in block order) is returned, it stops after the first sweep whose change
+    ``sqrt(sum_b change_out[b])`` (blocks added in order) is at most ``eps`` times the first
+    sweep's; at once if the first sweep changed nothing.  ``viol_out`` and ``change_out``
+    are scratch as in ``hals_sweep_blocks`` (they end with the last sweep's sums).  The same
+    W and return value, bit for bit, as that loop written around ``hals_sweep_blocks``
+    (:func:`run_hals_sweeps`); what it saves is a call per sweep.
+
 mu_update(W, HHt, XHt, l1, l2, n_threads) -> None
     Multiplicative update for the Frobenius loss (Lee & Seung 2001, with the
     L1/L2 terms of scikit-learn)::
@@ -289,11 +299,13 @@ nnls_bpp(G, C, X, max_iter, n_threads) -> int
     Scratch per thread: ``k^2 + 3k`` doubles and ``5k + 1`` integers.
 """
 
+import math
+
 KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
     "nnls_bpp", "extrapolate", "gram", "hals_sweep_blocks", "masked_hals_sweep",
-    "complement_hals_sweep",
+    "complement_hals_sweep", "hals_sweeps",
 )
 
 #: ``complement_hals_sweep`` skips a coordinate whose curvature over the known entries,
@@ -337,6 +349,30 @@ def n_row_blocks(m):
 def sum_in_order(block_partials):
     """Sum per-block partials sequentially, in block order (thread-count independent)."""
     return float(sum(block_partials.tolist()))
+
+
+def check_sweeps_args(m, budget, viol_out, change_out):
+    """The argument checks of ``hals_sweeps`` (ValueError)."""
+    n_blocks = n_row_blocks(m)
+    if len(viol_out) != n_blocks or len(change_out) != n_blocks:
+        raise ValueError(f"hals_sweeps: viol_out and change_out need {n_blocks} entries")
+    if budget < 1:
+        raise ValueError(f"hals_sweeps: budget must be >= 1; got {budget}")
+
+
+def run_hals_sweeps(sweep, budget, eps, viol_out, change_out):
+    """The loop of ``hals_sweeps`` around ``sweep()``, one ``hals_sweep_blocks`` sweep that
+    fills ``viol_out`` and ``change_out``; returns the first sweep's violation."""
+    sweep()
+    violation = sum_in_order(viol_out)
+    first = math.sqrt(sum_in_order(change_out))
+    if first == 0:
+        return violation
+    for _ in range(budget - 1):
+        sweep()
+        if math.sqrt(sum_in_order(change_out)) <= eps * first:
+            break
+    return violation
 
 
 def row_chunks(indptr, n_chunks):

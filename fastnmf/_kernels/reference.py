@@ -9,7 +9,7 @@ given the Gram matrix and the cross product) are handled as NumPy vectors.
 import numpy as np
 
 from . import (COMPLEMENT_HESS_RTOL, KERNELS, MU_EPS, NNLS_PIVOT_TOL, NNLS_TOL, ROW_BLOCK,
-               gram_chunks, n_row_blocks, row_chunks)
+               check_sweeps_args, gram_chunks, n_row_blocks, row_chunks, run_hals_sweeps)
 
 __all__ = list(KERNELS)
 
@@ -41,6 +41,13 @@ def hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads
         viol_out[b] = hals_sweep(W[rows], HHt, XHt[rows], l1, l2, perm, n_threads)
         d = (W[rows] - old).astype(np.float64)
         change_out[b] = float(np.sum(d * d))
+
+
+def hals_sweeps(W, HHt, XHt, l1, l2, perm, budget, eps, viol_out, change_out, n_threads):
+    check_sweeps_args(W.shape[0], budget, viol_out, change_out)
+    return run_hals_sweeps(
+        lambda: hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads),
+        budget, eps, viol_out, change_out)
 
 
 def gram(F, out, n_threads):

@@ -16,7 +16,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, fabs, log, log1p, pow
+from libc.math cimport INFINITY, fabs, log, log1p, pow, sqrt
 
 from fastnmf._kernels import gram_chunks, row_chunks
 
@@ -261,6 +261,49 @@ def hals_sweep_blocks(floating[:, ::1] W, const floating[:, ::1] HHt,
         change_out[:] = 0.0
         return
     _sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, &change_out[0], n_threads)
+
+
+def hals_sweeps(floating[:, ::1] W, const floating[:, ::1] HHt,
+                const floating[:, ::1] XHt, double l1, double l2,
+                const Py_ssize_t[::1] perm, int budget, double eps, double[::1] viol_out,
+                double[::1] change_out, int n_threads):
+    """Up to ``budget`` sweeps of ``hals_sweep_blocks`` in one call (the HALS inner loop);
+    returns the first sweep's violation.
+
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = W.shape[0]
+    cdef Py_ssize_t nbk = _n_blocks(m)
+    cdef Py_ssize_t b
+    cdef int s
+    cdef double violation = 0.0
+    cdef double first = 0.0
+    cdef double total
+    if viol_out.shape[0] != nbk or change_out.shape[0] != nbk:
+        raise ValueError(f"hals_sweeps: viol_out and change_out need {nbk} entries")
+    if budget < 1:
+        raise ValueError(f"hals_sweeps: budget must be >= 1; got {budget}")
+    if m == 0:
+        return 0.0
+    if W.shape[1] == 0:
+        viol_out[:] = 0.0
+        change_out[:] = 0.0
+        return 0.0
+    _sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, &change_out[0], n_threads)
+    for b in range(nbk):  # the blocks in order, from 0: sum_in_order's additions
+        violation = violation + viol_out[b]
+        first = first + change_out[b]
+    first = sqrt(first)
+    if first == 0:
+        return violation
+    for s in range(budget - 1):
+        _sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, &change_out[0], n_threads)
+        total = 0.0
+        for b in range(nbk):
+            total = total + change_out[b]
+        if sqrt(total) <= eps * first:
+            break
+    return violation
 
 
 # ------------------------------------------------------------------ Gram matrix

@@ -3,7 +3,7 @@
 import numba
 import numpy as np
 
-from .. import ROW_BLOCK, gram_chunks
+from .. import ROW_BLOCK, check_sweeps_args, gram_chunks, run_hals_sweeps
 from ._common import JIT, PARALLEL_JIT, n_row_blocks, partials, set_threads, sum_in_order
 
 
@@ -119,6 +119,21 @@ def hals_sweep_blocks(W, HHt, XHt, l1, l2, perm, viol_out, change_out, n_threads
     previous = set_threads(n_threads)
     try:
         _hals_sweep(W, HHt, XHt, dt(l1), dt(l2), perm, viol_out, change_out)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def hals_sweeps(W, HHt, XHt, l1, l2, perm, budget, eps, viol_out, change_out, n_threads):
+    check_sweeps_args(W.shape[0], budget, viol_out, change_out)
+    if W.shape[0] == 0:
+        return 0.0
+    dt = W.dtype.type
+    l1, l2 = dt(l1), dt(l2)
+    previous = set_threads(n_threads)
+    try:
+        return run_hals_sweeps(
+            lambda: _hals_sweep(W, HHt, XHt, l1, l2, perm, viol_out, change_out),
+            budget, eps, viol_out, change_out)
     finally:
         numba.set_num_threads(previous)
 
