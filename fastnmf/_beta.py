@@ -154,18 +154,32 @@ class BetaProblem:
                 if beta != 1:
                     den[rows] = _power(P.copy() if not self.sparse else P, beta) @ Ht
                 if not self.sparse:
+                    if kl_loss:  # sum x log max(wh, EPS), from the block at hand
+                        np.maximum(P, EPS, out=P)
+                        part -= _x_dot_log(self.X[rows], P)
                     R = _ratio(self.X[rows], P, beta)
-                    if kl_loss:  # sum x log(x / max(wh, EPS)) over x > 0, from the ratio
-                        part += _x_log_ratio(self.X[rows], R)
                     num[rows] = R @ Ht
             return part
 
         parts = self.map_groups(group) if not self.sparse else [group(0, m)]
-        if kl_loss:
-            loss = -self.x_sum
+        if kl_loss:  # sum x log(x / max(wh, EPS)) - sum x, over x > 0
+            loss = self.x_log_x - self.x_sum
             for part in parts:
                 loss += part
         return num, den, loss
+
+    @property
+    def x_log_x(self):
+        """``sum x log x`` over the entries with ``x > 0``, float64 (computed once, by blocks
+        of rows)."""
+        if getattr(self, "_x_log_x", None) is None:
+            total = 0.0
+            for rows in self.row_blocks():
+                xb = self.dense_rows(rows).astype(np.float64, copy=False)
+                xb = xb[xb > 0]
+                total += float(np.dot(xb, np.log(xb)))
+            self._x_log_x = total
+        return self._x_log_x
 
     @property
     def x_sum(self):
@@ -230,11 +244,11 @@ def _ratio(X, P, beta):
     return P
 
 
-def _x_log_ratio(X, R):
-    """``sum x log r`` over the entries with ``x > 0`` (R = X / max(WH, EPS)), float64."""
-    pos = X > 0
-    logs = np.log(R, where=pos, out=np.zeros_like(R))
-    return float(np.vdot(X.astype(np.float64, copy=False), logs))
+def _x_dot_log(X, P):
+    """``sum x log p`` for a dense block, P > 0 everywhere (clamped to EPS), float64.  (The
+    KL loss as ``sum x log x - sum x log p`` needs no mask over the zeros of X, which
+    keeps NumPy's vectorized log: ``np.log(R, where=X > 0)`` took 3x as long.)"""
+    return float(np.vdot(X.astype(np.float64, copy=False), np.log(P)))
 
 
 def _power(P, beta):
