@@ -24,6 +24,8 @@ wherever ``wh`` divides or is raised to a negative power it is clamped to
 """
 
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -59,12 +61,16 @@ class BetaProblem:
             self._XT = self.X.T.tocsr() if self.sparse else self.X.T
         return self._XT
 
+    @property
+    def block_rows(self):
+        """Rows per block: about :data:`BLOCK_ENTRIES` entries."""
+        return max(1, BLOCK_ENTRIES // max(self.X.shape[1], 1))
+
     def row_blocks(self, lo=0, hi=None):
-        """Blocks of about :data:`BLOCK_ENTRIES` entries of rows ``lo:hi`` (all rows by
-        default), as slices."""
-        m, n = self.X.shape
-        hi = m if hi is None else hi
-        step = max(1, BLOCK_ENTRIES // max(n, 1))
+        """Blocks of :attr:`block_rows` rows of rows ``lo:hi`` (all rows by default), as
+        slices."""
+        hi = self.X.shape[0] if hi is None else hi
+        step = self.block_rows
         for start in range(lo, hi, step):
             yield slice(start, min(hi, start + step))
 
@@ -73,8 +79,8 @@ class BetaProblem:
         shape alone: the multiplicative updates on dense X run one group per task on
         fastnmf's pool, each task's partial sums added in group order, so that the factors
         do not depend on the thread count."""
-        m, n = self.X.shape
-        step = max(1, BLOCK_ENTRIES // max(n, 1))
+        m = self.X.shape[0]
+        step = self.block_rows
         blocks = -(-m // step)
         per = max(1, -(-blocks // MAX_GROUPS))
         return list(range(0, m, per * step)) + [m]
@@ -290,17 +296,14 @@ def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, m
     denominators; every 10 iterations it stops when
     ``sqrt(2 D)`` improved by less than ``tol`` times its initial value.
     """
-    if not sp.issparse(X) and n_threads > 1:
-        # dense X: the row groups run on fastnmf's pool, one BLAS thread each (threaded
-        # OpenBLAS on these thin products, between single-threaded NumPy steps, measured
-        # 1.7x slower on 2 cores than one thread: 3791 x 513, k=12)
-        with blas_threads(1):
-            return _fit_mu_beta(X, W, Ht, beta=beta, kernels=kernels, n_threads=n_threads,
-                                penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                                update_H=update_H, frozen=frozen)
-    return _fit_mu_beta(X, W, Ht, beta=beta, kernels=kernels, n_threads=n_threads,
-                        penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                        update_H=update_H, frozen=frozen)
+    # dense X: the row groups run on fastnmf's pool, one BLAS thread each (threaded OpenBLAS
+    # on these thin products, between single-threaded NumPy steps, measured 1.7x slower on 2
+    # cores than one thread: 3791 x 513, k=12)
+    pooled = not sp.issparse(X) and n_threads > 1
+    with blas_threads(1) if pooled else contextlib.nullcontext():
+        return _fit_mu_beta(X, W, Ht, beta=beta, kernels=kernels, n_threads=n_threads,
+                            penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                            update_H=update_H, frozen=frozen)
 
 
 def _fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
