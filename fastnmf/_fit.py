@@ -241,6 +241,31 @@ class ErrorRule:
         return False
 
 
+class FlatRule:
+    """The loss rule of fastnmf's 'hals': every 10 iterations, stop when the error
+    ``sqrt(2 objective)`` improved by less than ``tol`` times itself over the last ten.
+
+    Like scikit-learn's mu rule (:class:`ErrorRule`) but relative to the current error,
+    not the initial one, which after a random start is several times larger: measured on
+    a 300x200 rank-6 matrix from a random start, relative to the initial error 'hals'
+    stopped at iteration 60 with a loss 1.1% above scikit-learn cd's (375 iterations);
+    relative to the current error at 140, 0.005% above it.
+    """
+
+    def __init__(self, initial_objective, tol):
+        self.tol = tol
+        self.previous = float(np.sqrt(2 * max(initial_objective, 0.0)))
+
+    def met(self, n_iter, objective):
+        if self.tol <= 0 or n_iter % 10:
+            return False
+        error = float(np.sqrt(2 * max(objective, 0.0)))
+        if error == 0 or (self.previous - error) < self.tol * error:
+            return True
+        self.previous = error
+        return False
+
+
 def free_components(k, frozen):
     """The components a solver updates in H (an intp array): all but ``frozen``."""
     if frozen is None or len(frozen) == 0:
@@ -327,11 +352,12 @@ class Extrapolation:
 
 
 def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol,
-              monitor, update_H, frozen, extrapolate=False):
+              monitor, update_H, frozen, extrapolate=False, loss_rule=False):
     """The outer loop shared by cd, hals, ehals, pgd and als: per iteration ``X @ Ht`` and
     the W update, then ``X^T @ W`` and the H update, the loss from the Gram identity, and
     scikit-learn's cd stopping rule (summed projected gradient <= ``tol`` times the
-    first iteration's).
+    first iteration's).  ``loss_rule``: stop too when the objective is flat
+    (:class:`FlatRule`), whichever comes first.
 
     ``update_W(W, HtH, XHt)`` and ``update_Ht(Ht, WtW, XtW, frozen)`` update their
     factor in place and return the violation they measured.  ``extrapolate``: wrap the
@@ -347,6 +373,9 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
     HtH = prod.gram(Ht)
     XHt = prod.x_times(Ht)
     rule = ViolationRule(tol)
+    flat = (FlatRule(data_loss(norm_X, _vdot64(XHt, W), prod.gram(W), HtH)
+                      + penalty.value(W, Ht), tol)
+            if loss_rule else None)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
@@ -368,7 +397,7 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
         if extra is not None:
             extra.after_H(W, Ht, objective)
         go_on = monitor.record(n_iter, objective, W, Ht, f"  violation {violation:.4e}")
-        if not go_on or rule.met(violation):
+        if not go_on or rule.met(violation) or (flat is not None and flat.met(n_iter, objective)):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 

@@ -190,7 +190,18 @@ def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
 
     With ``extrapolate`` (``solver='ehals'``): the same updates inside Ang & Gillis'
     (2019) extrapolation with restarts (:class:`fastnmf._fit.Extrapolation`); the loss
-    can then rise at an iteration, which makes the next one restart."""
+    can then rise at an iteration, which makes the next one restart.
+
+    Stopping: scikit-learn's cd rule (the summed projected gradient at ``tol`` times the
+    first iteration's) or, without extrapolation, when the objective is flat (every 10
+    iterations, the error ``sqrt(2 objective)`` improved by less than ``tol`` times itself
+    over the last ten: :class:`fastnmf._fit.FlatRule`), whichever comes first.  Its many
+    sweeps per product leave a projected gradient that falls slowly once the loss is flat: on the real-data corpus
+    (benchmarks/corpus.py) the violation rule alone ran to ``max_iter`` or near it where
+    the loss had stopped moving (news3824_tfidf: 148 iterations, loss 1700.71; with the
+    loss rule 30 iterations, 1700.94, against scikit-learn cd's 1700.52 after 172;
+    music10s_fro: 127 iterations, 0.162324, with it 70, 0.162339, scikit-learn 0.162384).
+    """
     m, k = W.shape
     n = Ht.shape[0]
     nnz = stored_entries(X)
@@ -215,7 +226,8 @@ def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
 
     return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                     update_H=update_H, frozen=frozen, extrapolate=extrapolate)
+                     update_H=update_H, frozen=frozen, extrapolate=extrapolate,
+                     loss_rule=not extrapolate)
 
 
 def fit_pgd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,

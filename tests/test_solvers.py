@@ -527,3 +527,36 @@ def test_sparse_reconstruction_error_is_that_of_the_final_factors():
         est, W = fit(X, solver=solver, tol=0, max_iter=7, random_state=0)
         direct = np.linalg.norm(X.toarray() - W @ est.components_)
         assert est.reconstruction_err_ == pytest.approx(direct, rel=1e-9)
+
+
+@pytest.mark.parametrize("init", ["random", "nndsvda"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_hals_stops_once_the_loss_is_flat(sparse, init):
+    """'hals' ('auto' on most Frobenius fits) also stops when its loss is flat: at the
+    first tenth iteration whose error sqrt(2 loss) improved by less than tol times itself
+    over the last ten; not before, and within 0.1% of the loss of a fit 4 times as long."""
+    X = noisy(300, 200, 6, seed=4)
+    X[X < np.quantile(X, 0.3)] = 0
+    X = sp.csr_matrix(X) if sparse else X
+    if init == "random":
+        start = custom(X, 6, seed=2)
+    else:
+        W0, H0 = initialize(X, 6, "nndsvda", 0)
+        start = dict(W=W0, H=H0)
+    tol = 1e-4
+    est, W = fit(X, k=6, start={k: v.copy() for k, v in start.items()}, solver="hals", tol=tol,
+                 max_iter=1000)
+    e0 = np.linalg.norm((X.toarray() if sparse else X) - start["W"] @ start["H"])
+    e = np.sqrt(2 * np.asarray(est.loss_history_))
+    assert est.n_iter_ < 1000
+    previous = e0
+    for t in range(10, est.n_iter_, 10):  # the rule was not met at an earlier tenth
+        assert previous - e[t - 1] >= tol * e[t - 1]
+        previous = e[t - 1]
+    if est.n_iter_ % 10 == 0:  # stopped by this rule (else by the violation rule)
+        assert previous - e[est.n_iter_ - 1] < tol * e[est.n_iter_ - 1]
+    longer, _ = fit(X, k=6, start={k: v.copy() for k, v in start.items()}, solver="hals", tol=0,
+                    max_iter=4 * est.n_iter_)
+    assert longer.n_iter_ == 4 * est.n_iter_
+    assert longer.loss_history_[-1] <= est.loss_history_[-1]
+    assert est.loss_history_[-1] <= longer.loss_history_[-1] * (1 + 1e-3)
