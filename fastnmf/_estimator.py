@@ -11,13 +11,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _beta, _fit, _masked, _solvers
+from ._auto import choose_solver
 from ._backends import get_backend, resolve_backend_name
 from ._init import initialize
 from ._monitor import Monitor, verbose_logging
 from ._pool import PooledKernels, row_threads
 from ._threads import blas_threads, fit_threads, resolve_n_threads
-from ._validation import (beta_loss_to_float, check_factor, check_frozen, check_params,
-                          resolve_solver)
+from ._validation import beta_loss_to_float, check_factor, check_frozen, check_params
 
 
 class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -442,19 +442,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if warm:
             k = self.components_.shape[0]
         frozen_param = getattr(self, "frozen_components", None) if update_H else None
-        if obs is None:
-            solver = resolve_solver(p["solver"], beta, update_H, frozen_param is not None)
+        if obs is None:  # 'auto' is settled once the rank is known, after the starts
+            solver = p["solver"]
         if frozen_param is not None and solver == "cd" and beta != 2:
             raise ValueError(
                 "frozen_components is not supported by solver='cd' with the Kullback-Leibler "
                 "loss; use solver='mu' (or 'auto', which picks it)"
-            )
-        if solver == "mu" and p["init"] == "nndsvd" and update_H and not warm:
-            warnings.warn(
-                "The multiplicative update ('mu') solver cannot update zeros present in the "
-                "initialization, and so leads to poorer results when used jointly with "
-                "init='nndsvd'. You may try init='nndsvda' or init='nndsvdar' instead.",
-                UserWarning,
             )
 
         starts = self._starts(X if obs is None else X_init, W, H, k, p, update_H, warm, beta,
@@ -463,14 +456,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             # initialized from a stand-in for X: magnitudes matched to the observed entries
             starts = _masked.scaled_starts(obs, starts, beta)
         k = starts[0][1].shape[1]
-        if obs is None and p["solver"] == "auto" and solver == "hals":
-            solver = _solvers.auto_frobenius(X, k)
-        if obs is None and p["solver"] == "auto" and beta == 1 and solver == "cd" and not sp.issparse(X):
-            # dense KL: the multiplicative updates (four BLAS products an iteration) beat the
-            # Newton cd, whose per-coordinate divisions cost ~0.24 s an iteration on a
-            # 3748x513 spectrogram against ~15 ms for mu (benchmarks/results/corpus.md:
-            # music10s_kl, cd 27 s against scikit-learn's mu 2.4 s)
-            solver = "mu"
+        if obs is None and solver == "auto":  # every rule of 'auto': fastnmf._auto
+            solver = choose_solver(X, k, beta, update_H=update_H, frozen=frozen_param is not None)
+        if solver == "mu" and p["init"] == "nndsvd" and update_H and not warm:
+            warnings.warn(
+                "The multiplicative update ('mu') solver cannot update zeros present in the "
+                "initialization, and so leads to poorer results when used jointly with "
+                "init='nndsvd'. You may try init='nndsvda' or init='nndsvdar' instead.",
+                UserWarning,
+            )
         frozen = check_frozen(frozen_param, k)
         if obs is not None:  # per row and column, by observed entries (fastnmf._masked)
             penalty = _masked.count_penalty(obs, p, solver, k)

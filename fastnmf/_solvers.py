@@ -83,24 +83,6 @@ def _unframe(F, Ff, frozen_cols):
 
 
 # ---------------------------------------------------------------- subproblem solvers
-def auto_frobenius(X, k):
-    """What ``solver='auto'`` runs for the Frobenius loss: 'hals' when both factors get
-    more than one sweep per product (:func:`inner_budget`), else 'cd'.
-
-    Measured (benchmarks/compare_solvers.py, rank 32): on dense 4000x3000 (budgets 47
-    and 62 sweeps) hals reached scikit-learn's 100-iteration cd loss in 7 iterations.
-    On the sparse 100000x20000 matrix with 2e6 nonzeros (budgets 1 for W, 5 for H) hals
-    needed 101 iterations, as many as cd, and was slower; 'ehals' (extrapolation) reached
-    scikit-learn's 30-iteration loss in 22 iterations instead of 30, no sooner in time
-    (its iterations cost 20% more there), then settled at a stationary point above
-    scikit-learn's 100-iteration loss; so cd.  The rule depends on the number of
-    nonzeros, not on the format, so the same data dense or sparse gets the same solver.
-    """
-    m, n = X.shape
-    nnz = stored_entries(X)
-    return "hals" if min(inner_budget(X, m, k, nnz), inner_budget(X, n, k, nnz)) > 1 else "cd"
-
-
 def hals_update(kernels, F, G, C, l1, l2, perm, budget, n_threads):
     """Up to ``budget`` HALS sweeps over F (in place); returns the first sweep's violation.
 

@@ -241,24 +241,6 @@ SOLVERS = ("auto", "cd", "mu", "hals", "ehals", "pgd", "als")
 FROBENIUS_ONLY = ("hals", "ehals", "pgd", "als")
 
 
-def resolve_solver(solver, beta, update_H=True, frozen=False):
-    """The solver ``'auto'`` stands for (any other name is returned as is).
-
-    Frobenius: 'hals' (accelerated HALS; the estimator falls back to 'cd' when
-    hals would not get several sweeps per product for both factors, see
-    ``fastnmf._solvers.auto_frobenius``), and with ``update_H=False`` 'als' (W
-    is then one exact NNLS solve); KL: 'cd' (Newton coordinate descent), or
-    'mu' when components are frozen; any other beta: 'mu'.
-    """
-    if solver != "auto":
-        return solver
-    if beta == 2:
-        return "hals" if update_H else "als"
-    if beta == 1 and not frozen:
-        return "cd"
-    return "mu"
-
-
 def beta_loss_to_float(beta_loss):
     """'frobenius' -> 2.0, 'kullback-leibler' -> 1.0, 'itakura-saito' -> 0.0, a real -> itself."""
     names = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}

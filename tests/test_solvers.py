@@ -123,12 +123,12 @@ def test_auto_solver(beta, expected):
 
 
 def test_auto_frobenius_falls_back_to_cd_on_very_sparse_data():
-    from fastnmf._solvers import auto_frobenius
+    from fastnmf._auto import choose_solver
 
     X = sp.random(5000, 300, density=0.001, random_state=0, format="csr")
-    assert auto_frobenius(X, 16) == "cd"
-    assert auto_frobenius(X.toarray(), 16) == "cd"
-    assert auto_frobenius(noisy(), 4) == "hals"
+    assert choose_solver(X, 16, 2.0) == "cd"
+    assert choose_solver(X.toarray(), 16, 2.0) == "cd"
+    assert choose_solver(noisy(), 4, 2.0) == "hals"
     est, _ = fit(sp.random(2000, 300, density=0.001, random_state=0, format="csr"), k=8,
                  max_iter=3)
     assert est.solver_ == "cd"
@@ -560,3 +560,26 @@ def test_hals_stops_once_the_loss_is_flat(sparse, init):
     assert longer.n_iter_ == 4 * est.n_iter_
     assert longer.loss_history_[-1] <= est.loss_history_[-1]
     assert est.loss_history_[-1] <= longer.loss_history_[-1] * (1 + 1e-3)
+
+
+@pytest.mark.parametrize("beta", ["frobenius", "kullback-leibler", 0.5])
+def test_auto_runs_what_choose_solver_says(beta):
+    """Every rule of solver='auto' lives in fastnmf._auto.choose_solver: the estimator's
+    solver_ is its answer on dense, sparse and very sparse X at small and large rank."""
+    from fastnmf._auto import choose_solver
+
+    rng = np.random.default_rng(0)
+    cases = [noisy(80, 60, 4, seed=1) + 0.01,
+             sp.random(400, 300, density=0.05, random_state=1, format="csr"),
+             sp.random(3000, 300, density=0.001, random_state=2, format="csr")]
+    seen = set()
+    for X in cases:
+        X = X.copy()
+        if sp.issparse(X):
+            X.data = rng.integers(1, 5, X.nnz).astype(float)
+        for k in (2, 16):
+            est, _ = fit(X, k=k, beta_loss=beta, max_iter=2, init="nndsvda")
+            b = {"frobenius": 2.0, "kullback-leibler": 1.0}.get(beta, beta)
+            assert est.solver_ == choose_solver(X, k, b)
+            seen.add(est.solver_)
+    assert seen == {"frobenius": {"hals", "cd"}, "kullback-leibler": {"mu", "cd"}}.get(beta, {"mu"})
