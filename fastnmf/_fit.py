@@ -352,12 +352,12 @@ class Extrapolation:
 
 
 def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol,
-              monitor, update_H, frozen, extrapolate=False, loss_rule=False):
+              monitor, update_H, frozen, extrapolate=False, stop="violation"):
     """The outer loop shared by cd, hals, ehals, pgd and als: per iteration ``X @ Ht`` and
     the W update, then ``X^T @ W`` and the H update, the loss from the Gram identity, and
-    scikit-learn's cd stopping rule (summed projected gradient <= ``tol`` times the
-    first iteration's).  ``loss_rule``: stop too when the objective is flat
-    (:class:`FlatRule`), whichever comes first.
+    a stopping rule: ``stop='violation'``, scikit-learn's cd rule (summed projected
+    gradient <= ``tol`` times the first iteration's, :class:`ViolationRule`), or
+    ``stop='flat'``, when the objective is flat (:class:`FlatRule`).
 
     ``update_W(W, HtH, XHt)`` and ``update_Ht(Ht, WtW, XtW, frozen)`` update their
     factor in place and return the violation they measured.  ``extrapolate``: wrap the
@@ -372,10 +372,12 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
              if extrapolate and update_H else None)
     HtH = prod.gram(Ht)
     XHt = prod.x_times(Ht)
-    rule = ViolationRule(tol)
+    if stop not in ("violation", "flat"):
+        raise ValueError(f"stop must be 'violation' or 'flat', got {stop!r}")
+    rule = ViolationRule(tol) if stop == "violation" else None
     flat = (FlatRule(data_loss(norm_X, _vdot64(XHt, W), prod.gram(W), HtH)
                       + penalty.value(W, Ht), tol)
-            if loss_rule else None)
+            if stop == "flat" else None)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
@@ -397,7 +399,7 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
         if extra is not None:
             extra.after_H(W, Ht, objective)
         go_on = monitor.record(n_iter, objective, W, Ht, f"  violation {violation:.4e}")
-        if not go_on or rule.met(violation) or (flat is not None and flat.met(n_iter, objective)):
+        if not go_on or (rule.met(violation) if rule is not None else flat.met(n_iter, objective)):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 

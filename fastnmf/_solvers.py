@@ -174,15 +174,16 @@ def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
     (2019) extrapolation with restarts (:class:`fastnmf._fit.Extrapolation`); the loss
     can then rise at an iteration, which makes the next one restart.
 
-    Stopping: scikit-learn's cd rule (the summed projected gradient at ``tol`` times the
-    first iteration's) or, without extrapolation, when the objective is flat (every 10
-    iterations, the error ``sqrt(2 objective)`` improved by less than ``tol`` times itself
-    over the last ten: :class:`fastnmf._fit.FlatRule`), whichever comes first.  Its many
-    sweeps per product leave a projected gradient that falls slowly once the loss is flat: on the real-data corpus
-    (benchmarks/corpus.py) the violation rule alone ran to ``max_iter`` or near it where
-    the loss had stopped moving (news3824_tfidf: 148 iterations, loss 1700.71; with the
-    loss rule 30 iterations, 1700.94, against scikit-learn cd's 1700.52 after 172;
-    music10s_fro: 127 iterations, 0.162324, with it 70, 0.162339, scikit-learn 0.162384).
+    Stopping: without extrapolation, when the objective is flat (every 10 iterations, the
+    error ``sqrt(2 objective)`` improved by less than ``tol`` times itself over the last
+    ten: :class:`fastnmf._fit.FlatRule`); with it, scikit-learn's cd rule.  Not the
+    violation rule: its many sweeps per product leave a projected gradient that falls
+    slowly once the loss is flat, so on the real-data corpus (benchmarks/corpus.py) it ran
+    to ``max_iter`` or near it where the loss had stopped moving (news3824_tfidf: 148
+    iterations, loss 1700.71; music10s_fro 127), and it stopped far too early when the
+    rank exceeds the data's: the first iteration from an nndsvda start has a huge
+    projected gradient (5e9 on a rank-10 gamma matrix with noise, 3000x1000 at k=32), so
+    the rule was met after 6 iterations with a loss 1.57 times cd's.
     """
     m, k = W.shape
     n = Ht.shape[0]
@@ -209,7 +210,7 @@ def fit_hals(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, u
     return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
                      penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
                      update_H=update_H, frozen=frozen, extrapolate=extrapolate,
-                     loss_rule=not extrapolate)
+                     stop="violation" if extrapolate else "flat")
 
 
 def fit_pgd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,
