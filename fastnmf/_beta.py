@@ -29,7 +29,7 @@ import contextlib
 import numpy as np
 import scipy.sparse as sp
 
-from ._fit import ErrorRule, FitResult, Keeper, ViolationRule
+from ._fit import ErrorRule, FitResult, FlatRule, Keeper
 from ._pool import row_threads
 from ._threads import blas_threads
 from ._kernels import MU_EPS as EPS
@@ -354,15 +354,21 @@ def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, 
 
     Each outer iteration sweeps every coordinate of W, then of H, with up to
     ``max_inner`` safeguarded Newton steps each; the objective never
-    increases.  Stops, as scikit-learn's cd does, when the summed projected
-    gradient of an iteration falls to ``tol`` times that of the first.
+    increases.  Stops when the objective is flat (every 10 iterations, the error
+    ``sqrt(2 D)`` improved by less than ``tol`` times itself over the last ten:
+    :class:`fastnmf._fit.FlatRule`, as 'hals').  Not scikit-learn's cd rule (which has no
+    KL cd): the summed projected gradient falls slowly once the divergence is flat, so on
+    the real-data corpus (benchmarks/corpus.py) it ran every fit to ``max_iter`` or near
+    it long after the divergence had stopped moving (news2000_counts_kl: 200 iterations,
+    8.1 s, where scikit-learn mu's final divergence was reached after 0.8 s;
+    pbmc68k_counts_kl: 200, 1.9 s, reached after 0.24 s).
     """
     prob = BetaProblem(X, kernels, n_threads)
     Xr = prob.X
     if frozen is not None and len(frozen):
         raise ValueError("frozen components are not supported by the KL coordinate descent; "
                          "use solver='mu'")
-    rule = ViolationRule(tol)
+    rule = FlatRule(prob.divergence(W, Ht, 1.0) + penalty.value(W, Ht), tol)
     n_iter = 0
 
     def sweep(Xs, F, G, l1, l2, want_loss):
@@ -377,9 +383,9 @@ def fit_cd_kl(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, 
         if update_H:
             v, nz = sweep(prob.XT, Ht, W, penalty.l1_H, penalty.l2_H, True)
             violation += v
-        go_on = monitor.record(n_iter, nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht), W, Ht,
-                               f"  violation {violation:.4e}")
-        if not go_on or rule.met(violation):
+        objective = nz + prob.kl_sum_wh(W, Ht) + penalty.value(W, Ht)
+        go_on = monitor.record(n_iter, objective, W, Ht, f"  violation {violation:.4e}")
+        if not go_on or rule.met(n_iter, objective):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor)
 

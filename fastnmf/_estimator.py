@@ -79,7 +79,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Itakura-Saito divergence.  'cd' takes 2 and 1, 'mu' any real value.
         Values <= 0 need X without zeros (else ValueError).
     tol : float >= 0, default=1e-4
-        Stopping tolerance, with scikit-learn's rule for each solver.
+        Stopping tolerance, with scikit-learn's rule for scikit-learn's solvers (Frobenius
+        'cd', 'mu'; also 'ehals', 'pgd', 'als'); 'hals' and the KL 'cd' stop when, every 10
+        iterations, the error ``sqrt(2 objective)`` fell by less than ``tol`` times itself.
     max_iter : int >= 1, default=200
     random_state : int, RandomState instance or None
         Seeds the initialization and the shuffling of components.
@@ -594,13 +596,14 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                           "restarts.", RuntimeWarning)
             n_init = 1
         if n_init == 1:
-            W0, H0 = initialize(X, k, init, self.random_state)
+            W0, H0 = initialize(X, k, init, self.random_state, kernels=kernels,
+                                n_threads=n_threads)
             return [(self.random_state, W0, np.ascontiguousarray(H0.T))]
         init = "random" if init is None else init
         seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=n_init)
         starts = []
         for seed in seeds:
-            W0, H0 = initialize(X, k, init, int(seed))
+            W0, H0 = initialize(X, k, init, int(seed), kernels=kernels, n_threads=n_threads)
             starts.append((int(seed), W0, np.ascontiguousarray(H0.T)))
         return starts
 

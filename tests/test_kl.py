@@ -391,3 +391,35 @@ def test_dense_mu_on_the_pool_matches_scikit_learn_and_not_the_thread_count(beta
         np.testing.assert_array_equal(W, Ws[0])
         np.testing.assert_array_equal(f.components_, fits[0].components_)
     np.testing.assert_array_equal(X, X0)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_kl_cd_stops_once_the_divergence_is_flat(sparse):
+    """The KL Newton cd stops at the first tenth iteration whose error sqrt(2 D) improved by
+    less than tol times itself over the last ten (not before), and its divergence is then
+    within 0.1% of a fit four times as long from the same start."""
+    X = counts(300, 200, r=5, density=0.3, seed=7)
+    X = sp.csr_matrix(X) if sparse else X
+    W0, H0 = initialize(X, 5, "nndsvda", 0)
+    tol = 1e-4
+
+    def run(**kw):
+        est = NMF(5, beta_loss="kullback-leibler", solver="cd", init="custom", **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit_transform(X, W=W0.copy(), H=H0.copy())
+        return est
+
+    est = run(tol=tol, max_iter=1000)
+    e0 = np.sqrt(2 * kl_direct(X.toarray() if sparse else X, W0, H0))
+    e = np.sqrt(2 * np.asarray(est.loss_history_))
+    assert 10 <= est.n_iter_ < 1000 and est.n_iter_ % 10 == 0
+    previous = e0
+    for t in range(10, est.n_iter_, 10):
+        assert previous - e[t - 1] >= tol * e[t - 1]
+        previous = e[t - 1]
+    assert previous - e[est.n_iter_ - 1] < tol * e[est.n_iter_ - 1]
+    longer = run(tol=0, max_iter=4 * est.n_iter_)
+    assert longer.n_iter_ == 4 * est.n_iter_
+    assert longer.loss_history_[-1] <= est.loss_history_[-1]
+    assert est.loss_history_[-1] <= longer.loss_history_[-1] * (1 + 1e-3)
