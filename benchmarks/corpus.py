@@ -98,6 +98,13 @@ def _reset_peak():
         return False
 
 
+#: Seconds of idle before each timed call: OpenBLAS's idle threads spin for about a tenth of a
+#: second after a threaded call, and OpenMP's briefly; without the pause each library's spinning
+#: threads were charged to the call that followed (the other library's: a 10 ms start measured
+#: at 100 ms right after scikit-learn's), which no user running one library sees.
+SETTLE = 0.2
+
+
 def timed_fit(lib, case, X, measure_memory=False):
     """One whole ``fit_transform(X)``; returns a dict of time, iterations, W, H (and, with
     ``measure_memory``, the growth of peak RSS during the call in MB, or None)."""
@@ -106,6 +113,7 @@ def timed_fit(lib, case, X, measure_memory=False):
         warnings.simplefilter("always")
         can_reset = measure_memory and _reset_peak()
         before = _status_kb("VmRSS") if can_reset else None
+        time.sleep(SETTLE)
         t0 = time.perf_counter()
         W = est.fit_transform(X)
         t = time.perf_counter() - t0
@@ -412,7 +420,9 @@ def table(results, args, elapsed, loads=()):
         f"- method: `NMF(n_components=k, beta_loss=..., random_state=0)`, everything else "
         f"default, for both; KL: scikit-learn's `solver='mu'` (its cd refuses KL); ratings: "
         f"fastnmf `missing='unobserved'`. The whole `fit_transform(X)` timed, the libraries "
-        f"interleaved in one process, {args.repeats} repeat(s), median (min-max). Warm-up: each "
+        f"interleaved in one process with {SETTLE} s of idle before each call (so neither "
+        f"library's spinning idle threads are charged to the other), {args.repeats} repeat(s), "
+        f"median (min-max). Warm-up: each "
         f"library fitted a tiny dense and sparse matrix with every loss once before any timing "
         f"(Numba JIT/cache load, thread pools).",
         "- loss: computed by this script from the returned W and `components_`, the same "

@@ -15,10 +15,17 @@ from sklearn.utils.extmath import svd_flip
 
 from ._threads import blas_threads
 
-# Below this many multiply-adds a product of X with the thin sketch runs on one BLAS thread:
-# measured on the corpus (benchmarks/results/init.md), OpenBLAS's threads cost more than they
-# save there.
-_THREADED_PRODUCT_FLOPS = 1e8
+# Below this many multiply-adds a product of a dense X with the thin sketch runs on one BLAS
+# thread (OpenBLAS's threads cost more than they save on small products); above it, on all.
+# Measured, whole starts on 2 cores with thresholds 1e8 / 4e6 / 1e6: camera patches
+# 10000 x 256 at k=16 170 / 107 / 104 ms, fermentation spectra 1629 x 1015 at k=6 89 / 54 / 53,
+# digits 1797 x 64 at k=16 8.5 / 8.3 / 6.9, coffee spectra 60 x 1841 at k=3 7.0 / 6.8 / 5.6.
+_THREADED_PRODUCT_FLOPS = 1e6
+# and a product of a CSR X with it on the backend's kernels below this many multiply-adds runs
+# on one thread: measured, 300 x 3382 TF-IDF (21k nonzeros, k=10), the whole start took 9-20
+# ms with 2 OpenMP threads against 8-12 ms with one (each product is ~0.1 ms, less than waking
+# the workers costs)
+_THREADED_SPARSE_FLOPS = 1e7
 # and the LU/QR factorizations of the thin sketch below this many entries (threaded getrf and
 # geqrf on 4000 x 42: 2-5x slower than one thread; on 100000 x 42, QR 1.4x faster threaded)
 _THREADED_FACTOR_SIZE = 2e6
@@ -29,7 +36,7 @@ def default_init(n_components, shape):
     return "nndsvda" if n_components <= min(shape) else "random"
 
 
-def initialize(X, n_components, init, random_state, eps=1e-6):
+def initialize(X, n_components, init, random_state, eps=1e-6, *, kernels=None, n_threads=1):
     """Return C-contiguous ``W`` (m x k) and ``H`` (k x n) in X's dtype.
 
     Parameters
@@ -40,6 +47,9 @@ def initialize(X, n_components, init, random_state, eps=1e-6):
     random_state : None, int or numpy.random.RandomState
     eps : float
         NNDSVD entries below ``eps`` are set to zero.
+    kernels, n_threads : a kernel backend and its thread count
+        When given, the randomized SVD's products with a CSR X run on the backend's threaded
+        ``csr_matmul``/``csr_t_matmul`` instead of scipy's one-thread products.
     """
     m, n = X.shape
     k = n_components
@@ -60,7 +70,8 @@ def initialize(X, n_components, init, random_state, eps=1e-6):
         np.abs(W, out=W)
         return np.ascontiguousarray(W), np.ascontiguousarray(H)
 
-    U, S, Vt = randomized_svd(X, k, random_state=random_state)
+    U, S, Vt = randomized_svd(X, k, random_state=random_state, kernels=kernels,
+                              n_threads=n_threads)
     W = np.zeros_like(U)
     H = np.zeros_like(Vt)
     # the leading singular pair of a non-negative matrix can be taken non-negative
@@ -100,7 +111,36 @@ def initialize(X, n_components, init, random_state, eps=1e-6):
     return (np.ascontiguousarray(W, dtype=X.dtype), np.ascontiguousarray(H, dtype=X.dtype))
 
 
-def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10):
+def _threads_if(threaded):
+    """All BLAS threads (no change) when ``threaded``, else one."""
+    return contextlib.nullcontext() if threaded else blas_threads(1)
+
+
+def _sparse_products(X, dtype, transpose, kernels, n_threads):
+    """``(M @ F, M.T @ F)`` for ``M = X.T if transpose else X``, on the backend's threaded CSR
+    kernels (F C-contiguous in X's dtype), or None where they do not apply (no backend, not
+    CSR, or another dtype)."""
+    if kernels is None or X.format != "csr" or X.dtype != dtype:
+        return None
+    if X.indices.dtype not in (np.int32, np.int64) or X.indptr.dtype != X.indices.dtype:
+        return None
+
+    def x_times(F):  # X @ F: (m x n) (n x l)
+        out = np.empty((X.shape[0], F.shape[1]), dtype=dtype)
+        kernels.csr_matmul(X.data, X.indices, X.indptr, np.ascontiguousarray(F), out, n_threads)
+        return out
+
+    def xt_times(F):  # X^T @ F: (n x m) (m x l)
+        out = np.empty((X.shape[1], F.shape[1]), dtype=dtype)
+        kernels.csr_t_matmul(X.data, X.indices, X.indptr, np.ascontiguousarray(F), out,
+                             n_threads)
+        return out
+
+    return (xt_times, x_times) if transpose else (x_times, xt_times)
+
+
+def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kernels=None,
+                   n_threads=1):
     """scikit-learn's ``randomized_svd`` with its defaults (Halko et al. 2009, algorithm 4.3;
     ``n_iter='auto'``, LU-normalized power iterations, ``flip_sign=True``, transposed when
     ``n_samples < n_features``): the same random sketch and the same steps, so the same result
@@ -109,61 +149,65 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10):
     a C-ordered tall, thin matrix took 10x longer than one thread: 14 ms against 1.5 ms at
     4000 x 42), and the products with X are threaded only when they are large enough to gain
     from it.  scikit-learn pays for both on every ``init='nndsvd*'``.
-    On a sparse X the products are scipy's (one thread) and only the factorizations are
-    BLAS's; kept on one thread, they also leave no OpenBLAS workers spinning (for about a
-    tenth of a second after a threaded call) against the fit's OpenMP kernels that follow:
-    measured on the corpus, whole default fits, 300 x 3382 TF-IDF 0.23 -> 0.12 s, 20000 x 9940
-    tweets 0.68 -> 0.57 s (``benchmarks/results/init.md``)."""
+    On a CSR X, with ``kernels`` given, the products are the backend's threaded
+    ``csr_matmul``/``csr_t_matmul`` on ``n_threads`` (else scipy's, on one thread), and the
+    factorizations are BLAS's; kept on one thread, they also leave no OpenBLAS workers
+    spinning (for about a tenth of a second after a threaded call) against the fit's OpenMP
+    kernels that follow: measured on the corpus, whole default fits, 300 x 3382 TF-IDF 0.23
+    -> 0.12 s, 20000 x 9940 tweets 0.68 -> 0.57 s (``benchmarks/results/init.md``)."""
     rng = check_random_state(random_state)
     k = n_components
     n_random = k + n_oversamples
     m, n = M.shape
     n_iter = 7 if k < 0.1 * min(m, n) else 4
     transpose = m < n
+    dtype = np.float32 if M.dtype == np.float32 else np.float64
+    native = None
+    if sp.issparse(M):
+        nt = n_threads if M.nnz * n_random >= _THREADED_SPARSE_FLOPS else 1
+        native = _sparse_products(M, dtype, transpose, kernels, nt)
     if transpose:
         M = M.T
     rows, cols = M.shape
     Q = rng.normal(size=(cols, n_random))
     if M.dtype == np.float32:
         Q = Q.astype(np.float32, copy=False)
-    flops = (M.nnz if sp.issparse(M) else rows * cols) * n_random
-    threaded = flops >= _THREADED_PRODUCT_FLOPS
+    # scipy's sparse products are one-threaded whatever BLAS has
+    threaded = not sp.issparse(M) and rows * cols * n_random >= _THREADED_PRODUCT_FLOPS
 
     # the factorizations of the rows x (k + 10) sketch: one thread unless it is tall
     tall = max(rows, cols) * n_random >= _THREADED_FACTOR_SIZE
-
-    def product():
-        return contextlib.nullcontext() if threaded else blas_threads(1)
-
-    def factor():
-        return contextlib.nullcontext() if tall else blas_threads(1)
 
     def lu(Y):
         # one thread: F order (threaded or not, getrf on the C-ordered tall sketch is slow
         # here); threaded on a tall sketch: as it is (100000 x 42: 62 ms against 82 ms with
         # the conversion)
-        with factor():
+        with _threads_if(tall):
             return linalg.lu(Y if tall else np.asfortranarray(Y), permute_l=True,
                              check_finite=False)[0]
 
     def m_times(F):
-        with product():
+        if native is not None:
+            return native[0](F)
+        with _threads_if(threaded):
             return M @ F
 
     def mt_times(F):
-        with product():
+        if native is not None:
+            return native[1](F)
+        with _threads_if(threaded):
             return M.T @ F
 
     for _ in range(n_iter):
         Q = lu(m_times(Q))
         Q = lu(mt_times(Q))
     Y = m_times(Q)
-    with factor():
+    with _threads_if(tall):
         Q, _ = linalg.qr(Y, mode="economic", check_finite=False)
     if sp.issparse(M):
         B = np.asarray(mt_times(Q).T)
     else:
-        with product():
+        with _threads_if(threaded):
             B = Q.T @ M
     with blas_threads(1):
         Uhat, s, Vt = linalg.svd(B, full_matrices=False, lapack_driver="gesdd")

@@ -66,3 +66,22 @@ def test_thread_count_does_not_change_the_start():
     W2, H2 = initialize(X, 10, "nndsvda", 0)
     np.testing.assert_allclose(W1, W2, rtol=1e-10, atol=1e-12 * np.abs(W1).max())
     np.testing.assert_allclose(H1, H2, rtol=1e-10, atol=1e-12 * np.abs(H1).max())
+
+
+@pytest.mark.parametrize("shape", [(400, 150), (150, 400)], ids=["tall", "wide"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_start_on_the_kernels_is_sklearns(backend, shape, dtype):
+    """With a backend given (as NMF.fit does), the sketch's products with a CSR X run on its
+    threaded csr_matmul/csr_t_matmul: still scikit-learn's start to rounding, either
+    orientation (a wide X is sketched transposed), X untouched."""
+    from fastnmf._backends import get_backend
+
+    X = _lowrank(*shape, 6, dtype, True, 4)
+    before = X.copy()
+    W0, H0 = _initialize_nmf(X, 6, "nndsvda", random_state=5)
+    W1, H1 = initialize(X, 6, "nndsvda", 5, kernels=get_backend(backend), n_threads=2)
+    assert W1.dtype == np.dtype(dtype) and H1.dtype == np.dtype(dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(W1, W0, rtol=tol, atol=tol * np.abs(W0).max())
+    np.testing.assert_allclose(H1, H0, rtol=tol, atol=tol * np.abs(H0).max())
+    assert (X != before).nnz == 0
