@@ -589,9 +589,12 @@ def test_auto_runs_what_choose_solver_says(beta):
 def test_hals_above_the_data_rank_does_not_stop_early(sparse):
     """At a rank well above the data's (k=32 on rank-10 data with noise, nndsvda start)
     'hals' with default parameters does not stop early: its loss is no worse than
-    scikit-learn cd's with the same defaults and within 3% of cd run to convergence (the
+    scikit-learn cd's with the same defaults and within 10% of cd run to convergence (the
     violation rule, which hals used to apply, stopped it after 6-9 iterations at 1.3-1.6
-    times that loss: the first iteration's projected gradient from nndsvda is huge)."""
+    times that loss: the first iteration's projected gradient from nndsvda is huge). The
+    bound is not tighter because at this rank the factorization is far from unique and 200
+    iterations do not converge: the dense fit ends 2-3% above the converged loss, and where
+    in that band depends on the thread count (the order of the sums)."""
     from sklearn.decomposition import NMF as SklearnNMF
 
     rng = np.random.default_rng(3)
@@ -606,4 +609,4 @@ def test_hals_above_the_data_rank_does_not_stop_early(sparse):
         warnings.simplefilter("ignore", ConvergenceWarning)
         reference = SklearnNMF(32).fit(X)
     assert hals.reconstruction_err_ <= reference.reconstruction_err_ * (1 + 1e-3)
-    assert hals.reconstruction_err_ <= converged.reconstruction_err_ * 1.03
+    assert hals.reconstruction_err_ <= converged.reconstruction_err_ * 1.1
