@@ -15,8 +15,10 @@ scikit-learn's iterates (fastnmf 'cd' for Frobenius, as scikit-learn's default s
 'mu' for KL, scikit-learn's only KL solver); "to target" is what a candidate's call would
 have taken had it stopped at its first iteration at or below that loss (its whole time
 minus the iterations after that one, from ``loss_history_`` and ``time_history_``).  The
-fastest to the target is the best; 'auto' is right when it picked the best or one within
-10% of it.
+best is the fastest whole call among the candidates whose final loss is at most 1% above
+the target (what users time, and the real-data corpus's criterion); 'auto' is right when
+it picked the best or one within 10% of it.  "To target" is shown because it is where
+'hals' shines: it reaches the target sooner than cd but often keeps going.
 
 Data (synthetic; the real-data corpus is ``benchmarks/corpus.py``): X = W H with W, H
 drawn from a gamma distribution at rank 10 plus 5% uniform noise; sparse X keeps a random
@@ -113,10 +115,12 @@ def measure(m, n, density, loss, k, dtype, repeats):
     target = out[REFERENCE[loss]]["loss"]
     for s in cands:
         out[s]["to_target"] = to_target(out[s], target)
-    reached = {s: r["to_target"] for s, r in out.items() if r["to_target"] is not None}
-    best = min(reached, key=reached.get)
+    # what a user sees: the whole call, among the candidates whose answer is no worse
+    # than the reference's by more than 1% (the corpus's criterion)
+    good = {s: r["time"] for s, r in out.items() if r["loss"] <= target * 1.01}
+    best = min(good, key=good.get)
     auto = choose_solver(X, k, BETA[loss])
-    ok = auto in reached and reached[auto] <= 1.10 * reached[best]
+    ok = auto in good and good[auto] <= 1.10 * good[best]
     return dict(X=X, out=out, best=best, auto=auto, ok=ok, target=target)
 
 
@@ -172,8 +176,8 @@ def main(argv=None):
         "",
         "Each cell: whole call s / s to the target loss (iterations, final loss / target). "
         "Target: the final loss of the solver with scikit-learn's iterates ('cd' for Frobenius, "
-        "'mu' for KL). Bold: fastest to the target. 'auto right': 'auto' picked the fastest "
-        "or one within 10% of it. Rules: `fastnmf/_auto.py`; method: this script's docstring.",
+        "'mu' for KL). Bold: the fastest whole call among the candidates with a final loss "
+        "at most 1% above the target. 'auto right': 'auto' picked it or one within 10% of it. Rules: `fastnmf/_auto.py`; method: this script's docstring.",
         "",
         "| " + " | ".join(head + ["hals", "cd", "mu", "auto", "auto right"]) + " |",
         "|" + "---|" * (len(head) + 5),

