@@ -46,11 +46,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``n_components <= min(n_samples, n_features)``, else 'random'.
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
     solver : {'auto', 'cd', 'mu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
-        'auto' picks the fastest for the loss and input: for the Frobenius
-        loss 'hals' when both factors get several sweeps per product (dense
-        data), else 'cd' (very sparse data), and 'als' with
-        ``update_H=False``; for KL 'cd' ('mu' with frozen components); for
-        other beta 'mu'; ``solver_`` tells which ran.  'cd' is coordinate
+        'auto' picks for the loss and input (rules and measurements in
+        ``fastnmf._auto``): for the Frobenius loss 'cd' on dense X, on sparse
+        X 'hals' when both factors get several sweeps per product, else 'cd'
+        (very sparse data), and 'als' with ``update_H=False``; for KL 'cd' on
+        sparse X and 'mu' on dense X or with frozen components; for other
+        beta 'mu'; ``solver_`` tells which ran.  'cd' is coordinate
         descent: for the Frobenius loss exact HALS, iteration for iteration
         the algorithm of scikit-learn's 'cd'; for the Kullback-Leibler loss
         safeguarded Newton steps per coordinate (Hsieh & Dhillon 2011),
@@ -66,7 +67,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         exactly by block principal pivoting (Kim & Park 2011).
 
         What 'auto' changes compared with 'cd' (Frobenius loss): the fit may
-        run another algorithm of the same objective ('hals' on dense data), so
+        run another algorithm of the same objective ('hals' on sparse data), so
         its factors are not scikit-learn's iterates, and ``transform`` (like
         ``non_negative_factorization(update_H=False)``) solves for W exactly,
         one NNLS problem per row, instead of cd iterations from ``W = 0``
