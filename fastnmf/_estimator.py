@@ -461,6 +461,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         k = starts[0][1].shape[1]
         if obs is None and solver == "auto":  # every rule of 'auto': fastnmf._auto
             solver = choose_solver(X, k, beta, update_H=update_H, frozen=frozen_param is not None)
+        # 'auto''s Frobenius cd is not stopped while the loss still falls fast
+        # (fastnmf._fit.GuardedViolationRule)
+        guarded = obs is None and p["solver"] == "auto" and solver == "cd" and beta == 2
         if solver == "mu" and p["init"] == "nndsvd" and update_H and not warm:
             warnings.warn(
                 "The multiplicative update ('mu') solver cannot update zeros present in the "
@@ -488,6 +491,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             common = dict(kernels=kernels, n_threads=threads, penalty=penalty,
                           max_iter=p["max_iter"], tol=p["tol"], update_H=update_H,
                           monitor=monitor, parallel_kernels=parallel_kernels, frozen=frozen)
+            if guarded:
+                common["stop"] = "guarded"
             try:
                 if obs is not None:
                     result = _masked.solve(solver, beta, obs, W0, Ht0, common, p["shuffle"],

@@ -115,9 +115,10 @@ def test_sparse_input_is_not_modified_and_duplicates_are_summed():
     csr_dup = sp.csr_matrix((vals, cols, np.array([0, 2, 3, 6, 6])), shape=(4, 5))
     assert not csr_dup.has_canonical_format
     snapshot = (csr_dup.data.copy(), csr_dup.indices.copy(), csr_dup.indptr.copy())
-    a = NMF(2, init="random", random_state=0, max_iter=30).fit(csr_dup)
-    b = NMF(2, init="random", random_state=0, max_iter=30).fit(dense)
-    c = NMF(2, init="random", random_state=0, max_iter=30).fit(coo)
+    # one solver for all three ('auto' runs hals on sparse X, cd on dense X)
+    a = NMF(2, init="random", random_state=0, max_iter=30, solver="cd").fit(csr_dup)
+    b = NMF(2, init="random", random_state=0, max_iter=30, solver="cd").fit(dense)
+    c = NMF(2, init="random", random_state=0, max_iter=30, solver="cd").fit(coo)
     for A, B in zip(snapshot, (csr_dup.data, csr_dup.indices, csr_dup.indptr)):
         np.testing.assert_array_equal(A, B)
     assert not csr_dup.has_canonical_format
