@@ -47,11 +47,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
     solver : {'auto', 'cd', 'mu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
         'auto' picks for the loss and input (rules and measurements in
-        ``fastnmf._auto``): for the Frobenius loss 'cd' on dense X, on sparse
-        X 'hals' when both factors get several sweeps per product, else 'cd'
-        (very sparse data), and 'als' with ``update_H=False``; for KL 'cd' on
-        sparse X and 'mu' on dense X or with frozen components; for other
-        beta 'mu'; ``solver_`` tells which ran.  'cd' is coordinate
+        ``fastnmf._auto``): for the Frobenius loss 'cd' on dense X (not
+        stopped by scikit-learn's rule while the loss still falls by more
+        than 100 ``tol`` an iteration), 'hals' on sparse X, and 'als' with
+        ``update_H=False``; for KL 'cd' on sparse X and 'mu' on dense X or
+        with frozen components; for other beta 'mu'; ``solver_`` tells which
+        ran.  'cd' is coordinate
         descent: for the Frobenius loss exact HALS, iteration for iteration
         the algorithm of scikit-learn's 'cd'; for the Kullback-Leibler loss
         safeguarded Newton steps per coordinate (Hsieh & Dhillon 2011),
