@@ -104,17 +104,17 @@ def to_target(res, target):
 
 def measure(m, n, density, loss, k, dtype, repeats):
     X = make_X(m, n, density, loss, dtype)
-    cands = CANDIDATES[loss]
-    runs = {s: [] for s in cands + ("auto",)}
+    solvers = CANDIDATES[loss] + ("auto",)
+    runs = {s: [] for s in solvers}
     for _ in range(repeats):
-        for s in cands + ("auto",):
+        for s in solvers:
             runs[s].append(run(X, k, loss, s))
     out = {}
-    for s in cands + ("auto",):
+    for s in solvers:
         rs = sorted(runs[s], key=lambda r: r["time"])
         out[s] = rs[len(rs) // 2]
     target = out[REFERENCE[loss]]["loss"]
-    for s in cands + ("auto",):
+    for s in solvers:
         out[s]["to_target"] = to_target(out[s], target)
     # what a user sees: the whole call, among the candidates whose answer is no worse
     # than the reference's by more than 1% (the corpus's criterion)

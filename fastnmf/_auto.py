@@ -72,3 +72,9 @@ def choose_solver(X, k, beta, *, update_H=True, frozen=False):
     if beta == 1 and not frozen and sp.issparse(X):
         return "cd"
     return "mu"
+
+
+def stopping(solver, beta):
+    """The stopping rule 'auto' gives the solver it chose (a ``stop`` of
+    :func:`fastnmf._fit.fit_cd`), or None where that solver keeps its own."""
+    return "guarded" if beta == 2 and solver == "cd" else None

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _beta, _fit, _masked, _solvers
-from ._auto import choose_solver
+from ._auto import choose_solver, stopping
 from ._backends import get_backend, resolve_backend_name
 from ._init import initialize
 from ._monitor import Monitor, verbose_logging
@@ -462,9 +462,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         k = starts[0][1].shape[1]
         if obs is None and solver == "auto":  # every rule of 'auto': fastnmf._auto
             solver = choose_solver(X, k, beta, update_H=update_H, frozen=frozen_param is not None)
-        # 'auto''s Frobenius cd is not stopped while the loss still falls fast
-        # (fastnmf._fit.GuardedViolationRule)
-        guarded = obs is None and p["solver"] == "auto" and solver == "cd" and beta == 2
+        # the stopping rule 'auto' gives its choice, if not the solver's own (fastnmf._auto)
+        auto_stop = stopping(solver, beta) if obs is None and p["solver"] == "auto" else None
         if solver == "mu" and p["init"] == "nndsvd" and update_H and not warm:
             warnings.warn(
                 "The multiplicative update ('mu') solver cannot update zeros present in the "
@@ -492,8 +491,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             common = dict(kernels=kernels, n_threads=threads, penalty=penalty,
                           max_iter=p["max_iter"], tol=p["tol"], update_H=update_H,
                           monitor=monitor, parallel_kernels=parallel_kernels, frozen=frozen)
-            if guarded:
-                common["stop"] = "guarded"
+            if auto_stop is not None:
+                common["stop"] = auto_stop
             try:
                 if obs is not None:
                     result = _masked.solve(solver, beta, obs, W0, Ht0, common, p["shuffle"],

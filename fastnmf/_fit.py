@@ -406,9 +406,17 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
         raise ValueError(f"stop must be 'violation', 'guarded' or 'flat', got {stop!r}")
     start = (data_loss(norm_X, _vdot64(XHt, W), prod.gram(W), HtH) + penalty.value(W, Ht)
              if stop != "violation" else None)
-    rule = ViolationRule(tol) if stop == "violation" else None
-    guarded = GuardedViolationRule(tol, start) if stop == "guarded" else None
-    flat = FlatRule(start, tol) if stop == "flat" else None
+    rule = {"violation": lambda: ViolationRule(tol),
+            "guarded": lambda: GuardedViolationRule(tol, start),
+            "flat": lambda: FlatRule(start, tol)}[stop]()
+
+    def stopped(n_iter, violation, objective):  # each rule looks at what it needs
+        if stop == "violation":
+            return rule.met(violation)
+        if stop == "guarded":
+            return rule.met(violation, objective)
+        return rule.met(n_iter, objective)
+
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if update_H and n_iter > 1:
@@ -430,13 +438,7 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
         if extra is not None:
             extra.after_H(W, Ht, objective)
         go_on = monitor.record(n_iter, objective, W, Ht, f"  violation {violation:.4e}")
-        if rule is not None:
-            done = rule.met(violation)
-        elif guarded is not None:
-            done = guarded.met(violation, objective)
-        else:
-            done = flat.met(n_iter, objective)
-        if not go_on or done:
+        if not go_on or stopped(n_iter, violation, objective):
             break
     return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
 
