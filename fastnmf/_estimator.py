@@ -45,19 +45,25 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Initialization. ``None`` is 'nndsvda' when
         ``n_components <= min(n_samples, n_features)``, else 'random'.
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
-    solver : {'auto', 'cd', 'mu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
+    solver : {'auto', 'cd', 'mu', 'emu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
         'auto' picks for the loss and input (rules and measurements in
         ``fastnmf._auto``): for the Frobenius loss 'cd' on dense X (not
         stopped by scikit-learn's rule while the loss still falls by more
         than 100 ``tol`` an iteration), 'hals' on sparse X, and 'als' with
-        ``update_H=False``; for KL 'cd' on sparse X and 'mu' on dense X or
-        with frozen components; for other beta 'mu'; ``solver_`` tells which
-        ran.  'cd' is coordinate
+        ``update_H=False``; for KL and every other beta 'emu' on dense X,
+        and on sparse X 'cd' for KL ('mu' with frozen components) and 'mu'
+        for other beta; ``solver_`` tells which ran.  'cd' is coordinate
         descent: for the Frobenius loss exact HALS, iteration for iteration
         the algorithm of scikit-learn's 'cd'; for the Kullback-Leibler loss
         safeguarded Newton steps per coordinate (Hsieh & Dhillon 2011),
         whose loss never increases.  'mu' is scikit-learn's multiplicative
-        updates, for any ``beta_loss``.  Frobenius only: 'hals' is
+        updates, for any ``beta_loss``.  'emu' (any beta but 2) is 'mu'
+        over-relaxed: the update ratio raised to 1.8 times scikit-learn's
+        exponent, and an iteration whose objective rose is taken again as a
+        plain mu step (with a smaller over-relaxation from then on), so its
+        loss never increases; it stops by scikit-learn's mu rule and reached
+        mu's loss 1.2-2.4 times sooner in iterations on real dense data.
+        Frobenius only: 'hals' is
         accelerated HALS (Gillis & Glineur 2012: several cheap sweeps per
         expensive product), 'ehals' the same with extrapolation and restarts
         (Ang & Gillis 2019: each factor is pushed further along its last
@@ -72,17 +78,21 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         its factors are not scikit-learn's iterates, and ``transform`` (like
         ``non_negative_factorization(update_H=False)``) solves for W exactly,
         one NNLS problem per row, instead of cd iterations from ``W = 0``
-        stopped by ``tol``.  With 'cd' or 'mu' every method, ``transform``
-        included, does what scikit-learn's does, iteration for iteration.
+        stopped by ``tol``.  For the other beta-divergences on dense X it runs
+        'emu' instead of scikit-learn's 'mu' (another path to the same
+        objective, so other factors; lower loss for the same iterations).
+        With 'cd' or 'mu' every method, ``transform`` included, does what
+        scikit-learn's does, iteration for iteration.
     beta_loss : float or {'frobenius', 'kullback-leibler', 'itakura-saito'}, default='frobenius'
         The beta-divergence minimised: 2 ('frobenius') is half the squared
         Frobenius norm above, 1 ('kullback-leibler') the generalized KL
         divergence ``sum x log(x / wh) - x + wh``, 0 ('itakura-saito') the
-        Itakura-Saito divergence.  'cd' takes 2 and 1, 'mu' any real value.
+        Itakura-Saito divergence.  'cd' takes 2 and 1, 'mu' any real value,
+        'emu' any but 2.
         Values <= 0 need X without zeros (else ValueError).
     tol : float >= 0, default=1e-4
         Stopping tolerance, with scikit-learn's rule for scikit-learn's solvers (Frobenius
-        'cd', 'mu'; also 'ehals', 'pgd', 'als'); 'hals' and the KL 'cd' stop when, every 10
+        'cd', 'mu'; also 'emu', 'ehals', 'pgd', 'als'); 'hals' and the KL 'cd' stop when, every 10
         iterations, the error ``sqrt(2 objective)`` fell by less than ``tol`` times itself.
     max_iter : int >= 1, default=200
     random_state : int, RandomState instance or None
@@ -464,7 +474,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             solver = choose_solver(X, k, beta, update_H=update_H, frozen=frozen_param is not None)
         # the stopping rule 'auto' gives its choice, if not the solver's own (fastnmf._auto)
         auto_stop = stopping(solver, beta) if obs is None and p["solver"] == "auto" else None
-        if solver == "mu" and p["init"] == "nndsvd" and update_H and not warm:
+        if solver in ("mu", "emu") and p["init"] == "nndsvd" and update_H and not warm:
             warnings.warn(
                 "The multiplicative update ('mu') solver cannot update zeros present in the "
                 "initialization, and so leads to poorer results when used jointly with "
@@ -676,6 +686,8 @@ def _solve(solver, beta, X, W, Ht, common, shuffle, seed):
     if beta != 2:
         if solver == "cd":
             return _beta.fit_cd_kl(X, W, Ht, **common)
+        if solver == "emu":
+            return _beta.fit_emu_beta(X, W, Ht, beta=beta, **common)
         return _beta.fit_mu_beta(X, W, Ht, beta=beta, **common)
     if solver == "cd":
         return _fit.fit_cd(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed), **common)

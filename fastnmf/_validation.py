@@ -236,7 +236,7 @@ def check_option(value, name, options):
 
 
 INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
-SOLVERS = ("auto", "cd", "mu", "hals", "ehals", "pgd", "als")
+SOLVERS = ("auto", "cd", "mu", "emu", "hals", "ehals", "pgd", "als")
 #: Solvers that minimise the Frobenius loss only.
 FROBENIUS_ONLY = ("hals", "ehals", "pgd", "als")
 
@@ -281,6 +281,12 @@ def check_params(est):
         raise ValueError(
             f"beta_loss={est.beta_loss!r} is not supported by solver={est.solver!r}, which "
             "minimises the Frobenius loss only; use solver='cd' (KL) or 'mu' (any beta), or 'auto'"
+        )
+    if p["solver"] == "emu" and p["beta_loss"] == 2.0:
+        raise ValueError(
+            "beta_loss='frobenius' (2) is not supported by solver='emu', the over-relaxed "
+            "multiplicative updates of the other beta-divergences; use solver='cd', 'hals' or "
+            "'mu' (or 'auto') for the Frobenius loss"
         )
     p["tol"] = check_real(est.tol, "tol", low=0.0)
     p["max_iter"] = check_int(est.max_iter, "max_iter", 1)

@@ -408,7 +408,8 @@ def test_convergence_warning_when_max_iter_is_hit(solver):
 
 
 # ------------------------------------------------------------ fixed factors
-@pytest.mark.parametrize("solver,beta", [(s, 2) for s in FRO_SOLVERS] + [("mu", 1), ("auto", 1)])
+@pytest.mark.parametrize("solver,beta", [(s, 2) for s in FRO_SOLVERS] + [("mu", 1), ("emu", 1),
+                                                                   ("emu", 1.5), ("auto", 1)])
 def test_frozen_components_stay_unchanged(solver, beta):
     X = noisy() + 0.05
     start = custom(X, 4, seed=2)
