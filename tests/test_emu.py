@@ -63,9 +63,11 @@ def test_emu_objective_never_rises_and_is_the_one_recorded(backend, beta, sparse
 
 @pytest.mark.parametrize("beta", [1, 0.5, 3])
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
-def test_emu_with_omega_one_is_scikit_learns_mu(omega, beta, sparse):
-    """omega = 1 is no over-relaxation: scikit-learn's mu iterates, to rounding."""
+def test_emu_with_omega_one_is_scikit_learns_mu(omega, monkeypatch, beta, sparse):
+    """omega = 1 is no over-relaxation: with scikit-learn's clamp (EPS, not EPS times the
+    mean of X), scikit-learn's mu iterates, to rounding."""
     omega(1.0)
+    monkeypatch.setattr(B, "relative_floor", lambda X: B.EPS)
     X = _data(beta)
     Xi = sp.csr_matrix(X) if sparse else X
     W0, H0 = initialize(X, 4, "nndsvda", 0)
@@ -75,6 +77,20 @@ def test_emu_with_omega_one_is_scikit_learns_mu(omega, beta, sparse):
     assert n_iter == 40
     np.testing.assert_allclose(W, W_sk, rtol=1e-8, atol=1e-10 * np.abs(W_sk).max())
     np.testing.assert_allclose(H, sk.components_, rtol=1e-8, atol=1e-10 * np.abs(H).max())
+
+
+@pytest.mark.parametrize("beta", [1, 0.5, 1.5])
+def test_emu_is_invariant_to_the_scale_of_X(beta):
+    """emu clamps W H at EPS times the mean of X, so a fit of c X from a start scaled by
+    sqrt(c) is c times the fit of X (scikit-learn's absolute EPS clamp is not: on data of
+    small magnitude it ends at another divergence)."""
+    X = _data(beta, m=70, n=50, seed=6)
+    X[X > 0] += 1e-6  # tiny entries, whose fit the clamp decides
+    W0, H0 = initialize(X, 4, "nndsvda", 0)
+    c = 1e-6
+    W, H, _ = _fit(X, "emu", beta, W0, H0, max_iter=50, tol=0)
+    Wc, Hc, _ = _fit(c * X, "emu", beta, np.sqrt(c) * W0, np.sqrt(c) * H0, max_iter=50, tol=0)
+    np.testing.assert_allclose(Wc @ Hc, c * (W @ H), rtol=1e-6, atol=1e-9 * c * np.abs(X).max())
 
 
 @pytest.mark.parametrize("beta", [1, 1.5])
