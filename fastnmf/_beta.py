@@ -429,9 +429,10 @@ def _fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, 
 
 
 #: Over-relaxation exponent of 'emu' (a multiple of scikit-learn's ``gamma``).  Measured from
-#: scikit-learn's nndsvda start (benchmarks/emu_omega.py): the KL divergence scikit-learn's mu
-#: reaches after 90-200 iterations was reached 1.2-2.4 times sooner in iterations at 1.8 on
-#: eight corpus matrices (spectrogram, images, spectra, counts), without one rejected step.
+#: scikit-learn's nndsvda start (benchmarks/emu_omega.py, benchmarks/results/emu.md): the KL
+#: divergence scikit-learn's mu ends at was reached 1.2-2.4 times sooner in iterations at 1.8
+#: than by mu on eight dense corpus matrices (spectrogram, images, spectra), the loss never
+#: rising; 1.5 and 2.0 were slower on most.
 #: Below 2, the range in which an over-relaxed EM step still converges locally (Salakhutdinov
 #: & Roweis 2003); the safeguard keeps the objective monotone whatever happens.
 EMU_OMEGA = 1.8
@@ -451,6 +452,10 @@ def fit_emu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, 
     raises it) and the over-relaxation is halved (``omega <- 1 + (omega - 1) / 2``; below 1.05
     it is off).  ``n_iter`` counts accepted iterations; ``loss_history_`` has their
     objectives.  Stops by scikit-learn's mu rule (:class:`fastnmf._fit.ErrorRule`).
+
+    On dense X, W H is clamped at EPS times the mean of X where it divides (and in the
+    recorded objective), not at scikit-learn's absolute EPS (:func:`relative_floor`), so
+    the fit does not depend on the scale of X.  ``omega=None`` is :data:`EMU_OMEGA`.
     """
     omega = EMU_OMEGA if omega is None else omega
     pooled = not sp.issparse(X) and n_threads > 1

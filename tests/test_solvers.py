@@ -110,11 +110,12 @@ def test_hals_needs_fewer_products_than_cd_to_a_target():
 
 
 @pytest.mark.parametrize("beta,dense,sparse", [
-    (2, "cd", "hals"), ("frobenius", "cd", "hals"), (1, "mu", "cd"),
-    ("kullback-leibler", "mu", "cd"), (0.5, "mu", "mu"), ("itakura-saito", "mu", "mu")])
+    (2, "cd", "hals"), ("frobenius", "cd", "hals"), (1, "emu", "cd"),
+    ("kullback-leibler", "emu", "cd"), (0.5, "emu", "mu"), ("itakura-saito", "emu", "mu")])
 def test_auto_solver(beta, dense, sparse):
     """Frobenius: cd (scikit-learn's iterates) on dense X, hals on sparse X where it gets
-    several sweeps per product; KL: mu on dense X (BLAS products), Newton cd on sparse X."""
+    several sweeps per product; other beta: emu on dense X (over-relaxed mu, BLAS
+    products); on sparse X Newton cd for KL, mu for the others."""
     X = noisy() + 0.1
     est, _ = fit(X, beta_loss=beta, max_iter=5)
     assert NMF().solver == "auto"
@@ -529,7 +530,7 @@ def test_without_warm_start_a_refit_starts_over():
     (dict(callback=3), TypeError, "callback must be None or a callable"),
     (dict(progress="yes"), TypeError, "progress must be a bool"),
     (dict(warm_start=1), TypeError, "warm_start must be a bool"),
-    (dict(solver="lbfgs"), ValueError, r"solver must be one of \['auto', 'cd', 'mu', 'hals', 'ehals', 'pgd', 'als'\]"),
+    (dict(solver="lbfgs"), ValueError, r"solver must be one of \['auto', 'cd', 'mu', 'emu', 'hals', 'ehals', 'pgd', 'als'\]"),
 ])
 def test_bad_parameters(params, err, msg):
     with pytest.raises(err, match=msg):

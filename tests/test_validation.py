@@ -72,7 +72,7 @@ def _forbid_kernels(monkeypatch):
         (dict(n_components=True), TypeError, r"n_components"),
         (dict(init="svd"), ValueError, r"init must be one of \[None, 'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom'\]; got 'svd'"),
         (dict(solver="nnls"), ValueError,
-         r"solver must be one of \['auto', 'cd', 'mu', 'hals', 'ehals', 'pgd', 'als'\]; got 'nnls'"),
+         r"solver must be one of \['auto', 'cd', 'mu', 'emu', 'hals', 'ehals', 'pgd', 'als'\]; got 'nnls'"),
         (dict(solver="hals", beta_loss=1), ValueError, r"not supported by solver='hals'"),
         (dict(n_init=0), ValueError, r"n_init must be an int >= 1; got 0"),
         (dict(callback="print"), TypeError, r"callback must be None or a callable"),
