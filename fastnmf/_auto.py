@@ -46,7 +46,7 @@ The rules (fits without unknown entries; with them see :func:`fastnmf._masked.re
   1.8 times scikit-learn's exponent), with a safeguard that keeps the objective monotone
   (:func:`fastnmf._beta.fit_emu_beta`) and scikit-learn's mu stopping rule.  From
   scikit-learn's start it reached the divergence scikit-learn's mu ends at 1.2-2.4 times
-  sooner in iterations (KL on a spectrogram, images, spectra, patches; beta=1.5 1.7-1.9
+  sooner in iterations (KL on a spectrogram, images, spectra, patches; beta=1.5 1.5-2.0
   times; ``benchmarks/results/emu.md``), at the same cost an iteration; it used to be 'mu'
   (four BLAS products an iteration in row blocks), which 'emu' is at ``omega = 1``.  The
   Newton cd divides per entry and coordinate: ~0.24 s an iteration on a 3748 x 513

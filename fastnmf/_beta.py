@@ -367,6 +367,27 @@ def _apply(F, num, den, l1, l2, gamma):
     F *= num
 
 
+def _mu_step(prob, W, Ht, beta, num, den, penalty, exponent, update_H, keep):
+    """One multiplicative update of W (from its numerator and denominator, already formed)
+    and then of H, in place, the ratio raised to ``exponent`` (scikit-learn's ``gamma``
+    for mu), with scikit-learn's KL denominators and its zeroing of tiny entries."""
+    if beta == 1:
+        den = Ht.sum(axis=0)[np.newaxis, :]
+    _apply(W, num, den, penalty.l1_W, penalty.l2_W, exponent)
+    if beta < 1:
+        W[W < TINY] = 0.0
+    if update_H:
+        num, den = prob.mu_terms_H(W, Ht, beta)
+        if beta == 1:
+            w_sum = W.sum(axis=0)
+            w_sum[w_sum == 0] = 1.0
+            den = w_sum[np.newaxis, :]
+        _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, exponent)
+        if beta <= 1:
+            Ht[Ht < TINY] = 0.0
+        keep.restore(Ht)
+
+
 def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
                 update_H=True, parallel_kernels=False, frozen=None):
     """Multiplicative updates for the beta-divergence (beta != 2).
@@ -400,21 +421,7 @@ def _fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, 
         num, den, div = prob.mu_terms_W(W, Ht, beta, want_loss=fused and n_iter > 1)
         if div is not None:
             monitor.fill_last(div + penalty.value(W, Ht))
-        if beta == 1:
-            den = Ht.sum(axis=0)[np.newaxis, :]
-        _apply(W, num, den, penalty.l1_W, penalty.l2_W, gamma)
-        if beta < 1:
-            W[W < TINY] = 0.0
-        if update_H:
-            num, den = prob.mu_terms_H(W, Ht, beta)
-            if beta == 1:
-                w_sum = W.sum(axis=0)
-                w_sum[w_sum == 0] = 1.0
-                den = w_sum[np.newaxis, :]
-            _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, gamma)
-            if beta <= 1:
-                Ht[Ht < TINY] = 0.0
-            keep.restore(Ht)
+        _mu_step(prob, W, Ht, beta, num, den, penalty, gamma, update_H, keep)
         check = tol > 0 and n_iter % 10 == 0
         if check or not fused or n_iter == max_iter:
             divergence = prob.divergence(W, Ht, beta)
@@ -518,21 +525,7 @@ def _fit_emu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol,
                 go_on = monitor.record(n_iter, objective, W, Ht)
                 if not go_on or rule.met(n_iter, divergence) or n_iter >= max_iter:
                     break
-        if beta == 1:
-            den = Ht.sum(axis=0)[np.newaxis, :]
-        _apply(W, num, den, penalty.l1_W, penalty.l2_W, gamma * step)
-        if beta < 1:
-            W[W < TINY] = 0.0
-        if update_H:
-            num, den = prob.mu_terms_H(W, Ht, beta)
-            if beta == 1:
-                w_sum = W.sum(axis=0)
-                w_sum[w_sum == 0] = 1.0
-                den = w_sum[np.newaxis, :]
-            _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, gamma * step)
-            if beta <= 1:
-                Ht[Ht < TINY] = 0.0
-            keep.restore(Ht)
+        _mu_step(prob, W, Ht, beta, num, den, penalty, gamma * step, update_H, keep)
         pending = True
     return FitResult.from_monitor(W, Ht, n_iter, monitor)
 
