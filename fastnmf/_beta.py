@@ -453,8 +453,8 @@ def fit_emu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, 
     ``omega * gamma`` instead of ``gamma``: in log space, ``log W`` moves ``omega`` times as
     far along the multiplicative step (over-relaxed EM, Salakhutdinov & Roweis 2003).  A
     safeguard keeps the objective monotone: each iterate's objective is compared with the
-    last accepted one's (for dense and sparse KL it comes out of the next W numerator pass,
-    so it costs no extra pass); an iterate that raised it is dropped, the last accepted
+    last accepted one's (on dense X, and for sparse KL, it comes out of the next W numerator
+    pass, :meth:`BetaProblem.loss_in_pass`, so it costs no extra pass); an iterate that raised it is dropped, the last accepted
     factors are restored, the step is taken again with plain mu (``omega = 1``, which never
     raises it) and the over-relaxation is halved (``omega <- 1 + (omega - 1) / 2``; below 1.05
     it is off).  ``n_iter`` counts accepted iterations; ``loss_history_`` has their
@@ -479,9 +479,9 @@ def relative_floor(X):
     on a magnitude spectrogram (mean 1.1e-3; 21% of the entries with ``x > 0`` had
     ``wh < EPS`` after the fit) scikit-learn's mu ended at a true KL divergence of 45.73 on X
     and of 45.31 (in X's units) on X / mean(X).  A floor proportional to X's scale makes the
-    updates invariant to it: there 'emu' ended at 44.06 (43.1 with EPS, by scikit-learn's
-    EPS-clamped measure, but 46.11 by the true divergence, the clamp hiding its misfit of the
-    tiny entries)."""
+    updates invariant to it: there 'emu' ended at a true divergence of 43.12; with the
+    absolute EPS at 46.11 (43.11 by scikit-learn's EPS-clamped measure: the clamp hid its
+    misfit of the tiny entries)."""
     scale = float(X.mean(dtype=np.float64))
     return EPS * scale if scale > 0 and np.isfinite(scale) else EPS
 
