@@ -207,41 +207,33 @@ class BetaProblem:
                 loss = (loss + self.x_beta_sum(beta)) / (beta * (beta - 1))
         return num, den, loss
 
-    @property
-    def x_log_sum(self):
-        """``sum log x`` over the entries with ``x > 0``, float64 (computed once)."""
-        if getattr(self, "_x_log_sum", None) is None:
+    def _positive_sum(self, key, fn):
+        """``sum fn(x)`` over the blocks of rows of X, ``x`` a block's entries with ``x > 0``
+        in float64; computed once per ``key``."""
+        cache = self.__dict__.setdefault("_positive_sums", {})
+        if key not in cache:
             total = 0.0
             for rows in self.row_blocks():
                 xb = self.dense_rows(rows).astype(np.float64, copy=False)
-                total += float(np.sum(np.log(xb[xb > 0])))
-            self._x_log_sum = total
-        return self._x_log_sum
+                total += float(fn(xb[xb > 0]))
+            cache[key] = total
+        return cache[key]
+
+    @property
+    def x_log_sum(self):
+        """``sum log x`` over the entries with ``x > 0``, float64 (computed once)."""
+        return self._positive_sum("log", lambda x: np.sum(np.log(x)))
 
     def x_beta_sum(self, beta):
         """``sum x ** beta`` over the entries with ``x > 0``, float64 (computed once per
         beta)."""
-        cache = self.__dict__.setdefault("_x_beta_sums", {})
-        if beta not in cache:
-            total = 0.0
-            for rows in self.row_blocks():
-                xb = self.dense_rows(rows).astype(np.float64, copy=False)
-                total += float(np.sum(xb[xb > 0] ** beta))
-            cache[beta] = total
-        return cache[beta]
+        return self._positive_sum(("power", beta), lambda x: np.sum(x ** beta))
 
     @property
     def x_log_x(self):
         """``sum x log x`` over the entries with ``x > 0``, float64 (computed once, by blocks
         of rows)."""
-        if getattr(self, "_x_log_x", None) is None:
-            total = 0.0
-            for rows in self.row_blocks():
-                xb = self.dense_rows(rows).astype(np.float64, copy=False)
-                xb = xb[xb > 0]
-                total += float(np.dot(xb, np.log(xb)))
-            self._x_log_x = total
-        return self._x_log_x
+        return self._positive_sum("x log x", lambda x: np.dot(x, np.log(x)))
 
     @property
     def x_sum(self):
