@@ -33,8 +33,13 @@ def test_randomized_svd_is_sklearns(shape, sparse, dtype):
     assert U1.dtype == U0.dtype and s1.dtype == s0.dtype and V1.dtype == V0.dtype
     assert U1.shape == U0.shape and V1.shape == V0.shape
     tol = 1e-4 if dtype == np.float32 else 1e-10
+    # X is rank 8 plus noise; beyond the 8th, the sketch has not resolved the noise's
+    # clustered singular values (1-3% from the true ones, both libraries): there rounding,
+    # amplified by the power iterations, moves them by up to ~1e-10 relative
+    signal = min(k, 8)
+    np.testing.assert_allclose(s1[:signal], s0[:signal], rtol=tol)
+    np.testing.assert_allclose(s1[signal:], s0[signal:], rtol=max(tol, 1e-9))
     # the leading singular triplets are well separated: compare them entry by entry
-    np.testing.assert_allclose(s1, s0, rtol=tol)
     np.testing.assert_allclose(U1[:, :3], U0[:, :3], atol=tol * 10)
     np.testing.assert_allclose(V1[:3], V0[:3], atol=tol * 10)
 
@@ -85,3 +90,23 @@ def test_sparse_start_on_the_kernels_is_sklearns(backend, shape, dtype):
     np.testing.assert_allclose(W1, W0, rtol=tol, atol=tol * np.abs(W0).max())
     np.testing.assert_allclose(H1, H0, rtol=tol, atol=tol * np.abs(H0).max())
     assert (X != before).nnz == 0
+
+
+@pytest.mark.parametrize("shape", [(500, 300), (300, 500)], ids=["tall", "wide"])
+@pytest.mark.parametrize("k", [5, 20])
+def test_one_normalization_per_power_iteration_keeps_sklearns_svd(shape, k):
+    """In float64 the sketch is normalized once per power iteration (scikit-learn: twice).
+    On a spectrum falling over 14 decades, where an unnormalized product loses the most,
+    the leading triplets are still scikit-learn's and the true ones to rounding."""
+    m, n = shape
+    rng = np.random.default_rng(7)
+    U, _ = np.linalg.qr(rng.standard_normal((m, 60)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, 60)))
+    s = np.logspace(0, -14, 60)
+    X = (U * s) @ V.T
+    U0, s0, V0 = sk_randomized_svd(X, k, random_state=0)
+    U1, s1, V1 = randomized_svd(X, k, random_state=0)
+    np.testing.assert_allclose(s1, s0, rtol=1e-11)
+    np.testing.assert_allclose(s1, s[:k], rtol=1e-11)
+    np.testing.assert_allclose(U1, U0, atol=1e-10)
+    np.testing.assert_allclose(V1, V0, atol=1e-10)
