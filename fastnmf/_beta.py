@@ -79,15 +79,16 @@ class BetaProblem:
             yield slice(start, min(hi, start + step))
 
     def row_groups(self):
-        """Boundaries of at most :data:`MAX_GROUPS` groups of whole row blocks, fixed by X's
-        shape alone: the multiplicative updates on dense X run one group per task on
-        fastnmf's pool, each task's partial sums added in group order, so that the factors
-        do not depend on the thread count."""
+        """Boundaries of at most :data:`MAX_GROUPS` groups of rows of about equal size (as
+        many as there are row blocks), fixed by X's shape alone: the multiplicative updates
+        on dense X run one group per task on fastnmf's pool, each task's partial sums added
+        in group order, so that the factors do not depend on the thread count.  Equal
+        groups, not whole blocks: on the 863-row spectrogram the two groups of whole blocks
+        were 511 and 352 rows, and the thread with the short one waited for the other
+        (emu 2.4 against 2.15 ms an iteration)."""
         m = self.X.shape[0]
-        step = self.block_rows
-        blocks = -(-m // step)
-        per = max(1, -(-blocks // MAX_GROUPS))
-        return list(range(0, m, per * step)) + [m]
+        groups = min(MAX_GROUPS, -(-m // self.block_rows))
+        return [g * m // groups for g in range(groups)] + [m]
 
     def map_groups(self, fn):
         """``[fn(lo, hi) for every row group]``, on the pool when there are threads."""

@@ -205,8 +205,14 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
 
     # the products' outputs: two buffers written in place at every step (a fresh rows x l
     # array per step costs its page faults: 100000 x 42, 10-20 ms on top of a 10 ms product)
-    Y = np.empty((rows, n_random), dtype=Q.dtype)
-    Z = np.empty((cols, n_random), dtype=Q.dtype)
+    buffers = {}
+
+    def buffer(side):  # 'rows' or 'cols' x Q's width (below k + 10 where an LU of a wide
+        # sketch cut it); one per side, so a product never writes over its own input
+        shape = (rows if side == "rows" else cols, Q.shape[1])
+        if side not in buffers or buffers[side].shape != shape:
+            buffers[side] = np.empty(shape, dtype=Q.dtype)
+        return buffers[side]
 
     def m_times(F, out):
         if native is not None:
@@ -226,15 +232,15 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
 
     for _ in range(n_iter):
         if both_sides:
-            Q = lu(m_times(Q, Y))
-            Q = lu(mt_times(Q, Z))
+            Q = lu(m_times(Q, buffer("rows")))
+            Q = lu(mt_times(Q, buffer("cols")))
         else:
-            Q = lu(mt_times(m_times(Q, Y), Z))
-    Y = m_times(Q, Y)
+            Q = lu(mt_times(m_times(Q, buffer("rows")), buffer("cols")))
+    Y = m_times(Q, buffer("rows"))
     with _threads_if(Y.size >= _THREADED_FACTOR_SIZE):
         Q, _ = linalg.qr(Y, mode="economic", check_finite=False)
     if sp.issparse(M):
-        B = np.asarray(mt_times(Q, Z).T)
+        B = np.asarray(mt_times(Q, buffer("cols")).T)
     else:
         with _threads_if(threaded):
             B = Q.T @ M

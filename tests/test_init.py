@@ -19,7 +19,10 @@ def _lowrank(m, n, k, dtype, sparse, seed):
     return X.astype(dtype)
 
 
-CASES = [(300, 200, 5), (200, 300, 5), (60, 40, 20), (1200, 90, 12)]
+# (20, 10, 3) and (10, 20, 3): the k + 10 columns of the sketch outnumber the short side, so
+# its LU is wide and cuts the sketch's width; (50, 50, 5): square, both sides one shape
+CASES = [(300, 200, 5), (200, 300, 5), (60, 40, 20), (1200, 90, 12), (20, 10, 3), (10, 20, 3),
+         (50, 50, 5)]
 
 
 @pytest.mark.parametrize("shape", CASES, ids=lambda s: "x".join(map(str, s)))
