@@ -3,16 +3,23 @@
 
 Usage::
 
-    python benchmarks/emu_omega.py                         # the default cases, omega 1.5/1.8/2.0
-    python benchmarks/emu_omega.py --cases digits --omegas 1.8 --beta 0
+    python benchmarks/emu_omega.py                         # the default cases
+    python benchmarks/emu_omega.py --cases digits --omegas 1.8 --momenta 0,0.5 --beta 0
     python benchmarks/emu_omega.py --out benchmarks/results/emu.md
 
 For each corpus case (``benchmarks/datasets.py``) and beta-divergence: scikit-learn's
 nndsvda start (``random_state=0``) is computed once; from it scikit-learn's
 ``NMF(solver='mu', init='custom')`` runs with its defaults (``tol=1e-4``,
 ``max_iter=200``) and is timed; fastnmf's ``solver='mu'`` (scikit-learn's iterates) and
-``solver='emu'`` at each ``omega`` (:data:`fastnmf._beta.EMU_OMEGA` set for the run) run
-from the same start with ``tol=0`` and ``--max-iter`` iterations.
+``solver='emu'`` at each ``omega`` and ``momentum`` (:data:`fastnmf._beta.EMU_OMEGA` and
+:data:`~fastnmf._beta.EMU_MOMENTUM` set for the run) run from the same start with ``tol=0``
+and ``--max-iter`` iterations.
+
+A second table (unless ``--no-whole``) times the whole default calls as a user makes them:
+scikit-learn's ``NMF(k, solver='mu', beta_loss=..., random_state=0).fit_transform(X)``
+against fastnmf's ``NMF(k, beta_loss=..., random_state=0).fit_transform(X)`` ('auto', which
+runs 'emu' on dense X), initialization and stopping rules included, with each one's
+iterations and final divergence (this script's measure).
 
 Loss: the beta-divergence itself, computed here from each iterate in float64 with W H
 floored only at the smallest normal float64 (not at float32's epsilon, the clamp inside
@@ -86,14 +93,15 @@ def run_sklearn(X, k, beta, W0, H0):
     return time.perf_counter() - t0, est.n_iter_, divergence(X, W, est.components_, BETA_OF[beta])
 
 
-def run_fastnmf(X, k, beta, W0, H0, solver, omega, max_iter, losses=None):
+def run_fastnmf(X, k, beta, W0, H0, solver, omega, momentum, max_iter, losses=None):
     """(loss_history_, time_history_); with ``losses`` (a list) the divergence of every
     iterate is appended to it (untimed: the callback's work)."""
     import fastnmf
     import fastnmf._beta as B
 
-    saved = B.EMU_OMEGA
-    B.EMU_OMEGA = omega if omega is not None else saved
+    saved = B.EMU_OMEGA, B.EMU_MOMENTUM
+    B.EMU_OMEGA = omega if omega is not None else saved[0]
+    B.EMU_MOMENTUM = momentum if momentum is not None else saved[1]
     try:
         cb = None
         if losses is not None:
@@ -105,8 +113,33 @@ def run_fastnmf(X, k, beta, W0, H0, solver, omega, max_iter, losses=None):
             warnings.simplefilter("ignore")
             est.fit_transform(X, W=W0.copy(), H=H0.copy())
     finally:
-        B.EMU_OMEGA = saved
+        B.EMU_OMEGA, B.EMU_MOMENTUM = saved
     return np.asarray(est.loss_history_), np.asarray(est.time_history_)
+
+
+def whole_row(name, X, k, beta, repeats):
+    """A markdown row: both libraries' whole default calls (see the module docstring)."""
+    import fastnmf
+    from sklearn.decomposition import NMF as SKNMF
+
+    times = {"sk": [], "fn": []}
+    for _ in range(repeats):
+        for who, make in (("sk", lambda: SKNMF(k, solver="mu", beta_loss=beta, random_state=0)),
+                          ("fn", lambda: fastnmf.NMF(k, beta_loss=beta, random_state=0))):
+            est = make()
+            time.sleep(0.2)  # idle threads of the other library stop spinning
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                W = est.fit_transform(X)
+            times[who].append(time.perf_counter() - t0)
+            if who == "sk":
+                sk_it, sk_loss = est.n_iter_, divergence(X, W, est.components_, BETA_OF[beta])
+            else:
+                fn_it, fn_loss = est.n_iter_, divergence(X, W, est.components_, BETA_OF[beta])
+    sk_s, fn_s = float(np.median(times["sk"])), float(np.median(times["fn"]))
+    return (f"| {name} | {sk_s:.3f} | {sk_it} | {fn_s:.3f} | {fn_it} | **{sk_s / fn_s:.2f}×** | "
+            f"{sk_loss:.6g} | {fn_loss:.6g} | {fn_loss / sk_loss:.4f} |")
 
 
 def first_reach(losses, target):
@@ -118,14 +151,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
     ap.add_argument("--beta", default="kl", help="kl, is, or a number (not 2)")
-    ap.add_argument("--omegas", default="1.5,1.8,2.0")
+    ap.add_argument("--omegas", default="1.8")
+    ap.add_argument("--momenta", default="0,0.5")
+    ap.add_argument("--no-whole", action="store_true", help="skip the whole default calls")
     ap.add_argument("--max-iter", type=int, default=400)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     beta = beta_value(args.beta)
     omegas = [float(o) for o in args.omegas.split(",") if o]
-    contenders = [("mu", None)] + [("emu", o) for o in omegas]
+    momenta = [float(o) for o in args.momenta.split(",") if o]
+    contenders = [("mu", None, None)] + [("emu", o, mo) for o in omegas for mo in momenta]
     import fastnmf
 
     lines = [
@@ -141,10 +177,11 @@ def main(argv=None):
         "in --max-iter iterations",
         "",
         "| case | shape | k | sklearn it | sklearn s | "
-        + " | ".join(f"{s}{'' if o is None else ' ' + str(o)} it / s / ratio / mono"
-                      for s, o in contenders) + " |",
+        + " | ".join(f"{s}{'' if o is None else f' {o}/{mo}'} it / s / ratio / mono"
+                      for s, o, mo in contenders) + " |",
         "|---|---|---|---|---|" + "---|" * len(contenders),
     ]
+    whole = []
     for case in D.get_cases(args.cases):
         try:
             X, _ = case.load()
@@ -154,18 +191,18 @@ def main(argv=None):
         X = X.astype(np.float64)
         k = case.n_components
         W0, H0 = sklearn_start(X, k)
-        run_fastnmf(X, k, beta, W0, H0, "mu", None, 5)  # warm-up (JIT, pools)
+        run_fastnmf(X, k, beta, W0, H0, "mu", None, None, 5)  # warm-up (JIT, pools)
         sk_times, sk_iter, sk_loss, per = [], None, None, {c: [] for c in contenders}
         for _ in range(args.repeats):
             t, sk_iter, sk_loss = run_sklearn(X, k, beta, W0, H0)
             sk_times.append(t)
             for c in contenders:
-                per[c].append(run_fastnmf(X, k, beta, W0, H0, c[0], c[1], args.max_iter)[1])
+                per[c].append(run_fastnmf(X, k, beta, W0, H0, *c, args.max_iter)[1])
         sk_s = float(np.median(sk_times))
         cells = []
         for c in contenders:
             losses = []
-            run_fastnmf(X, k, beta, W0, H0, c[0], c[1], args.max_iter, losses=losses)
+            run_fastnmf(X, k, beta, W0, H0, *c, args.max_iter, losses=losses)
             it = first_reach(losses, sk_loss)
             mono = bool(np.all(np.diff(losses) <= 1e-12 * abs(losses[0])))
             if it is None:
@@ -177,6 +214,18 @@ def main(argv=None):
         row = f"| {case.name} | {shape} | {k} | {sk_iter} | {sk_s:.3f} | " + " | ".join(cells) + " |"
         print(row, flush=True)
         lines.append(row)
+        if not args.no_whole:
+            whole.append(whole_row(case.name, X, k, beta, args.repeats))
+            print(whole[-1], flush=True)
+    if whole:
+        lines += ["", "## The whole default call", "",
+                  "scikit-learn `NMF(k, solver='mu', beta_loss, random_state=0)` against fastnmf "
+                  "`NMF(k, beta_loss, random_state=0)` ('auto': emu), `fit_transform(X)` timed "
+                  f"whole, medians of {args.repeats} interleaved repeats; loss ratio = fastnmf / "
+                  "scikit-learn (this script's divergence)", "",
+                  "| case | sklearn s | sklearn it | fastnmf s | fastnmf it | time ratio | "
+                  "sklearn loss | fastnmf loss | loss ratio |",
+                  "|---|---|---|---|---|---|---|---|---|"] + whole
     text = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).write_text(text)

@@ -43,12 +43,14 @@ The rules (fits without unknown entries; with them see :func:`fastnmf._masked.re
   per iteration grows with nnz, mu's with m n k through the products it cannot avoid).
 - Any beta but 2 on dense X (KL included, frozen components and ``update_H=False`` too):
   'emu', scikit-learn's multiplicative updates over-relaxed (the update ratio raised to
-  1.8 times scikit-learn's exponent), with a safeguard that keeps the objective monotone
-  (:func:`fastnmf._beta.fit_emu_beta`) and scikit-learn's mu stopping rule.  From
-  scikit-learn's start it reached the divergence scikit-learn's mu ends at 1.2-2.4 times
-  sooner in iterations (KL on a spectrogram, images, spectra, patches; beta=1.5 1.5-2.0
-  times; ``benchmarks/results/emu.md``), at the same cost an iteration; it used to be 'mu'
-  (four BLAS products an iteration in row blocks), which 'emu' is at ``omega = 1``.  The
+  1.8 times scikit-learn's exponent) with momentum in log space, under a safeguard that
+  keeps the objective monotone (:func:`fastnmf._beta.fit_emu_beta`), and scikit-learn's mu
+  stopping rule.  From scikit-learn's start it reached the divergence scikit-learn's mu
+  ends at 2.4-11 times sooner in iterations (KL on a spectrogram, images, spectra,
+  patches; beta=1.5 2.8-3.4 times; ``benchmarks/results/emu.md``), at about the same cost
+  an iteration; whole default calls against scikit-learn's were 1.2-3.1 times faster at a
+  divergence 2-26% lower.  It used to be 'mu' (four BLAS products an iteration in row
+  blocks), which 'emu' is at ``omega = 1`` without momentum.  The
   Newton cd divides per entry and coordinate: ~0.24 s an iteration on a 3748 x 513
   spectrogram against ~15 ms for mu.
 - Kullback-Leibler on sparse X with frozen components, or any other beta on sparse X: 'mu'

@@ -652,7 +652,11 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
         alpha_list = [alpha_W]
     common = dict(beta_loss=beta_loss, max_iter=max_iter, tol=tol, alpha_H=alpha_H,
                   l1_ratio=l1_ratio, backend=backend)
-    resolved = _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
+    try:
+        resolved = _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
+    except ValueError as exc:  # say why a fit without NaN meets the missing-entries rules
+        raise ValueError(f"select_rank fits with its held-out entries treated as missing: "
+                         f"{exc}") from None
     complement = beta == 2 and resolved == "cd"  # the Frobenius cd: X minus a sparse set
 
     if method in ("consensus", "both"):

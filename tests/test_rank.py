@@ -225,8 +225,12 @@ def test_errors():
         select_rank(X, [2], test_fraction=0.0)
     with pytest.raises(ValueError, match="beta_loss must be 'frobenius' or 'kullback-leibler'"):
         select_rank(X, [2], beta_loss="itakura-saito")
-    with pytest.raises(ValueError, match="solver='pgd' does not fit missing entries"):
+    with pytest.raises(ValueError, match="held-out entries treated as missing: "
+                                         "solver='pgd' does not fit missing entries"):
         select_rank(X, [2], solver="pgd")
+    with pytest.raises(ValueError, match="held-out entries treated as missing: "
+                                         "solver='emu' does not fit missing entries"):
+        select_rank(X, [2], beta_loss="kullback-leibler", solver="emu")
     with pytest.raises(ValueError, match="axis must be 0"):
         select_rank(X, [2], method="consensus", axis=2)
     with pytest.raises(ValueError, match="n_repeats must be"):
