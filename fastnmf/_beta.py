@@ -439,13 +439,15 @@ EMU_OMEGA = 1.8
 
 #: Momentum of 'emu': after each accepted iteration, each entry of W and H is multiplied by
 #: its ratio over the last accepted iteration (clipped to [1/10, 10]) raised to this power,
-#: a heavy-ball step in log space on top of the over-relaxed one.  Measured with the
-#: solver's rules from nndsvda starts (KL, beta=0.5 and 1.5 on a spectrogram, digits, faces,
-#: coffee spectra; benchmarks/emu_omega.py and the session's prototype): at 0.5 every fit
-#: ended at or below momentum 0's divergence or scikit-learn's mu's, and stopped by
-#: scikit-learn's rule up to 30% sooner (spectrogram KL: 140 against 200 iterations, 43.06
-#: against 43.12); 0.7 and 0.9 went faster on some but stopped early above scikit-learn's
-#: (digits, beta=0.5: +1.2% and +2.0%).
+#: a heavy-ball step in log space on top of the over-relaxed one.  Measured
+#: (benchmarks/emu_omega.py, benchmarks/results/emu.md): from scikit-learn's start, 0.5
+#: reached scikit-learn mu's final divergence in 1.4-2.0 times fewer iterations than no
+#: momentum on eight dense KL matrices and five at beta=1.5; with the default stopping rule
+#: the spectrogram KL fit stopped after 140 iterations instead of running to 200, at a lower
+#: divergence (43.06 against 43.12).  In a sweep over 0.3-0.9 from nndsvda starts (KL,
+#: beta=0.5 and 1.5; spectrogram, digits, faces, coffee spectra; ``--momenta``) 0.7 and 0.9
+#: were faster on some but stopped by the rule above scikit-learn's final divergence on
+#: digits at beta=0.5 (+1.2%, +2.0%), where 0.5 ended within 0.01% of it.
 EMU_MOMENTUM = 0.5
 #: its growth after an accepted iteration (up to its cap), its division after a dropped one,
 #: and the value below which it is off

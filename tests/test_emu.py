@@ -197,10 +197,15 @@ def test_emu_refuses_the_frobenius_loss_and_missing_entries():
         NMF(3, solver="emu", beta_loss=1).fit(Xn)
 
 
-def test_auto_runs_emu_on_dense_kl_only():
+def test_auto_runs_emu_for_kl_and_dense_beta():
     X = _data(1)
     assert choose_solver(X, 4, 1.0) == "emu"
-    assert choose_solver(sp.csr_matrix(X), 4, 1.0) == "cd"
+    assert choose_solver(sp.csr_matrix(X), 4, 1.0) == "emu"
+    assert choose_solver(sp.csr_matrix(X), 4, 1.0, frozen=True) == "emu"
+    assert choose_solver(X, 4, 1.5) == "emu"
+    assert choose_solver(sp.csr_matrix(X), 4, 1.5) == "mu"
+    model = NMF(4, beta_loss="kullback-leibler", random_state=0).fit(sp.csr_matrix(X))
+    assert model.solver_ == "emu"
     model = NMF(4, beta_loss="kullback-leibler", random_state=0).fit(X)
     assert model.solver_ == "emu"
     assert (np.diff(model.loss_history_) <= 1e-10 * model.loss_history_[0]).all()
