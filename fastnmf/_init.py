@@ -155,10 +155,10 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
       the corpus and two synthetic cases: max relative difference from scikit-learn's start
       3.0e-12 (2.0e-12 with both); on a spectrum falling over 14 decades the leading
       triplets agree to 1e-12; in a cluster of noise singular values the sketch has not
-      resolved (1-3% from the true ones in both libraries) up to 4e-10.  The LU of the tall
-      side was a third of the start on a 100000 x 20000 CSR matrix (7 of ~30 ms each), which
-      now takes half scikit-learn's time instead of its time.  float32 keeps both
-      normalizations (there ``sqrt(eps)`` is 2.4e-4).
+      resolved (1-3% from the true ones in both libraries) up to 4e-10.  On a 100000 x 20000
+      CSR matrix the seven LUs of the tall side took ~0.23 s of a 1.3 s start (and fresh
+      product outputs, below, ~0.3 s); the start now takes 0.51 s against scikit-learn's
+      1.15 s.  float32 keeps both normalizations (there ``sqrt(eps)`` is 2.4e-4).
     - The LU and QR factorizations of the thin sketch and the small SVD run on one BLAS
       thread unless the sketch is tall (OpenBLAS's threaded getrf on a C-ordered tall, thin
       matrix took 10x longer than one thread: 14 ms against 1.5 ms at 4000 x 42), and the
