@@ -77,12 +77,11 @@ than both there.
 import scipy.sparse as sp
 
 
-def choose_solver(X, k, beta, *, update_H=True, frozen=False):
+def choose_solver(X, k, beta, *, update_H=True):
     """The solver 'auto' runs on X (no unknown entries) at rank ``k`` for ``beta``.
 
-    ``update_H=False``: only W is fitted (H given); ``frozen``: some components are held
-    fixed (every solver 'auto' picks takes them, so it changes nothing now; kept for the
-    callers, which pass it).  Returns one of 'hals', 'cd', 'als', 'emu', 'mu'.
+    ``update_H=False``: only W is fitted (H given).  Frozen components do not enter: every
+    solver it picks takes them.  Returns one of 'hals', 'cd', 'als', 'emu', 'mu'.
     """
     if beta == 2:
         if not update_H:

@@ -381,6 +381,15 @@ def _mu_step(prob, W, Ht, beta, num, den, penalty, exponent, update_H, keep):
         keep.restore(Ht)
 
 
+def _pooled_blas(X, n_threads):
+    """The BLAS threads of a mu/emu fit: on dense X with threads, one (the row groups run on
+    fastnmf's pool, one BLAS thread each: threaded OpenBLAS on these thin products, between
+    single-threaded NumPy steps, measured 1.7x slower on 2 cores than one thread: 3791 x
+    513, k=12); otherwise as they are."""
+    pooled = not sp.issparse(X) and n_threads > 1
+    return blas_threads(1) if pooled else contextlib.nullcontext()
+
+
 def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
                 update_H=True, parallel_kernels=False, frozen=None):
     """Multiplicative updates for the beta-divergence (beta != 2).
@@ -390,11 +399,7 @@ def fit_mu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, m
     denominators; every 10 iterations it stops when
     ``sqrt(2 D)`` improved by less than ``tol`` times its initial value.
     """
-    # dense X: the row groups run on fastnmf's pool, one BLAS thread each (threaded OpenBLAS
-    # on these thin products, between single-threaded NumPy steps, measured 1.7x slower on 2
-    # cores than one thread: 3791 x 513, k=12)
-    pooled = not sp.issparse(X) and n_threads > 1
-    with blas_threads(1) if pooled else contextlib.nullcontext():
+    with _pooled_blas(X, n_threads):
         return _fit_mu_beta(X, W, Ht, beta=beta, kernels=kernels, n_threads=n_threads,
                             penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
                             update_H=update_H, frozen=frozen)
@@ -485,8 +490,7 @@ def fit_emu_beta(X, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, 
     """
     omega = EMU_OMEGA if omega is None else omega
     momentum = EMU_MOMENTUM if momentum is None else momentum
-    pooled = not sp.issparse(X) and n_threads > 1
-    with blas_threads(1) if pooled else contextlib.nullcontext():
+    with _pooled_blas(X, n_threads):
         return _fit_emu_beta(X, W, Ht, beta=beta, kernels=kernels, n_threads=n_threads,
                              penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
                              update_H=update_H, frozen=frozen, omega=float(omega),

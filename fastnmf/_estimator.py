@@ -473,7 +473,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             starts = _masked.scaled_starts(obs, starts, beta)
         k = starts[0][1].shape[1]
         if obs is None and solver == "auto":  # every rule of 'auto': fastnmf._auto
-            solver = choose_solver(X, k, beta, update_H=update_H, frozen=frozen_param is not None)
+            solver = choose_solver(X, k, beta, update_H=update_H)
         # the stopping rule 'auto' gives its choice, if not the solver's own (fastnmf._auto)
         auto_stop = stopping(solver, beta) if obs is None and p["solver"] == "auto" else None
         if solver in ("mu", "emu") and p["init"] == "nndsvd" and update_H and not warm:

@@ -201,7 +201,10 @@ def test_auto_runs_emu_for_kl_and_dense_beta():
     X = _data(1)
     assert choose_solver(X, 4, 1.0) == "emu"
     assert choose_solver(sp.csr_matrix(X), 4, 1.0) == "emu"
-    assert choose_solver(sp.csr_matrix(X), 4, 1.0, frozen=True) == "emu"
+    W0, H0 = initialize(X, 4, "nndsvda", 0)  # frozen components: still emu
+    frozen = NMF(4, beta_loss=1.0, init="custom", frozen_components=[0], max_iter=5)
+    frozen.fit(sp.csr_matrix(X), W=W0.copy(), H=H0.copy())
+    assert frozen.solver_ == "emu"
     assert choose_solver(X, 4, 1.5) == "emu"
     assert choose_solver(sp.csr_matrix(X), 4, 1.5) == "mu"
     model = NMF(4, beta_loss="kullback-leibler", random_state=0).fit(sp.csr_matrix(X))
