@@ -4,22 +4,26 @@ whole default call over a grid of shape, density, rank (2 to 256), dtype and los
 
 Usage::
 
-    python benchmarks/auto_table.py --out benchmarks/results/auto.md     # about 10 minutes on 2 cores
-    python benchmarks/auto_table.py --quick                              # a few rows
+    python benchmarks/auto_table.py --json benchmarks/results/auto.json    # ~8 minutes, 2 cores
+    python benchmarks/auto_table.py --json benchmarks/results/auto.json --append  # another run
+    python benchmarks/fit_cost_model.py benchmarks/results/auto.json       # the model, auto.md
+    python benchmarks/auto_table.py --quick --json /tmp/auto.json         # a few rows
 
-For each row: ``NMF(k, beta_loss=..., solver=s, random_state=0)`` with every other parameter
-at its default, for each candidate ``s`` ('hals', 'cd', 'mu' for the Frobenius loss; 'cd',
-'mu', 'emu' for KL), the whole ``fit_transform`` timed (initialization included), interleaved,
-median of ``--repeats``.  The target loss is the final loss of the candidate that follows
-scikit-learn's iterates (fastnmf 'cd' for Frobenius, as scikit-learn's default solver;
-'mu' for KL, scikit-learn's only KL solver); "to target" is what a candidate's call would
-have taken had it stopped at its first iteration at or below that loss (its whole time
-minus the iterations after that one, from ``loss_history_`` and ``time_history_``).  The
-best is the fastest whole call among the candidates whose final loss is at most 1% above
-the target (what users time, and the real-data corpus's criterion); ``solver='auto'`` is
-run too, and is right when its loss is at most 1% above the target and its whole call
-within 10% of the best's.  "To target" is shown because it is where
-'hals' shines: it reaches the target sooner than cd but often keeps going.
+For each row: ``NMF(k, beta_loss=..., random_state=0)`` with every other parameter at its
+default, made to run each candidate ``s`` ('hals', 'cd', 'mu' for the Frobenius loss; 'cd',
+'mu', 'emu' for KL; 'mu', 'emu' for beta=1.5) as ``solver='auto'`` runs it had it chosen
+``s`` (the guard on dense cd included), the whole ``fit_transform`` timed (initialization
+included), interleaved, median of ``--repeats``.  The target loss is the final loss of the
+solver that follows scikit-learn's iterates, named as a user would (``solver='cd'`` for
+Frobenius, scikit-learn's default solver; 'mu' for the other losses, scikit-learn's only
+solver for them); "to target" is what a candidate's call would have taken had it stopped at
+its first iteration at or below that loss (its whole time minus the iterations after that
+one, from ``loss_history_`` and ``time_history_``).
+
+The script only measures: ``--json`` gets every candidate's measurement (whole call,
+iterations, seconds an iteration, seconds outside the iterations, loss, target), and
+``benchmarks/fit_cost_model.py`` fits the cost model of ``solver='auto'`` to it and writes
+the table (``benchmarks/results/auto.md``) with the model's predictions and choices.
 
 Data (synthetic; the real-data corpus is ``benchmarks/corpus.py``): X = W H with W, H
 drawn from a gamma distribution at rank 10 plus 5% uniform noise; sparse X keeps a random
@@ -29,32 +33,52 @@ Poisson counts of them (sparse: the nonzero counts).
 
 import argparse
 import datetime
+import json
+import os
 import platform
 import sys
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import scipy.sparse as sp
 
 import fastnmf
+import fastnmf._estimator
 from fastnmf._auto import choose_solver
 
-CANDIDATES = {"frobenius": ("hals", "cd", "mu"), "kullback-leibler": ("cd", "mu", "emu")}
-REFERENCE = {"frobenius": "cd", "kullback-leibler": "mu"}
-BETA = {"frobenius": 2.0, "kullback-leibler": 1.0}
+CANDIDATES = {"frobenius": ("hals", "cd", "mu"), "kullback-leibler": ("cd", "mu", "emu"),
+              1.5: ("mu", "emu")}
+REFERENCE = {"frobenius": "cd", "kullback-leibler": "mu", 1.5: "mu"}
+BETA = {"frobenius": 2.0, "kullback-leibler": 1.0, 1.5: 1.5}
+NAME = {"frobenius": "Frobenius", "kullback-leibler": "KL", 1.5: "beta=1.5"}
 
 #: (m, n, density or None for dense, loss, ranks, dtypes)
 GRID = [
+    (100, 80, None, "frobenius", (4, 16), ("float64",)),
+    (300, 3000, 0.02, "frobenius", (4, 16), ("float64",)),
+    (100, 80, None, "kullback-leibler", (4, 16), ("float64",)),
+    (500, 300, None, "kullback-leibler", (8,), ("float64",)),
+    (300, 3000, 0.02, "kullback-leibler", (4, 16), ("float64",)),
+    (100, 80, None, 1.5, (4,), ("float64",)),
+    (300, 3000, 0.02, 1.5, (8,), ("float64",)),
     (300, 200, None, "frobenius", (2, 8, 32, 128), ("float64", "float32")),
     (3000, 1000, None, "frobenius", (2, 8, 32, 128, 256), ("float64", "float32")),
     (3000, 1000, 0.1, "frobenius", (2, 8, 32, 128), ("float64",)),
     (10000, 5000, 0.01, "frobenius", (2, 8, 32, 128, 256), ("float64", "float32")),
     (20000, 10000, 0.001, "frobenius", (2, 8, 32), ("float64",)),
+    (5000, 100, None, "frobenius", (8, 32), ("float64",)),
+    (50000, 2000, 0.005, "frobenius", (8, 32, 128), ("float64",)),
     (1000, 500, None, "kullback-leibler", (2, 8, 32, 128), ("float64", "float32")),
     (3000, 1000, 0.1, "kullback-leibler", (2, 8, 32), ("float64",)),
     (10000, 5000, 0.01, "kullback-leibler", (2, 8, 32), ("float64",)),
+    (3000, 500, None, "kullback-leibler", (8, 32), ("float64",)),
+    (50000, 2000, 0.005, "kullback-leibler", (8, 32), ("float64",)),
+    (1000, 500, None, 1.5, (8, 32), ("float64",)),
+    (3000, 1000, 0.1, 1.5, (8, 32), ("float64",)),
+    (10000, 5000, 0.01, 1.5, (8,), ("float64",)),
 ]
 QUICK = [
     (300, 200, None, "frobenius", (8,), ("float64",)),
@@ -69,7 +93,7 @@ def make_X(m, n, density, loss, dtype, seed=0, rank=10):
     if density is None:
         V = W @ H
         V += 0.05 * V.mean() * rng.random((m, n))
-        if loss == "kullback-leibler":
+        if loss != "frobenius":
             V = rng.poisson(V).astype(np.float64)
         return V.astype(dtype)
     nnz = int(round(density * m * n))
@@ -77,22 +101,30 @@ def make_X(m, n, density, loss, dtype, seed=0, rank=10):
     rows, cols = np.divmod(flat, n)
     vals = np.einsum("ij,ji->i", W[rows], H[:, cols])
     vals += 0.05 * vals.mean() * rng.random(len(vals))
-    if loss == "kullback-leibler":
+    if loss != "frobenius":
         vals = rng.poisson(vals).astype(np.float64) + 1.0  # stored entries are counts >= 1
     X = sp.csr_matrix((vals.astype(dtype), (rows, cols)), shape=(m, n))
     X.sum_duplicates()
     return X
 
 
-def run(X, k, loss, solver):
-    est = fastnmf.NMF(k, beta_loss=loss, solver=solver, random_state=0)
-    with warnings.catch_warnings():
+def run(X, k, loss, solver, forced=True):
+    """One whole default call.  ``forced``: ``solver='auto'`` made to run ``solver`` (with
+    the stopping rule 'auto' gives it, as the guard on dense cd): what 'auto' would run had
+    it chosen ``solver``.  Otherwise ``solver`` is named, as a user would."""
+    est = fastnmf.NMF(k, beta_loss=loss, solver="auto" if forced else solver, random_state=0)
+    with warnings.catch_warnings(), mock.patch.object(
+            fastnmf._estimator, "choose_solver", lambda *a, **kw: solver):
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
         est.fit_transform(X)
         t = time.perf_counter() - t0
-    return dict(time=t, n_iter=int(est.n_iter_), loss=float(est.loss_history_[-1]),
-                history=np.asarray(est.loss_history_), times=np.asarray(est.time_history_))
+    times = np.asarray(est.time_history_)
+    n_iter = int(est.n_iter_)
+    per_iter = (times[-1] - times[0]) / (n_iter - 1) if n_iter > 1 else times[-1]
+    return dict(time=t, n_iter=n_iter, loss=float(est.loss_history_[-1]),
+                per_iter=float(per_iter), setup=float(t - times[-1]),
+                history=np.asarray(est.loss_history_), times=times)
 
 
 def to_target(res, target):
@@ -102,102 +134,95 @@ def to_target(res, target):
     return res["time"] - (float(res["times"][-1]) - float(res["times"][reached[0]]))
 
 
-def measure(m, n, density, loss, k, dtype, repeats):
-    X = make_X(m, n, density, loss, dtype)
-    solvers = CANDIDATES[loss] + ("auto",)
-    runs = {s: [] for s in solvers}
+def measure(X, loss, k, repeats, case=None):
+    m, n = X.shape
+    solvers = CANDIDATES[loss]
+    ref = REFERENCE[loss]
+    named = loss == "frobenius"  # 'auto''s cd has a stopping rule of its own (the guard)
+    runs = {s: [] for s in solvers + (("reference",) if named else ())}
     for _ in range(repeats):
         for s in solvers:
             runs[s].append(run(X, k, loss, s))
+        if named:
+            runs["reference"].append(run(X, k, loss, ref, forced=False))
     out = {}
-    for s in solvers:
+    for s in runs:
         rs = sorted(runs[s], key=lambda r: r["time"])
         out[s] = rs[len(rs) // 2]
-    target = out[REFERENCE[loss]]["loss"]
-    for s in solvers:
+    target = out["reference" if named else ref]["loss"]
+    for s in out:
         out[s]["to_target"] = to_target(out[s], target)
     # what a user sees: the whole call, among the candidates whose answer is no worse
     # than the reference's by more than 1% (the corpus's criterion)
-    good = {s: r["time"] for s, r in out.items() if s != "auto" and r["loss"] <= target * 1.01}
+    good = {s: out[s]["time"] for s in solvers if out[s]["loss"] <= target * 1.01}
     best = min(good, key=good.get)
     auto = choose_solver(X, k, BETA[loss])
-    a = out["auto"]
-    ok = a["loss"] <= target * 1.01 and a["time"] <= 1.10 * good[best]
-    return dict(X=X, out=out, best=best, auto=auto, ok=ok, target=target)
-
-
-def fmt(v):
-    return "–" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.1f}")
+    records = [dict(m=m, n=n, nnz=int(X.nnz) if sp.issparse(X) else m * n,
+                    dense=not sp.issparse(X), k=k, dtype=str(X.dtype), beta=BETA[loss],
+                    solver=s, case=case,
+                    time=out[s]["time"], n_iter=out[s]["n_iter"], per_iter=out[s]["per_iter"],
+                    setup=out[s]["setup"], loss=out[s]["loss"], target=target,
+                    to_target=out[s]["to_target"])
+               for s in solvers]
+    return dict(out=out, best=best, auto=auto, target=target, records=records)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path)
+    ap.add_argument("--json", type=Path, required=True,
+                    help="where every candidate's measurement goes (the input of "
+                         "benchmarks/fit_cost_model.py)")
+    ap.add_argument("--append", action="store_true",
+                    help="add this run's measurements to those already in --json")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default=None,
+                    help="only the points whose label ('3000x1000 0.1 KL k=8 float64', "
+                         "'corpus digits k=16') contains this (or one of these, "
+                         "comma-separated)")
+    ap.add_argument("--no-corpus", action="store_true",
+                    help="leave out the real-data corpus's matrices (benchmarks/datasets.py)")
     args = ap.parse_args(argv)
     grid = QUICK if args.quick else GRID
-    started = time.time()
+    run_id = (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+              f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, numpy "
+              f"{np.__version__}, fastnmf {fastnmf.__version__}, --repeats {args.repeats}")
     # warm-up: Numba cache loads, thread pools
     for loss in CANDIDATES:
         for s in CANDIDATES[loss]:
             run(make_X(60, 40, None, loss, "float64"), 3, loss, s)
             run(make_X(60, 40, 0.2, loss, "float64"), 3, loss, s)
-    head = ["shape", "density", "loss", "k", "dtype"]
-    lines = []
-    n_ok = n_rows = 0
-    for m, n, density, loss, ranks, dtypes in grid:
-        for k in ranks:
-            for dtype in dtypes:
-                r = measure(m, n, density, loss, k, dtype, args.repeats)
-                cells = []
-                for s in ("hals", "cd", "mu", "emu"):
-                    if s not in r["out"]:
-                        cells.append("")
-                        continue
-                    o = r["out"][s]
-                    mark = "**" if s == r["best"] else ""
-                    cells.append(f"{mark}{fmt(o['time'])} / {fmt(o['to_target'])}{mark} "
-                                 f"({o['n_iter']} it, {o['loss'] / r['target']:.4f})")
-                dens = "dense" if density is None else f"{density:g} CSR"
-                a = r["out"]["auto"]
-                auto_cell = (f"{r['auto']}: {fmt(a['time'])} ({a['n_iter']} it, "
-                             f"{a['loss'] / r['target']:.4f})")
-                row = [f"{m}×{n}", dens, "KL" if loss != "frobenius" else "Frobenius",
-                       str(k), dtype] + cells + [auto_cell, "yes" if r["ok"] else "**no**"]
-                lines.append("| " + " | ".join(row) + " |")
-                n_rows += 1
-                n_ok += r["ok"]
-                print(lines[-1], flush=True)
-    elapsed = (time.time() - started) / 60
-    text = [
-        "# What solver='auto' is checked against: every candidate's whole default call",
-        "",
-        f"Written by `python benchmarks/auto_table.py{' --quick' if args.quick else ''}"
-        f" --repeats {args.repeats}` in {elapsed:.1f} minutes "
-        f"({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC). "
-        f"Machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} usable "
-        f"cores; numpy {np.__version__}, fastnmf {fastnmf.__version__}.",
-        "",
-        "Each cell: whole call s / s to the target loss (iterations, final loss / target). "
-        "Target: the final loss of the solver with scikit-learn's iterates ('cd' for Frobenius, "
-        "'mu' for KL). Bold: the fastest whole call among the candidates with a final loss "
-        "at most 1% above the target. auto: what solver='auto' ran and its whole call "
-        "(iterations, final loss / target; it differs from that candidate's cell where a rule "
-        "of its own acts, as the guard on dense cd). 'auto right': its loss at most 1% above "
-        "the target and its whole call within 10% of the bold one. Rules: `fastnmf/_auto.py`; method: this script's docstring.",
-        "",
-        "| " + " | ".join(head + ["hals", "cd", "mu", "emu", "auto", "auto right"]) + " |",
-        "|" + "---|" * (len(head) + 6),
-        *lines,
-        "",
-        f"'auto' right in {n_ok} of {n_rows} rows.",
-        "",
-    ]
-    if args.out:
-        args.out.write_text("\n".join(text))
-    else:
-        print("\n".join(text))
+    records = json.loads(args.json.read_text()) if args.append and args.json.exists() else []
+    points = [(f"{m}x{n} {density or 'dense'} {NAME[loss]} k={k} {dtype}", loss, k, None,
+               lambda m=m, n=n, d=density, loss=loss, dtype=dtype: make_X(m, n, d, loss, dtype))
+              for m, n, density, loss, ranks, dtypes in grid for k in ranks for dtype in dtypes]
+    if not args.no_corpus and not args.quick:  # the real-data corpus's matrices
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import datasets
+        for c in datasets.get_cases():
+            if c.missing is not None:
+                continue
+            loss = {"frobenius": "frobenius"}.get(c.beta_loss, "kullback-leibler")
+            points.append((f"corpus {c.name} k={c.n_components}", loss, c.n_components,
+                           c.name, lambda c=c: c.load()[0]))
+    if args.only:
+        points = [p for p in points if any(o in p[0] for o in args.only.split(","))]
+    for label, loss, k, case, make in points:
+        try:
+            X = make()
+        except Exception as exc:  # a corpus package missing: say so, go on
+            print(f"{label}: skipped ({exc})", flush=True)
+            continue
+        r = measure(X, loss, k, args.repeats, case=case)
+        for rec in r["records"]:
+            rec["run"] = run_id
+        records += r["records"]
+        cells = ", ".join(f"{s} {o['time']:.3f} s ({o['n_iter']} it, "
+                          f"{o['loss'] / r['target']:.4f})"
+                          for s, o in r["out"].items() if s in CANDIDATES[loss])
+        print(f"{label}: {cells}; best {r['best']}, auto {r['auto']}", flush=True)
+    # one measurement a line
+    args.json.write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
     return 0
 
 

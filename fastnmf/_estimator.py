@@ -46,13 +46,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``n_components <= min(n_samples, n_features)``, else 'random'.
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit_transform`.
     solver : {'auto', 'cd', 'mu', 'emu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
-        'auto' picks for the loss and input (rules and measurements in
-        ``fastnmf._auto``): for the Frobenius loss 'cd' on dense X (not
-        stopped by scikit-learn's rule while the loss still falls by more
-        than 100 ``tol`` an iteration), 'hals' on sparse X, and 'als' with
-        ``update_H=False``; for KL 'emu', dense or sparse; for every other
-        beta 'emu' on dense X and 'mu' on sparse X; ``solver_`` tells which
-        ran.  'cd' is coordinate
+        'auto' picks, for the loss and input, the candidate whose whole call
+        a measured cost model (over shape, stored entries, rank and dtype,
+        ``fastnmf._auto``) predicts to be the shortest: for the Frobenius
+        loss 'cd' or 'hals' (dense cd is not stopped by scikit-learn's rule
+        while the loss still falls by more than 100 ``tol`` an iteration),
+        'als' with ``update_H=False``; for KL 'emu', 'mu' or 'cd'; for other
+        beta 'emu' or 'mu'.  On the real-data corpus that is 'cd' on dense
+        and 'hals' on sparse X for the Frobenius loss and 'emu' for KL;
+        ``solver_`` tells which ran.  'cd' is coordinate
         descent: for the Frobenius loss exact HALS, iteration for iteration
         the algorithm of scikit-learn's 'cd'; for the Kullback-Leibler loss
         safeguarded Newton steps per coordinate (Hsieh & Dhillon 2011),
@@ -472,8 +474,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             # initialized from a stand-in for X: magnitudes matched to the observed entries
             starts = _masked.scaled_starts(obs, starts, beta)
         k = starts[0][1].shape[1]
+        frozen = check_frozen(frozen_param, k)
         if obs is None and solver == "auto":  # every rule of 'auto': fastnmf._auto
-            solver = choose_solver(X, k, beta, update_H=update_H)
+            solver = choose_solver(X, k, beta, update_H=update_H,
+                                   frozen=frozen is not None and len(frozen) > 0)
         # the stopping rule 'auto' gives its choice, if not the solver's own (fastnmf._auto)
         auto_stop = stopping(solver, beta) if obs is None and p["solver"] == "auto" else None
         if solver in ("mu", "emu") and p["init"] == "nndsvd" and update_H and not warm:
@@ -483,7 +487,6 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "init='nndsvd'. You may try init='nndsvda' or init='nndsvdar' instead.",
                 UserWarning,
             )
-        frozen = check_frozen(frozen_param, k)
         if obs is not None:  # per row and column, by observed entries (fastnmf._masked)
             penalty = _masked.count_penalty(obs, p, solver, k)
         else:

