@@ -129,3 +129,24 @@ def test_cython_isa_builds_agree_bitwise():
         for other in outs[:-1]:
             for a, b in zip(other, outs[-1]):
                 np.testing.assert_array_equal(a, b)
+
+
+def test_a_failed_cython_build_says_why(tmp_path):
+    """setup.py records why an extension did not build beside where it would be; the
+    cython backend's import error (what `fastnmf config` shows) carries that text."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(fastnmf.__file__).parent
+    spec = importlib.util.spec_from_file_location(
+        "fastnmf_isa_probe", root / "_kernels" / "cython" / "_isa.py")
+    isa = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(isa)
+    assert isa.build_failures(str(tmp_path)) == []
+    why = "fastnmf._kernels.cython._kernels failed to build with unix (cc): CompileError: boom"
+    (tmp_path / "_kernels.build-failed.txt").write_text(why + "\n")
+    (tmp_path / "unrelated.txt").write_text("not a build record")
+    assert isa.build_failures(str(tmp_path)) == [why]
+    setup_py = root.parent / "setup.py"
+    if setup_py.exists():  # a source tree: the name setup.py writes is the one read here
+        assert 'BUILD_FAILED = "{name}.build-failed.txt"' in setup_py.read_text()

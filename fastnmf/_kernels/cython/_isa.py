@@ -57,7 +57,22 @@ def load_extension():
             return importlib.import_module(f"{__package__}.{modules[name]}"), name
         except ImportError as exc:  # that variant was not built here
             last_error = exc
-    raise ImportError(f"no build of fastnmf's cython kernels could be loaded: {last_error}")
+    raise ImportError(f"no build of fastnmf's cython kernels could be loaded: {last_error}"
+                      + "".join(f"; {why}" for why in build_failures()))
+
+
+def build_failures(here=None):
+    """What setup.py recorded for each variant that failed to build (``<module>.build-
+    failed.txt`` beside where the module would be, in ``here``: this package's folder by
+    default), as lines of text."""
+    here = os.path.dirname(os.path.abspath(__file__)) if here is None else here
+    out = []
+    for _, module, _ in VARIANTS:
+        path = os.path.join(here, f"{module}.build-failed.txt")
+        if os.path.exists(path):
+            with open(path) as f:
+                out.append(f.read().strip())
+    return out
 
 
 def load_variant(name):
