@@ -26,7 +26,7 @@ import fastnmf
 
 def factors(m, n, r, rng, style):
     """Non-negative factors of rank r: 'uniform' (entries uniform in [0, 1), as in the
-    README's examples: ill-conditioned, the hard case for the solvers' convergence) or
+    documentation's examples: ill-conditioned, the hard case for the solvers' convergence) or
     'sparse' (exponential entries, about half of them zero: every component distinct)."""
     if style == "uniform":
         return rng.random((m, r)), rng.random((r, n))

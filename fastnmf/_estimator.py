@@ -183,10 +183,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of str, when X has string column names
-    loss_history_ : ndarray of shape (n_iter_,)
+    loss_history_ : ndarray of shape (n_iter,)
         The objective (the loss for ``beta_loss`` plus the regularization
         terms above) after each iteration.
-    time_history_ : ndarray of shape (n_iter_,)
+    time_history_ : ndarray of shape (n_iter,)
         Seconds since the solver started, at the end of each iteration.
     run_losses_ : ndarray of shape (runs,)
         The final objective of each ``n_init`` run.
