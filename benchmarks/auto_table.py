@@ -4,7 +4,7 @@ whole default call over a grid of shape, density, rank (2 to 256), dtype and los
 
 Usage::
 
-    python benchmarks/auto_table.py --json benchmarks/results/auto.json    # ~8 minutes, 2 cores
+    python benchmarks/auto_table.py --json benchmarks/results/auto.json    # ~10 min, 2 cores
     python benchmarks/auto_table.py --json benchmarks/results/auto.json --append  # another run
     python benchmarks/fit_cost_model.py benchmarks/results/auto.json       # the model, auto.md
     python benchmarks/auto_table.py --quick --json /tmp/auto.json         # a few rows

@@ -13,7 +13,8 @@ omp_test='#include <omp.h>
 int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }'
 if ! command -v clang >/dev/null \
         || ! clang -fopenmp -x c - -o /dev/null <<<"$omp_test" 2>/dev/null; then
-    apt-get install -y -q clang libomp-dev >/dev/null
+    apt-get install -y -q clang libomp-dev >/dev/null \
+        || { apt-get update -q >/dev/null && apt-get install -y -q clang libomp-dev >/dev/null; }
 fi
 clang --version | head -1
 

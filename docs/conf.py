@@ -6,7 +6,6 @@ the docstrings (numpydoc); the benchmark tables are the files under ``benchmarks
 included as they are; the kernel contract is the docstring of ``fastnmf._kernels``.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -36,7 +35,6 @@ autosummary_generate = False
 autodoc_default_options = {"members": False}
 html_theme = "alabaster"
 html_static_path = []
-suppress_warnings = ["myst.xref_missing"] if os.environ.get("FASTNMF_DOCS_LENIENT") else []
 
 # The kernel contract, as written in fastnmf/_kernels/__init__.py, shown as it is.
 _generated = Path(__file__).parent / "_generated"
