@@ -32,6 +32,7 @@ Poisson counts of them (sparse: the nonzero counts).
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -113,8 +114,9 @@ def run(X, k, loss, solver, forced=True):
     the stopping rule 'auto' gives it, as the guard on dense cd): what 'auto' would run had
     it chosen ``solver``.  Otherwise ``solver`` is named, as a user would."""
     est = fastnmf.NMF(k, beta_loss=loss, solver="auto" if forced else solver, random_state=0)
-    with warnings.catch_warnings(), mock.patch.object(
-            fastnmf._estimator, "choose_solver", lambda *a, **kw: solver):
+    made = (mock.patch.object(fastnmf._estimator, "choose_solver", lambda *a, **kw: solver)
+            if forced else contextlib.nullcontext())
+    with warnings.catch_warnings(), made:
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
         est.fit_transform(X)

@@ -42,7 +42,8 @@ from scipy.optimize import nnls
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastnmf._auto import CANDIDATES, cost_features, loss_class, model_seconds  # noqa: E402
+from fastnmf._auto import (CANDIDATES, cost_features, cost_group, loss_class,  # noqa: E402
+                           model_seconds)
 
 
 def features(r):
@@ -50,7 +51,7 @@ def features(r):
 
 
 def group(r, dtype=True):
-    g = f"{r['solver']}/{loss_class(r['beta'])}/{'dense' if r['dense'] else 'sparse'}"
+    g = cost_group(r["solver"], r["beta"], not r["dense"])
     return f"{g}/{r['dtype']}" if dtype else g
 
 
@@ -137,7 +138,9 @@ def fmt(v):
     return "–" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.1f}")
 
 
-def render(records, costs, held_out, table_path, summary):
+def render(records, fitted, held_out, table_path, summary):
+    """The table: ``fitted`` and ``held_out`` are :func:`assess` of every grid point by the
+    model fitted to all of it and to all but that point."""
     grid = points(records)
     runs = sorted({r.get("run", "?") for r in records})
     lines = [
@@ -171,7 +174,7 @@ def render(records, costs, held_out, table_path, summary):
                                         p[0] * p[1], p[2], p[4], p[5]))
     for point in order:
         cands = grid[point]
-        a = assess(costs, cands)
+        a = fitted[point]
         h = held_out[point]
         any_r = next(iter(cands.values()))
         cells = []
@@ -208,15 +211,16 @@ def main(argv=None):
 
     errors = [abs(predict(costs, r, r["solver"]) / r["time"] - 1) for r in records]
     grid = points(records)
+    fitted = {p: assess(costs, c) for p, c in grid.items()}
     held_out = {p: assess(fit([r for r in records if key(r) != p]), c)
                 for p, c in grid.items()}
-    n_in = sum(assess(costs, c)["ok"] for c in grid.values())
+    n_in = sum(a["ok"] for a in fitted.values())
     n_out = sum(h["ok"] for h in held_out.values())
-    n_mu = sum(assess(costs, c)["best_any"] != assess(costs, c)["best"] for c in grid.values())
+    n_mu = sum(a["best_any"] != a["best"] for a in fitted.values())
     real = [p for p, c in grid.items() if next(iter(c.values())).get("case")]
     summary = (f"The model's choice was right at {n_in} of {len(grid)} points, and at "
                f"{n_out} with each point left out of the fit; on the {len(real)} real-data "
-               f"matrices at {sum(assess(costs, grid[p])['ok'] for p in real)}, and at "
+               f"matrices at {sum(fitted[p]['ok'] for p in real)}, and at "
                f"{sum(held_out[p]['ok'] for p in real)} left out. Its whole-call prediction "
                f"was off by {np.median(errors):.0%} at the median, "
                f"{np.percentile(errors, 90):.0%} at the 90th percentile. Frobenius 'mu', "
@@ -226,7 +230,7 @@ def main(argv=None):
         shown = args.table.resolve().relative_to(ROOT).as_posix()
     except ValueError:
         shown = args.table.as_posix()
-    args.md.write_text(render(records, costs, held_out, shown, summary))
+    args.md.write_text(render(records, fitted, held_out, shown, summary))
     print(f"wrote {args.md}")
 
     lines = [

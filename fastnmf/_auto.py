@@ -87,12 +87,18 @@ def cost_features(m, n, stored, k):
     return (k * stored, stored, k * k * (m + n), k * (m + n), 1.0)
 
 
+def cost_group(solver, beta, sparse):
+    """The key of a solver's constants for a loss and kind of X, without the dtype (the
+    table's keys are ``cost_group(...) + "/" + dtype``)."""
+    return f"{solver}/{loss_class(beta)}/{'sparse' if sparse else 'dense'}"
+
+
 def model_seconds(costs, solver, beta, *, sparse, dtype, m, n, stored, k, max_iter=200):
     """A whole call of ``solver`` by the cost model ``costs`` (a table like
     :data:`fastnmf._auto_costs.COSTS`): setup plus iterations times seconds an iteration,
     the iterations ``exp(u) k^v`` within [1, max_iter].  None where the table has no
     measurement for this solver, loss and kind of X."""
-    group = f"{solver}/{loss_class(beta)}/{'sparse' if sparse else 'dense'}"
+    group = cost_group(solver, beta, sparse)
     c = costs.get(f"{group}/{dtype}", costs.get(f"{group}/float64"))
     if c is None:
         return None
