@@ -19,11 +19,13 @@ what the stopping rules look at.  For dense X the final ``reconstruction_err_``
 is instead summed directly (kernel ``squared_residual``), so it is exact.
 """
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._threads import blas_threads
 from ._pool import NARROW_COLUMNS, dense_products_split, product_bounds, row_part_bounds
 from ._validation import dot64, squared_norm
 
@@ -380,7 +382,7 @@ class Extrapolation:
 
 
 def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol,
-              monitor, update_H, frozen, extrapolate=False, stop="violation"):
+              monitor, update_H, frozen, extrapolate=False, stop="violation", pass_W=None):
     """The outer loop shared by cd, hals, ehals, pgd and als: per iteration ``X @ Ht`` and
     the W update, then ``X^T @ W`` and the H update, the loss from the Gram identity, and
     a stopping rule: ``stop='violation'``, scikit-learn's cd rule (summed projected
@@ -391,7 +393,10 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
 
     ``update_W(W, HtH, XHt)`` and ``update_Ht(Ht, WtW, XtW, frozen)`` update their
     factor in place and return the violation they measured.  ``extrapolate``: wrap the
-    updates in :class:`Extrapolation` (only with ``update_H``).
+    updates in :class:`Extrapolation` (only with ``update_H``).  ``pass_W(W, HtH, Ht)``
+    (with ``update_H``, without ``extrapolate``): W's update fused with the products that
+    follow it, returning ``(violation, X^T W, W^T W)`` of the new W; it replaces
+    ``update_W`` and the products around it (:func:`fit_cd` on dense X).
     """
     prod = Products(X, kernels, n_threads)
     norm_X = squared_norm(X)
@@ -400,10 +405,14 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
     extra = (Extrapolation(kernels, W, Ht, n_threads if prod.sparse else 1,
                            noise=4 * np.finfo(W.dtype).eps * norm_X)
              if extrapolate and update_H else None)
-    HtH = prod.gram(Ht)
-    XHt = prod.x_times(Ht)
     if stop not in ("violation", "guarded", "flat"):
         raise ValueError(f"stop must be 'violation', 'guarded' or 'flat', got {stop!r}")
+    if not update_H or extra is not None:
+        pass_W = None
+    HtH = prod.gram(Ht)
+    # X H^T: for the W updates, unless they are fused passes; then only for a rule that
+    # needs the starting objective
+    XHt = prod.x_times(Ht) if pass_W is None or stop != "violation" else None
     start = (data_loss(norm_X, _vdot64(XHt, W), prod.gram(W), HtH) + penalty.value(W, Ht)
              if stop != "violation" else None)
     rule = {"violation": lambda: ViolationRule(tol),
@@ -419,16 +428,20 @@ def alternate(update_W, update_Ht, X, W, Ht, *, kernels, n_threads, penalty, max
 
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        if update_H and n_iter > 1:
-            if extra is not None and extra.before_W(Ht):
-                HtH = prod.gram(Ht)
-            XHt = prod.x_times(Ht, out=XHt)
-        violation = update_W(W, HtH, XHt)
-        if extra is not None:
-            extra.after_W(W)
-        WtW = prod.gram(W)
+        if pass_W is not None:
+            violation, XtW, WtW = pass_W(W, HtH, Ht)
+        else:
+            if update_H and n_iter > 1:
+                if extra is not None and extra.before_W(Ht):
+                    HtH = prod.gram(Ht)
+                XHt = prod.x_times(Ht, out=XHt)
+            violation = update_W(W, HtH, XHt)
+            if extra is not None:
+                extra.after_W(W)
+            WtW = prod.gram(W)
+            if update_H:
+                XtW = prod.xt_times(W)
         if update_H:
-            XtW = prod.xt_times(W)
             violation += update_Ht(Ht, WtW, XtW, frozen)
             HtH = prod.gram(Ht)
             loss = data_loss(norm_X, _vdot64(XtW, Ht), WtW, HtH)
@@ -466,9 +479,34 @@ def fit_cd(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, shuffle, rng
         perm = rng.permutation(free).astype(np.intp) if shuffle else free
         return kernels.hals_sweep(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, perm, nt_H)
 
-    return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
-                     penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
-                     update_H=update_H, frozen=frozen, stop=stop)
+    pass_W = None
+    if fused_pass(X, update_H):
+        XtW = np.empty((X.shape[1], k), dtype=W.dtype)
+        WtW = np.empty((k, k), dtype=W.dtype)
+
+        def pass_W(W, HtH, Ht):  # the sweep and the products of the new W, one pass over X
+            perm = rng.permutation(k).astype(np.intp) if shuffle else order
+            violation = kernels.hals_pass_dense(X, Ht, HtH, W, penalty.l1_W, penalty.l2_W, perm,
+                                                XtW, WtW, n_threads)
+            return violation, XtW, WtW
+
+    # the fused pass calls BLAS from each of its threads: one BLAS thread each
+    with blas_threads(1) if pass_W is not None else contextlib.nullcontext():
+        return alternate(upd_W, upd_H, X, W, Ht, kernels=kernels, n_threads=n_threads,
+                         penalty=penalty, max_iter=max_iter, tol=tol, monitor=monitor,
+                         update_H=update_H, frozen=frozen, stop=stop, pass_W=pass_W)
+
+
+def fused_pass(X, update_H):
+    """Whether cd's W updates on X run as fused passes (kernel ``hals_pass_dense``): X dense
+    and C-ordered, H updated too.  One pass over X per iteration instead of two: per block
+    of rows, ``X_b H^T``, the sweep, ``X_b^T W_b`` and ``W_b^T W_b`` while ``X_b`` is in
+    cache.  Measured on 2 cores (AMD EPYC, float64, one iteration): 10000 x 256 image
+    patches at k=16 5.25 -> 1.99 ms, 10000 x 144 3.36 -> 1.26, digits 0.27 -> 0.14, 1629 x
+    1015 spectra at k=6 1.27 -> 0.60, 5000 x 784 at k=30 10.9 -> 9.3, 4000 x 3000 at k=32
+    25.9 -> 25.5: where X's rows are short the products are bound by reading X, which the
+    fused pass does once."""
+    return update_H and not sp.issparse(X) and X.flags.c_contiguous
 
 
 def fit_mu(X, W, Ht, *, kernels, n_threads, penalty, max_iter, tol, monitor, update_H=True,

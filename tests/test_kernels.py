@@ -356,3 +356,65 @@ def test_pooled_hals_sweeps_equals_plain(rows):
         pool.close()
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     assert outs[0][1] == outs[1][1]
+
+
+# ---------------------------------------------------------------- fused dense pass
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (7, 3, 1), (50, 40, 3), (130, 17, 8),
+                                   (1000, 60, 12), (2100, 33, 32)])
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (0.3, 1.5)])
+def test_hals_pass_dense_is_the_sweep_and_the_two_products(backend, dtype, m, n, k, l1, l2):
+    """The fused pass against its definition: the sweep on X @ Ht, then X^T W and W^T W of
+    the new W (several parts of blocks at the larger shapes, a partial last block)."""
+    kern = get_backend(backend)
+    rng = np.random.default_rng(m + n + k)
+    X = rng.random((m, n)).astype(dtype)
+    if m > 3:
+        X[3] = 0.0
+    W = rng.random((m, k)).astype(dtype)
+    Ht = rng.random((n, k)).astype(dtype)
+    HHt = np.ascontiguousarray(Ht.T @ Ht)
+    perm = rng.permutation(k).astype(np.intp)
+    W_ref = W.copy()
+    v_ref = ref.hals_sweep(W_ref, HHt, X @ Ht, l1, l2, perm, 1)
+    W_got, XtW, WtW = W.copy(), np.full((n, k), np.nan, dtype), np.full((k, k), np.nan, dtype)
+    X0 = X.copy()
+    v_got = kern.hals_pass_dense(X, Ht, HHt, W_got, l1, l2, perm, XtW, WtW, 2)
+    tol = rtol_for(dtype)
+    assert isinstance(v_got, float) and XtW.dtype == dtype and W_got.dtype == dtype
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_allclose(W_got, W_ref, rtol=tol, atol=tol * np.abs(W_ref).max())
+    np.testing.assert_allclose(v_got, v_ref, rtol=tol * 10)
+    np.testing.assert_allclose(XtW, X.T.astype(np.float64) @ W_got, rtol=tol * 10,
+                               atol=tol * 10 * np.abs(XtW).max())
+    np.testing.assert_allclose(WtW, W_got.T.astype(np.float64) @ W_got, rtol=tol * 10,
+                               atol=tol * 10 * np.abs(WtW).max())
+
+
+def test_hals_pass_dense_does_not_depend_on_the_thread_count(compiled_backend, dtype):
+    from fastnmf._kernels import pass_parts
+
+    kern = get_backend(compiled_backend)
+    rng = np.random.default_rng(3)
+    m, n, k = 3000, 70, 9
+    assert pass_parts(m, k) > 2  # several parts, so the threads share them
+    X, W, Ht = (rng.random(s).astype(dtype) for s in ((m, n), (m, k), (n, k)))
+    HHt = np.ascontiguousarray(Ht.T @ Ht)
+    perm = np.arange(k, dtype=np.intp)
+    outs = []
+    for nt in (1, 2, 3):
+        Wc, XtW, WtW = W.copy(), np.empty((n, k), dtype), np.empty((k, k), dtype)
+        v = kern.hals_pass_dense(X, Ht, HHt, Wc, 0.1, 0.1, perm, XtW, WtW, nt)
+        outs.append((Wc, XtW, WtW, v))
+    for got in outs[1:]:
+        for a, b in zip(got[:3], outs[0][:3]):
+            np.testing.assert_array_equal(a, b)
+        assert got[3] == outs[0][3]
+
+
+def test_hals_pass_dense_rejects_mismatched_outputs(backend):
+    kern = get_backend(backend)
+    X, W, Ht = np.ones((10, 4)), np.ones((10, 2)), np.ones((4, 2))
+    perm = np.arange(2, dtype=np.intp)
+    with pytest.raises(ValueError, match="XtW"):
+        kern.hals_pass_dense(X, Ht, Ht.T @ Ht, W, 0.0, 0.0, perm, np.empty((3, 2)),
+                             np.empty((2, 2)), 1)

@@ -57,6 +57,20 @@ hals_sweeps(W, HHt, XHt, l1, l2, perm, budget, eps, viol_out, change_out, n_thre
     W and return value, bit for bit, as that loop written around ``hals_sweep_blocks``
     (:func:`run_hals_sweeps`); what it saves is a call per sweep.
 
+hals_pass_dense(X, Ht, HHt, W, l1, l2, perm, XtW, WtW, n_threads) -> float
+    ``hals_sweep(W, HHt, X @ Ht, l1, l2, perm, n_threads)`` on a dense C-ordered ``X``
+    (m x n), fused with the two products of the new W that the H update needs: on return
+    ``XtW`` (n x k) holds ``X^T W`` and ``WtW`` (k x k) ``W^T W``.  Returns the sweep's
+    violation.  Per block of :data:`ROW_BLOCK` rows: ``X_b Ht`` (BLAS), the block's sweep,
+    then ``X_b^T W_b`` and ``W_b^T W_b`` (BLAS) added to its part's partials while ``X_b``
+    is in cache, so X is read once.  The rows are split into :func:`pass_parts` parts (m
+    and k decide how many, not the thread count), each part's blocks in order, the parts
+    in parallel; the parts' partials are added in part order and the blocks' violations
+    in block order, so nothing depends on ``n_threads``.  Needs ``(parts - 1) n k + parts
+    k^2`` scratch.  The BLAS calls run on the kernel's threads: the caller limits BLAS to
+    one thread.  The products are rounded as BLAS rounds them (as ``X @ Ht`` and
+    ``X.T @ W`` are, not bitwise the same).  ValueError on mismatched shapes.
+
 mu_update(W, HHt, XHt, l1, l2, n_threads) -> None
     Multiplicative update for the Frobenius loss (Lee & Seung 2001, with the
     L1/L2 terms of scikit-learn)::
@@ -305,7 +319,7 @@ KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
     "nnls_bpp", "extrapolate", "gram", "hals_sweep_blocks", "masked_hals_sweep",
-    "complement_hals_sweep", "hals_sweeps",
+    "complement_hals_sweep", "hals_sweeps", "hals_pass_dense",
 )
 
 #: ``complement_hals_sweep`` skips a coordinate whose curvature over the known entries,
@@ -339,6 +353,20 @@ def gram_chunks(m):
 
 #: Denominator guard of the multiplicative update (scikit-learn's value).
 MU_EPS = 1.1920928955078125e-07  # np.finfo(np.float32).eps
+
+
+#: ``hals_pass_dense`` splits X's rows into at most this many parts (see :func:`pass_parts`).
+PASS_MAX_PARTS = 16
+
+
+def pass_parts(m, k):
+    """The number of parts of ``hals_pass_dense`` for m rows at rank k (m and k alone decide
+    it, not the thread count): at most :data:`PASS_MAX_PARTS`, at most one per block of
+    :data:`ROW_BLOCK` rows, and at most ``m / (2 k)``, so that the parts' partial products
+    (``(parts - 1) n k`` entries) take at most half of X's size."""
+    if m <= 0:
+        return 1
+    return int(max(1, min(PASS_MAX_PARTS, n_row_blocks(m), m // (2 * max(k, 1)))))
 
 
 def n_row_blocks(m):

@@ -50,6 +50,19 @@ def hals_sweeps(W, HHt, XHt, l1, l2, perm, budget, eps, viol_out, change_out, n_
         budget, eps, viol_out, change_out)
 
 
+def hals_pass_dense(X, Ht, HHt, W, l1, l2, perm, XtW, WtW, n_threads):
+    """The sweep on the whole ``X @ Ht``, then the two products of the new W."""
+    if X.shape[0] != W.shape[0] or Ht.shape != (X.shape[1], W.shape[1]):
+        raise ValueError("hals_pass_dense: X, Ht and W do not match")
+    if XtW.shape != (X.shape[1], W.shape[1]) or WtW.shape != (W.shape[1], W.shape[1]):
+        raise ValueError(f"hals_pass_dense: XtW must be {X.shape[1]} x {W.shape[1]} and "
+                         f"WtW {W.shape[1]} x {W.shape[1]}")
+    violation = hals_sweep(W, HHt, X @ Ht, l1, l2, perm, n_threads)
+    XtW[...] = X.T @ W
+    WtW[...] = W.T @ W
+    return violation
+
+
 def gram(F, out, n_threads):
     """``out = F^T F``: the chunks' partials (each by NumPy's BLAS) added in chunk order."""
     m = F.shape[0]

@@ -29,6 +29,7 @@ gram = _ext.gram
 hals_sweep = _ext.hals_sweep
 hals_sweep_blocks = _ext.hals_sweep_blocks
 hals_sweeps = _ext.hals_sweeps
+hals_pass_dense = _ext.hals_pass_dense
 kl_cd_sweep = _ext.kl_cd_sweep
 kl_cd_sweep_csr = _ext.kl_cd_sweep_csr
 kl_nonzero_loss = _ext.kl_nonzero_loss

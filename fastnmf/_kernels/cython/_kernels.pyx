@@ -18,7 +18,8 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, fabs, log, log1p, pow, sqrt
 
-from fastnmf._kernels import gram_chunks, row_chunks
+from fastnmf._kernels import gram_chunks, pass_parts, row_chunks
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Index arrays of a CSR matrix: int32 or int64 (indices and indptr share one).
 ctypedef fused index_t:
@@ -81,11 +82,12 @@ cdef enum:
 
 
 cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
-                       const floating[:, ::1] XHt, floating l1, floating l2,
+                       const floating* xh, floating l1, floating l2,
                        const Py_ssize_t[::1] perm, Py_ssize_t start, Py_ssize_t nb,
                        floating* wt, floating* xt, floating* g, floating* dd,
                        double* viol, double* dsq) noexcept nogil:
-    """HALS sweep over rows start..start+nb of W (nb <= _ROW_BLOCK).
+    """HALS sweep over rows start..start+nb of W (nb <= _ROW_BLOCK); ``xh`` points at the
+    block's first row of the cross product ``X H^T`` (rows of k, contiguous).
 
     The block is copied transposed into ``wt`` (k x _LD), and ``-(XHt - l1)`` into
     ``xt``, so that the rows are the vector lanes: every loop below runs over the
@@ -113,7 +115,7 @@ cdef void _sweep_block(floating[:, ::1] W, const floating[:, ::1] HHt,
         xr = xt + r * _LD
         for i in range(nb):
             wr[i] = W[start + i, r]
-            xr[i] = -(XHt[start + i, r] - l1)
+            xr[i] = -(xh[i * k + r] - l1)
         for i in range(nb, nbp):
             wr[i] = zero
             xr[i] = zero
@@ -210,7 +212,8 @@ cdef void _sweep_blocks(floating[:, ::1] W, const floating[:, ::1] HHt,
             nb = m - start
             if nb > _ROW_BLOCK:
                 nb = _ROW_BLOCK
-            _sweep_block(W, HHt, XHt, l1f, l2f, perm, start, nb, wt, xt, g, dd, viol, dsq)
+            _sweep_block(W, HHt, &XHt[start, 0], l1f, l2f, perm, start, nb, wt, xt, g, dd,
+                         viol, dsq)
             acc = 0.0
             for i in range(nb):
                 acc = acc + viol[i]
@@ -303,6 +306,136 @@ def hals_sweeps(floating[:, ::1] W, const floating[:, ::1] HHt,
             total = total + change_out[b]
         if sqrt(total) <= eps * first:
             break
+    return violation
+
+
+# ------------------------------------------------------------------ fused dense pass
+# One HALS sweep of W on dense X fused with the products around it: per block of
+# _ROW_BLOCK rows, X_b H^T (BLAS), the sweep, then X_b^T W_b and W_b^T W_b (BLAS) while
+# X_b is still in cache, so that X is read from memory once per pass instead of twice.
+# The BLAS calls are single-threaded ones from our OpenMP threads (the caller limits
+# BLAS's threads); they are scipy's (scipy.linalg.cython_blas), in Fortran order: a
+# C-ordered rows x cols array is the Fortran cols x rows array of the same memory.
+
+cdef inline void _gemm(char* ta, char* tb, int M, int N, int K, const floating* A, int lda,
+                       const floating* B, int ldb, floating beta, floating* C,
+                       int ldc) noexcept nogil:
+    """C = op(A) op(B) + beta C (Fortran order), alpha = 1."""
+    cdef floating one = 1
+    if floating is double:
+        dgemm(ta, tb, &M, &N, &K, &one, <double*> A, &lda, <double*> B, &ldb, &beta, C, &ldc)
+    else:
+        sgemm(ta, tb, &M, &N, &K, &one, <float*> A, &lda, <float*> B, &ldb, &beta, C, &ldc)
+
+
+def hals_pass_dense(const floating[:, ::1] X, const floating[:, ::1] Ht,
+                    const floating[:, ::1] HHt, floating[:, ::1] W, double l1, double l2,
+                    const Py_ssize_t[::1] perm, floating[:, ::1] XtW, floating[:, ::1] WtW,
+                    int n_threads):
+    """``hals_sweep(W, HHt, X @ Ht, ...)`` with ``XtW = X^T W`` and ``WtW = W^T W`` of the
+    new W, in one pass over X; returns the sweep's violation.
+
+    See :mod:`fastnmf._kernels` for the full contract.
+    """
+    cdef Py_ssize_t m = X.shape[0]
+    cdef Py_ssize_t n = X.shape[1]
+    cdef Py_ssize_t k = W.shape[1]
+    cdef Py_ssize_t n_blocks = _n_blocks(m)
+    cdef Py_ssize_t n_parts = pass_parts(m, k)
+    cdef Py_ssize_t p, b, b0, b1, start, nb, i, j, q, r
+    cdef floating l1f = <floating> l1
+    cdef floating l2f = <floating> l2
+    cdef floating zero = 0
+    cdef floating one = 1
+    cdef floating beta
+    cdef floating* wt = NULL
+    cdef floating* xt = NULL
+    cdef floating* g = NULL
+    cdef floating* dd = NULL
+    cdef floating* cb = NULL
+    cdef floating* acc = NULL
+    cdef floating* wacc = NULL
+    cdef floating* o = NULL
+    cdef const floating* src = NULL
+    cdef double* viol = NULL
+    cdef double total
+    cdef double violation = 0.0
+    if X.shape[0] != W.shape[0] or Ht.shape[0] != n or Ht.shape[1] != k:
+        raise ValueError("hals_pass_dense: X, Ht and W do not match")
+    if XtW.shape[0] != n or XtW.shape[1] != k or WtW.shape[0] != k or WtW.shape[1] != k:
+        raise ValueError(f"hals_pass_dense: XtW must be {n} x {k} and WtW {k} x {k}")
+    if m == 0 or k == 0 or n == 0:
+        XtW[:, :] = 0
+        WtW[:, :] = 0
+        if m == 0 or k == 0:
+            return 0.0
+        # n == 0: X H^T is 0, so each coordinate's gradient is W's alone
+        return hals_sweep(W, HHt, np.zeros((m, k), dtype=np.asarray(W).dtype), l1, l2,
+                          perm, n_threads)
+    dtype = np.float32 if floating is float else np.float64
+    # parts after the first: their X_p^T W_p; every part: its W_p^T W_p
+    cdef floating[:, :, ::1] parts = np.empty((n_parts - 1, n, k), dtype=dtype)
+    cdef floating[:, :, ::1] wparts = np.empty((n_parts, k, k), dtype=dtype)
+    cdef double[::1] block_viol = np.empty(n_blocks, dtype=np.float64)
+    # per thread: the sweep's buffers (as _sweep_blocks), then X_b H^T
+    cdef floating[:, ::1] buffers = _scratch(n_threads, (2 * k + 2) * _LD + _ROW_BLOCK * k,
+                                             dtype)
+    cdef double[:, ::1] viol_buffers = _scratch(n_threads, _ROW_BLOCK, np.float64)
+
+    with nogil, parallel(num_threads=n_threads):
+        wt = &buffers[threadid(), _PAD]
+        xt = wt + k * _LD
+        g = xt + k * _LD
+        dd = g + _LD
+        cb = dd + _LD
+        viol = &viol_buffers[threadid(), _PAD]
+        for p in prange(n_parts, schedule='static'):
+            b0 = p * n_blocks // n_parts
+            b1 = (p + 1) * n_blocks // n_parts
+            if p == 0:
+                acc = &XtW[0, 0]
+            else:
+                acc = &parts[p - 1, 0, 0]
+            wacc = &wparts[p, 0, 0]
+            for b in range(b0, b1):
+                start = b * _ROW_BLOCK
+                nb = m - start
+                if nb > _ROW_BLOCK:
+                    nb = _ROW_BLOCK
+                beta = zero if b == b0 else one
+                # the block's X H^T (nb x k)
+                _gemm("N", "N", <int> k, <int> nb, <int> n, &Ht[0, 0], <int> k,
+                      &X[start, 0], <int> n, zero, cb, <int> k)
+                _sweep_block(W, HHt, cb, l1f, l2f, perm, start, nb, wt, xt, g, dd, viol,
+                             NULL)
+                total = 0.0
+                for i in range(nb):
+                    total = total + viol[i]
+                block_viol[b] = total
+                # the part's X^T W (n x k) and W^T W (k x k), with the block's new rows
+                _gemm("N", "T", <int> k, <int> n, <int> nb, &W[start, 0], <int> k,
+                      &X[start, 0], <int> n, beta, acc, <int> k)
+                _gemm("N", "T", <int> k, <int> k, <int> nb, &W[start, 0], <int> k,
+                      &W[start, 0], <int> k, beta, wacc, <int> k)
+
+    # the parts added in part order (parallel over the rows of X^T W)
+    if n_parts > 1:
+        with nogil, parallel(num_threads=n_threads):
+            for j in prange(n, schedule='static'):
+                o = &XtW[j, 0]
+                for q in range(n_parts - 1):
+                    src = &parts[q, j, 0]
+                    for r in range(k):
+                        o[r] = o[r] + src[r]
+    for j in range(k):
+        for r in range(k):
+            WtW[j, r] = wparts[0, j, r]
+    for q in range(1, n_parts):
+        for j in range(k):
+            for r in range(k):
+                WtW[j, r] = WtW[j, r] + wparts[q, j, r]
+    for b in range(n_blocks):
+        violation = violation + block_viol[b]
     return violation
 
 

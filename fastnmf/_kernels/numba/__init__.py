@@ -6,7 +6,8 @@ load them instead of recompiling.
 """
 
 from .. import KERNELS
-from .hals import extrapolate, gram, hals_sweep, hals_sweep_blocks, hals_sweeps
+from .hals import (extrapolate, gram, hals_pass_dense, hals_sweep, hals_sweep_blocks,
+                   hals_sweeps)
 from .kl import kl_cd_sweep, kl_cd_sweep_csr, kl_nonzero_loss, kl_nonzero_loss_csr, mu_numerator_csr
 from .loss import squared_residual
 from .masked import complement_hals_sweep, masked_hals_sweep
