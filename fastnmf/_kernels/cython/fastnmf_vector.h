@@ -276,4 +276,108 @@ static inline void NAME(const T *b0, const T *b1, const T *b2, const T *b3,     
 FASTNMF_GATHER4(fastnmf_gather4_d, double, FASTNMF_LOAD_D)
 FASTNMF_GATHER4(fastnmf_gather4_f, float, FASTNMF_LOAD_F)
 
+/* CSR times a dense matrix, one row of X at a time, vectorized over the k columns of the
+   dense factor.  Every output entry is the same chain of operations as the scalar loop,
+   nonzeros in stored order, `acc = acc + data[p] * b[j]` (no FMA contraction), so the
+   same numbers; what changes is where the values live.  The k columns are taken in chunks
+   of up to FASTNMF_CSR_NV vectors of VW values, the chunk's vectors held in registers, and
+   the last k mod VW columns one by one in the same pass: one pass over the row's nonzeros
+   per chunk, so one pass for k below 36 (float64) or 72 (float32).  The number of vectors
+   is a constant in each case of a switch, so that the compiler unrolls the loops over
+   them and keeps them in registers.
+   FASTNMF_CSR_GATHER: out[j] = sum_p data[p] * B[idx[p] * k + j], p = p0 .. p1 - 1
+   (the sums in registers, B's rows loaded).
+   FASTNMF_CSR_SCATTER: acc[idx[p] * k + j] += data[p] * a[j], p in order (a: one row of
+   the dense factor, in registers; acc: the n x k accumulator, loaded and stored). */
+typedef float fastnmf_v8f __attribute__((vector_size(32)));
+#define FASTNMF_CSR_NV 8
+#define FASTNMF_BCAST_D(x) ((fastnmf_v4d) {(x), (x), (x), (x)})
+#define FASTNMF_BCAST_F(x) ((fastnmf_v8f) {(x), (x), (x), (x), (x), (x), (x), (x)})
+/* the first r (<= VW) values at ptr as a vector (the rest zero), and back */
+#define FASTNMF_CSR_ROW(NAME, T, V, VW, BCAST, I)                                          \
+static inline __attribute__((always_inline)) void NAME##_gather_nv(                        \
+        const T *data, const I *idx, Py_ssize_t p0, Py_ssize_t p1, const T *B,             \
+        Py_ssize_t k, Py_ssize_t j, T *out, const int nv, Py_ssize_t r) {                  \
+    V a[FASTNMF_CSR_NV], x;                                                                \
+    T t[VW];                                                                               \
+    Py_ssize_t p, l;                                                                       \
+    int q;                                                                                 \
+    for (q = 0; q < nv; q++) a[q] = (V) {0};                                               \
+    for (l = 0; l < r; l++) t[l] = 0;                                                      \
+    for (p = p0; p < p1; p++) {                                                            \
+        const T *b = B + (Py_ssize_t) idx[p] * k + j;                                      \
+        T dv = data[p];                                                                    \
+        V d = BCAST(dv);                                                                   \
+        for (q = 0; q < nv; q++) {                                                         \
+            memcpy(&x, b + q * VW, sizeof x);                                              \
+            a[q] = a[q] + d * x;                                                           \
+        }                                                                                  \
+        for (l = 0; l < r; l++) t[l] = t[l] + dv * b[nv * VW + l];                         \
+    }                                                                                      \
+    for (q = 0; q < nv; q++) memcpy(out + j + q * VW, &a[q], sizeof a[q]);                 \
+    for (l = 0; l < r; l++) out[j + nv * VW + l] = t[l];                                   \
+}                                                                                          \
+static inline __attribute__((always_inline)) void NAME##_scatter_nv(                       \
+        const T *data, const I *idx, Py_ssize_t p0, Py_ssize_t p1, const T *arow,          \
+        Py_ssize_t k, Py_ssize_t j, T *acc, const int nv, Py_ssize_t r) {                  \
+    V a[FASTNMF_CSR_NV], o;                                                                \
+    const T *at = arow + j + nv * VW;                                                      \
+    Py_ssize_t p, l;                                                                       \
+    int q;                                                                                 \
+    for (q = 0; q < nv; q++) memcpy(&a[q], arow + j + q * VW, sizeof a[q]);                \
+    for (p = p0; p < p1; p++) {                                                            \
+        T *c = acc + (Py_ssize_t) idx[p] * k + j;                                          \
+        T dv = data[p];                                                                    \
+        V d = BCAST(dv);                                                                   \
+        for (q = 0; q < nv; q++) {                                                         \
+            memcpy(&o, c + q * VW, sizeof o);                                              \
+            o = o + d * a[q];                                                              \
+            memcpy(c + q * VW, &o, sizeof o);                                              \
+        }                                                                                  \
+        for (l = 0; l < r; l++) c[nv * VW + l] = c[nv * VW + l] + dv * at[l];              \
+    }                                                                                      \
+}                                                                                          \
+static inline void NAME##_gather(const T *data, const I *idx, Py_ssize_t p0,              \
+                                 Py_ssize_t p1, const T *B, Py_ssize_t k, T *out) {        \
+    Py_ssize_t j, w, r;                                                                    \
+    for (j = 0; j < k; j += w) {                                                           \
+        w = k - j < (FASTNMF_CSR_NV + 1) * VW ? k - j : FASTNMF_CSR_NV * VW;                     \
+        r = w % VW;  /* after the chunk's full vectors, one by one */                     \
+        switch ((int) (w / VW)) {                                                          \
+        case 0: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 0, r); break;            \
+        case 1: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 1, r); break;            \
+        case 2: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 2, r); break;            \
+        case 3: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 3, r); break;            \
+        case 4: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 4, r); break;            \
+        case 5: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 5, r); break;            \
+        case 6: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 6, r); break;            \
+        case 7: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 7, r); break;            \
+        default: NAME##_gather_nv(data, idx, p0, p1, B, k, j, out, 8, r); break;           \
+        }                                                                                  \
+    }                                                                                      \
+}                                                                                          \
+static inline void NAME##_scatter(const T *data, const I *idx, Py_ssize_t p0,             \
+                                  Py_ssize_t p1, const T *arow, Py_ssize_t k, T *acc) {    \
+    Py_ssize_t j, w, r;                                                                    \
+    for (j = 0; j < k; j += w) {                                                           \
+        w = k - j < (FASTNMF_CSR_NV + 1) * VW ? k - j : FASTNMF_CSR_NV * VW;                     \
+        r = w % VW;                                                                        \
+        switch ((int) (w / VW)) {                                                          \
+        case 0: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 0, r); break;        \
+        case 1: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 1, r); break;        \
+        case 2: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 2, r); break;        \
+        case 3: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 3, r); break;        \
+        case 4: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 4, r); break;        \
+        case 5: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 5, r); break;        \
+        case 6: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 6, r); break;        \
+        case 7: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 7, r); break;        \
+        default: NAME##_scatter_nv(data, idx, p0, p1, arow, k, j, acc, 8, r); break;       \
+        }                                                                                  \
+    }                                                                                      \
+}
+FASTNMF_CSR_ROW(fastnmf_csr_di, double, fastnmf_v4d, 4, FASTNMF_BCAST_D, int)
+FASTNMF_CSR_ROW(fastnmf_csr_dl, double, fastnmf_v4d, 4, FASTNMF_BCAST_D, long long)
+FASTNMF_CSR_ROW(fastnmf_csr_fi, float, fastnmf_v8f, 8, FASTNMF_BCAST_F, int)
+FASTNMF_CSR_ROW(fastnmf_csr_fl, float, fastnmf_v8f, 8, FASTNMF_BCAST_F, long long)
+
 #endif /* FASTNMF_VECTOR_H */
