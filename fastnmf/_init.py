@@ -16,11 +16,14 @@ from sklearn.utils.extmath import svd_flip
 from ._threads import blas_threads
 
 # Below this many multiply-adds a product of a dense X with the thin sketch runs on one BLAS
-# thread (OpenBLAS's threads cost more than they save on small products); above it, on all.
-# Measured, whole starts on 2 cores with thresholds 1e8 / 4e6 / 1e6: camera patches
-# 10000 x 256 at k=16 170 / 107 / 104 ms, fermentation spectra 1629 x 1015 at k=6 89 / 54 / 53,
-# digits 1797 x 64 at k=16 8.5 / 8.3 / 6.9, coffee spectra 60 x 1841 at k=3 7.0 / 6.8 / 5.6.
-_THREADED_PRODUCT_FLOPS = 1e6
+# thread; above it, on all.  Measured, whole starts on 2 cores with thresholds 1e8 / 4e6 / 1e6:
+# camera patches 10000 x 256 at k=16 170 / 107 / 104 ms, fermentation spectra 1629 x 1015 at
+# k=6 89 / 54 / 53, digits 1797 x 64 at k=16 8.5 / 8.3 / 6.9.  But OpenBLAS's workers spin for
+# about a tenth of a second after a threaded call, and the dense cd fit that follows runs its
+# fused passes on OpenMP threads (fastnmf._fit.fit_cd), which they then slow down: whole
+# default fits, interleaved, 1e8 against 1e6: 1629 x 1015 spectra 135 against 164 ms, 863 x
+# 513 spectrogram 132 against 156, 10000 x 144 patches 434 against 462, 10000 x 256 the same.
+_THREADED_PRODUCT_FLOPS = 1e8
 # and a product of a CSR X with it on the backend's kernels below this many multiply-adds runs
 # on one thread: measured, 300 x 3382 TF-IDF (21k nonzeros, k=10), the whole start took 9-20
 # ms with 2 OpenMP threads against 8-12 ms with one (each product is ~0.1 ms, less than waking
