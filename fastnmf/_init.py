@@ -15,15 +15,17 @@ from sklearn.utils.extmath import svd_flip
 
 from ._threads import blas_threads
 
-# Below this many multiply-adds a product of a dense X with the thin sketch runs on one BLAS
-# thread; above it, on all.  Measured, whole starts on 2 cores with thresholds 1e8 / 4e6 / 1e6:
-# camera patches 10000 x 256 at k=16 170 / 107 / 104 ms, fermentation spectra 1629 x 1015 at
-# k=6 89 / 54 / 53, digits 1797 x 64 at k=16 8.5 / 8.3 / 6.9.  But OpenBLAS's workers spin for
+# Below this many multiply-adds a product of a dense X with the thin sketch runs on one
+# thread; above it, split into contiguous chunks of rows (of X or of X^T) on fastnmf's pool,
+# one single-threaded BLAS call per chunk.  Not on OpenBLAS's threads: its workers spin for
 # about a tenth of a second after a threaded call, and the dense cd fit that follows runs its
-# fused passes on OpenMP threads (fastnmf._fit.fit_cd), which they then slow down: whole
-# default fits, interleaved, 1e8 against 1e6: 1629 x 1015 spectra 135 against 164 ms, 863 x
-# 513 spectrogram 132 against 156, 10000 x 144 patches 434 against 462, 10000 x 256 the same.
-_THREADED_PRODUCT_FLOPS = 1e8
+# fused passes on OpenMP threads (fastnmf._fit.fit_cd), which they then slow down (whole
+# default fits, interleaved, one-thread starts against OpenBLAS-threaded ones: 1629 x 1015
+# spectra 135 against 164 ms, 863 x 513 spectrogram 132 against 156); the pool's idle workers
+# block instead.  Measured, whole starts on 2 cores with thresholds 1e8 / 4e6 / 1e6 (then
+# OpenBLAS-threaded): camera patches 10000 x 256 at k=16 170 / 107 / 104 ms, fermentation
+# spectra at k=6 89 / 54 / 53, digits 1797 x 64 at k=16 8.5 / 8.3 / 6.9.
+_THREADED_PRODUCT_FLOPS = 1e6
 # and a product of a CSR X with it on the backend's kernels below this many multiply-adds runs
 # on one thread: measured, 300 x 3382 TF-IDF (21k nonzeros, k=10), the whole start took 9-20
 # ms with 2 OpenMP threads against 8-12 ms with one (each product is ~0.1 ms, less than waking
@@ -122,6 +124,29 @@ def _threads_if(threaded):
     return contextlib.nullcontext() if threaded else blas_threads(1)
 
 
+def _pooled_products(M, n_threads):
+    """``(M @ F, M.T @ F)`` for a dense M (a view of X or of its transpose), each split into
+    contiguous chunks of the output's rows on fastnmf's pool (``n_threads`` workers), one
+    single-threaded BLAS call per chunk (see :data:`_THREADED_PRODUCT_FLOPS`)."""
+    from ._pool import chunk_bounds, row_threads
+
+    pool = row_threads(n_threads)
+    rows, cols = M.shape
+    by_rows, by_cols = chunk_bounds(rows, n_threads, 1), chunk_bounds(cols, n_threads, 1)
+
+    def m_times(F, out):
+        with blas_threads(1):
+            pool.map(lambda lo, hi: np.matmul(M[lo:hi], F, out=out[lo:hi]), by_rows)
+        return out
+
+    def mt_times(F, out):
+        with blas_threads(1):
+            pool.map(lambda lo, hi: np.matmul(M[:, lo:hi].T, F, out=out[lo:hi]), by_cols)
+        return out
+
+    return m_times, mt_times
+
+
 def _sparse_products(X, dtype, transpose, kernels, n_threads):
     """``(M @ F, M.T @ F)`` for ``M = X.T if transpose else X``, on the backend's threaded CSR
     kernels (F C-contiguous in X's dtype), or None where they do not apply (no backend, not
@@ -217,12 +242,16 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
             buffers[side] = np.empty(shape, dtype=Q.dtype)
         return buffers[side]
 
+    pooled = _pooled_products(M, n_threads) if threaded and n_threads > 1 else None
+
     def m_times(F, out):
         if native is not None:
             return native[0](F, out)
         if sp.issparse(M):
             return M @ F
-        with _threads_if(threaded):
+        if pooled is not None:
+            return pooled[0](F, out)
+        with blas_threads(1):
             return np.matmul(M, F, out=out)
 
     def mt_times(F, out):
@@ -230,7 +259,9 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
             return native[1](F, out)
         if sp.issparse(M):
             return M.T @ F
-        with _threads_if(threaded):
+        if pooled is not None:
+            return pooled[1](F, out)
+        with blas_threads(1):
             return np.matmul(M.T, F, out=out)
 
     for _ in range(n_iter):
@@ -242,11 +273,7 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
     Y = m_times(Q, buffer("rows"))
     with _threads_if(Y.size >= _THREADED_FACTOR_SIZE):
         Q, _ = linalg.qr(Y, mode="economic", check_finite=False)
-    if sp.issparse(M):
-        B = np.asarray(mt_times(Q, buffer("cols")).T)
-    else:
-        with _threads_if(threaded):
-            B = Q.T @ M
+    B = np.asarray(mt_times(Q, buffer("cols")).T)
     with blas_threads(1):
         Uhat, s, Vt = linalg.svd(B, full_matrices=False, lapack_driver="gesdd")
         # U in F order (the same product, transposed): svd_flip's arg-max down its columns
