@@ -484,6 +484,9 @@ def parse_args(argv=None):
     p.add_argument("--no-memory", dest="memory", action="store_false",
                    help="skip the peak-memory fits (one per case and library, each in a fresh "
                         "process)")
+    p.add_argument("--compact", default=None, metavar="RESULTS.md",
+                   help="print the short table of the README and docs/performance.md from a "
+                        "results file this script wrote, and exit")
     p.add_argument("--_mem-child", nargs=2, metavar=("CASE", "LIB"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.repeats < 1:
@@ -491,8 +494,31 @@ def parse_args(argv=None):
     return a
 
 
+def compact(path):
+    """The short table (README, docs/performance.md) from a results file of :func:`table`."""
+    rows = [line for line in Path(path).read_text().splitlines() if line.startswith("| ")]
+    head = [c.strip() for c in rows[0].strip("|").split("|")]
+    out = ["| case | X | k | loss | scikit-learn s | fastnmf s | **ratio** | it (sk / fn) | "
+           "loss ratio | fastnmf solver | time to sklearn's loss: ratio | peak MB (sk / fn) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for line in rows[1:]:
+        r = dict(zip(head, (c.strip() for c in line.strip("|").split("|"))))
+        loss = r["loss (sklearn solver)"]
+        loss = ("Frobenius, unknown entries" if "missing" in loss
+                else loss.split(" (")[0])
+        out.append("| " + " | ".join([
+            r["case"], r["shape"], r["k"], loss, r["sklearn s"].split(" ")[0],
+            r["fastnmf s"].split(" ")[0], r["time ratio"],
+            f"{r['sklearn it']} / {r['fastnmf it']}", r["loss ratio"], r["fastnmf solver_"],
+            r["ratio to sklearn loss"], f"{r['sklearn MB']} / {r['fastnmf MB']}"]) + " |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.compact:
+        print(compact(args.compact))
+        return 0
     if args._mem_child:
         mem_child(*args._mem_child)
         return 0

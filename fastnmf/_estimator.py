@@ -662,9 +662,8 @@ def _use_row_threads(X, n_threads, beta, backend, solver):
     one BLAS thread each) instead of BLAS's threads plus the kernels' own: the solvers
     with many sweeps per product ('hals', 'ehals') on dense X (on one thread too, where
     it runs inline, so that the factors do not depend on the thread count)
-    (measured at 4000x3000, rank 32: hals's iteration 61 -> 50 ms; cd's, one sweep per
-    product, 27.2 -> 28.0 ms in float64 and 13.5 -> 15.2 ms in float32, so cd keeps BLAS's
-    threads).  Not with numba's 'workqueue' threading layer, whose kernels must not be
+    (measured at 4000x3000, rank 32: hals's iteration 61 -> 50 ms; cd runs fused passes over
+    X on OpenMP threads instead, :func:`fastnmf._fit.fit_cd`).  Not with numba's 'workqueue' threading layer, whose kernels must not be
     launched from several threads at once (nor before the first parallel kernel has told
     which layer numba uses)."""
     if beta != 2 or sp.issparse(X) or solver not in ("hals", "ehals"):

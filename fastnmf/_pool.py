@@ -9,7 +9,7 @@ of Python threads, whose idle workers block instead of spinning: the two product
 contiguous chunks of rows of X (``X @ Ht``) and of columns of X (``W^T X``), each chunk one
 single-threaded BLAS call; the sweeps and the extrapolation split into chunks of rows, each
 a one-thread kernel call (all kernels release the GIL).  Same case: 42 ms, the products 25
-ms.  (cd, one sweep per product, gains nothing from it and keeps BLAS's threads.)
+ms.  (cd on dense X runs fused passes instead: :func:`fastnmf._fit.fit_cd`.)
 
 Caveat, measured: OpenBLAS's workers busy-wait for about a tenth of a second after a
 multi-threaded call, and meanwhile halve the speed of the pool's single-threaded ones; so the
