@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The measurements behind ``solver='auto'`` (``fastnmf._auto``): every candidate solver's
+"""The measurements behind ``solver='auto'`` (``fastnmf.solvers.auto``): every candidate solver's
 whole default call over a grid of shape, density, rank (2 to 256), dtype and loss.
 
 Usage::
@@ -48,7 +48,7 @@ import scipy.sparse as sp
 
 import fastnmf
 import fastnmf._estimator
-from fastnmf._auto import choose_solver
+from fastnmf.solvers.auto import choose_solver
 
 CANDIDATES = {"frobenius": ("hals", "cd", "mu"), "kullback-leibler": ("cd", "mu", "emu"),
               1.5: ("mu", "emu")}

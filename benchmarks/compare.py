@@ -54,7 +54,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import fastnmf  # noqa: E402
 from fastnmf._backends import backend_status, get_backend  # noqa: E402
 from fastnmf._init import initialize  # noqa: E402
-from fastnmf._threads import blas_threads, usable_cores  # noqa: E402
+from fastnmf.parallel.threads import blas_threads, usable_cores  # noqa: E402
 
 SK = "scikit-learn"
 BOUND = "bound"

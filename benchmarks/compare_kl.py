@@ -39,7 +39,7 @@ if str(HERE) not in sys.path:
 
 import compare as C  # noqa: E402  (shared: contenders, timing, memory children, machine lines)
 from fastnmf._init import initialize  # noqa: E402
-from fastnmf._threads import usable_cores  # noqa: E402
+from fastnmf.parallel.threads import usable_cores  # noqa: E402
 
 KL = dict(beta_loss="kullback-leibler")
 

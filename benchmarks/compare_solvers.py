@@ -32,7 +32,7 @@ if str(HERE) not in sys.path:
 
 import compare as C  # noqa: E402  (data, contenders, timing, machine lines)
 from fastnmf._init import initialize  # noqa: E402
-from fastnmf._threads import usable_cores  # noqa: E402
+from fastnmf.parallel.threads import usable_cores  # noqa: E402
 
 SOLVERS = ("hals", "ehals", "cd", "als", "pgd", "mu")
 

@@ -265,7 +265,7 @@ def machine_lines():
     from threadpoolctl import threadpool_info
 
     import fastnmf
-    from fastnmf._threads import usable_cores
+    from fastnmf.parallel.threads import usable_cores
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -11,8 +11,8 @@ For each corpus case (``benchmarks/datasets.py``) and beta-divergence: scikit-le
 nndsvda start (``random_state=0``) is computed once; from it scikit-learn's
 ``NMF(solver='mu', init='custom')`` runs with its defaults (``tol=1e-4``,
 ``max_iter=200``) and is timed; fastnmf's ``solver='mu'`` (scikit-learn's iterates) and
-``solver='emu'`` at each ``omega`` and ``momentum`` (:data:`fastnmf._beta.EMU_OMEGA` and
-:data:`~fastnmf._beta.EMU_MOMENTUM` set for the run) run from the same start with ``tol=0``
+``solver='emu'`` at each ``omega`` and ``momentum`` (:data:`fastnmf.solvers.beta.EMU_OMEGA` and
+:data:`~fastnmf.solvers.beta.EMU_MOMENTUM` set for the run) run from the same start with ``tol=0``
 and ``--max-iter`` iterations.
 
 A second table (unless ``--no-whole``) times the whole default calls as a user makes them:
@@ -97,7 +97,7 @@ def run_fastnmf(X, k, beta, W0, H0, solver, omega, momentum, max_iter, losses=No
     """(loss_history_, time_history_); with ``losses`` (a list) the divergence of every
     iterate is appended to it (untimed: the callback's work)."""
     import fastnmf
-    import fastnmf._beta as B
+    import fastnmf.solvers.beta as B
 
     saved = B.EMU_OMEGA, B.EMU_MOMENTUM
     B.EMU_OMEGA = omega if omega is not None else saved[0]

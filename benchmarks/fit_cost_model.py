@@ -1,15 +1,15 @@
 #!/usr/bin/env python
-"""Fit the cost model of ``solver='auto'`` (``fastnmf/_auto.py``) to the measured table.
+"""Fit the cost model of ``solver='auto'`` (``fastnmf/solvers/auto.py``) to the measured table.
 
 Usage::
 
     python benchmarks/auto_table.py --json benchmarks/results/auto.json    # ~10 min, 2 cores
     python benchmarks/auto_table.py --json benchmarks/results/auto.json --append  # a 2nd run
     python benchmarks/fit_cost_model.py benchmarks/results/auto.json
-    # writes fastnmf/_auto_costs.py and benchmarks/results/auto.md
+    # writes fastnmf/solvers/auto_costs.py and benchmarks/results/auto.md
 
 The model predicts each candidate's whole default call from what its work grows with
-(``fastnmf._auto.cost_features``: k times the stored entries, the stored entries,
+(``fastnmf.solvers.auto.cost_features``: k times the stored entries, the stored entries,
 k^2 (m + n), k (m + n), 1):
 
     seconds = setup . f  +  iterations(k) * (per_iter . f)
@@ -42,7 +42,7 @@ from scipy.optimize import nnls
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastnmf._auto import (CANDIDATES, cost_features, cost_group, loss_class,  # noqa: E402
+from fastnmf.solvers.auto import (CANDIDATES, cost_features, cost_group, loss_class,  # noqa: E402
                            model_seconds)
 
 
@@ -156,7 +156,7 @@ def render(records, fitted, held_out, table_path, summary):
         "whole call. Every candidate ran as `solver='auto'` runs it had it chosen it (dense "
         "Frobenius cd with the guard). Bold: the fastest whole call, among the candidates "
         "'auto' may pick, with a final loss at most 1% above the target; † marks Frobenius "
-        "'mu' where it was faster still (it is never picked: `fastnmf/_auto.py`). auto: the "
+        "'mu' where it was faster still (it is never picked: `fastnmf/solvers/auto.py`). auto: the "
         "model's choice; left out: the choice of the model fitted without this point's "
         "measurements. Right: the choice's loss at most 1% above the target and its whole call "
         "within 10% of the bold one. The rows named after a case are the real-data corpus's "
@@ -203,7 +203,7 @@ def render(records, fitted, held_out, table_path, summary):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("table", type=Path, help="the --json output of benchmarks/auto_table.py")
-    ap.add_argument("--out", type=Path, default=ROOT / "fastnmf" / "_auto_costs.py")
+    ap.add_argument("--out", type=Path, default=ROOT / "fastnmf" / "solvers" / "auto_costs.py")
     ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "results" / "auto.md")
     args = ap.parse_args(argv)
     records = json.loads(args.table.read_text())
@@ -235,14 +235,14 @@ def main(argv=None):
 
     lines = [
         '"""The fitted constants of the cost model behind ``solver=\'auto\'``',
-        "(:func:`fastnmf._auto.predicted_seconds`).",
+        "(:func:`fastnmf.solvers.auto.predicted_seconds`).",
         "",
         f"Written by ``python benchmarks/fit_cost_model.py {shown}``",
         f"({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}) from the measurements of "
         "``benchmarks/auto_table.py``;",
         "do not edit by hand (a test checks they are that fit).",
         "Keys: solver/loss/X/dtype.  ``per_iter`` and ``setup``: seconds per unit of each cost",
-        "feature (:func:`fastnmf._auto.cost_features`); ``iterations`` (u, v): exp(u) k^v.",
+        "feature (:func:`fastnmf.solvers.auto.cost_features`); ``iterations`` (u, v): exp(u) k^v.",
         "The fit: ``benchmarks/results/auto.md``.",
         '"""',
         "",

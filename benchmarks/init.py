@@ -48,7 +48,7 @@ def main():
     import fastnmf
     from fastnmf._init import initialize
     from fastnmf._backends import get_backend, resolve_backend_name
-    from fastnmf._threads import resolve_n_threads
+    from fastnmf.parallel.threads import resolve_n_threads
 
     # as NMF.fit calls it: the default backend's kernels on every thread
     kernels, n_threads = get_backend(resolve_backend_name("auto")), resolve_n_threads(None)

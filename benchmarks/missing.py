@@ -26,7 +26,7 @@ import compare as C  # noqa: E402
 
 import fastnmf  # noqa: E402
 from fastnmf._init import initialize  # noqa: E402
-from fastnmf._threads import usable_cores  # noqa: E402
+from fastnmf.parallel.threads import usable_cores  # noqa: E402
 
 
 def log(msg):

@@ -28,7 +28,7 @@ if str(HERE) not in sys.path:
 import compare as C  # noqa: E402  (data, machine lines)
 import fastnmf  # noqa: E402
 import fastnmf._estimator as E  # noqa: E402
-from fastnmf._threads import usable_cores  # noqa: E402
+from fastnmf.parallel.threads import usable_cores  # noqa: E402
 
 
 def cases(quick):
@@ -58,24 +58,23 @@ def main(argv=None):
         return 0
     warnings.simplefilter("ignore")
     rows = []
-    forced = E._parallel_runs
+    forced = E.parallel_runs
     for name, X, k, solvers, iters in cases(a.quick):
         for solver in solvers:
             for backend in a.backends.split(","):
                 kw = dict(n_components=k, n_init=a.n_init, init="random", random_state=0,
                           max_iter=iters, tol=0, backend=backend, solver=solver, n_threads=threads)
                 fastnmf.NMF(**kw).fit(X)  # compile, and let numba pick its threading layer
-                side_by_side = forced(X, [None] * a.n_init, threads,
-                                      {"callback": None, "progress": False, "verbose": 0}, backend)
+                side_by_side = forced(a.n_init, threads, backend, ordered_output=False)
                 times = {"side": [], "seq": []}
                 for _ in range(a.repeats):
                     for mode in ("side", "seq"):
                         if mode == "seq":
-                            E._parallel_runs = lambda *args, **kws: 1
+                            E.parallel_runs = lambda *args, **kws: 1
                         t0 = time.perf_counter()
                         fastnmf.NMF(**kw).fit(X)
                         times[mode].append(time.perf_counter() - t0)
-                        E._parallel_runs = forced
+                        E.parallel_runs = forced
                 side, seq = (statistics.median(times[m]) for m in ("side", "seq"))
                 rows.append(f"| {name}, rank {k} | {solver} | {backend} | {iters} | "
                             f"{side_by_side} | {side:.3f} | {seq:.3f} | {seq / side:.2f}x |")

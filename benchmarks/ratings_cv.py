@@ -19,7 +19,9 @@ import warnings
 import numpy as np
 
 import fastnmf
-from fastnmf import NMF, _masked, _rank
+from fastnmf import NMF
+from fastnmf.data import missing as _masked
+from fastnmf.selection import holdout as _holdout
 
 try:
     from benchmarks.ratings import load_ratings
@@ -58,7 +60,7 @@ def main():
     ranks = [int(v) for v in args.ranks.split(",")]
 
     X, desc = load_ratings()
-    hold = _rank._hold_out_observed(_masked.from_sparse(X), 0.1, np.random.default_rng(0))
+    hold = _holdout.hold_out_observed(_masked.from_sparse(X), 0.1, np.random.default_rng(0))
     train, rows, cols, truth = hold.train.X, hold.rows, hold.cols, hold.values
     print(f"{desc}; fastnmf {fastnmf.__version__}, {platform.machine()}, "
           f"{len(truth)} held-out ratings, {train.nnz} training ratings")

@@ -45,7 +45,7 @@ if str(HERE) not in sys.path:
 import compare as C  # noqa: E402
 import compare_kl as K  # noqa: E402
 from fastnmf._init import initialize  # noqa: E402
-from fastnmf._threads import usable_cores  # noqa: E402
+from fastnmf.parallel.threads import usable_cores  # noqa: E402
 
 ALL = ("dense", "bound", "sparse", "kl", "threads", "first")
 SK_REPEATS = 3

@@ -9,7 +9,7 @@ from ._backends import available_backends
 from ._config import show_config
 from ._estimator import NMF, non_negative_factorization
 from ._monitor import IterationInfo
-from ._rank import (ParamSelection, RankSelection, consensus_matrix, cophenetic_correlation,
+from .selection import (ParamSelection, RankSelection, consensus_matrix, cophenetic_correlation,
                     dispersion, select_params, select_rank)
 
 __version__ = "0.1.0.dev0"

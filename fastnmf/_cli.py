@@ -180,7 +180,7 @@ def _timed_fit(make, X, threads):
     """Fit a fresh estimator; returns (estimator, W, seconds of the whole fit_transform)."""
     from sklearn.exceptions import ConvergenceWarning
 
-    from ._threads import blas_threads
+    from .parallel.threads import blas_threads
 
     est = make()
     with warnings.catch_warnings():
@@ -314,7 +314,7 @@ def _demo(args):
 
     from . import __version__
     from ._backends import backend_status
-    from ._threads import usable_cores
+    from .parallel.threads import usable_cores
 
     for flag, value, low in (("--n-components", args.n_components, 1),
                              ("--max-iter", args.max_iter, 1), ("--repeats", args.repeats, 1),

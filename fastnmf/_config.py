@@ -13,7 +13,7 @@ def config_info():
 
     from . import __version__
     from ._backends import backend_status, resolve_backend_name
-    from ._threads import usable_cores
+    from .parallel.threads import usable_cores
 
     versions = {"fastnmf": __version__, "python": sys.version.split()[0],
                 "numpy": numpy.__version__, "scipy": scipy.__version__,

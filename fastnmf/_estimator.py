@@ -1,23 +1,15 @@
 """``fastnmf.NMF``: scikit-learn's NMF estimator, with compiled kernels underneath."""
 
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _beta, _fit, _masked, _solvers
-from ._auto import choose_solver, stopping
 from ._backends import get_backend, resolve_backend_name
-from ._init import initialize
-from ._monitor import Monitor, verbose_logging
-from ._pool import PooledKernels, row_threads
-from ._threads import blas_threads, fit_threads, resolve_n_threads
-from ._validation import beta_loss_to_float, check_factor, check_frozen, check_params
+from ._plan import exact_W, plan_fit
+from ._validation import beta_loss_to_float, check_params
+from .data.missing import prepare, wh_at
+from .parallel.threads import resolve_n_threads
+from .solvers.table import resolve_missing
 
 
 class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -283,7 +275,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         W : ndarray of shape (n_samples, n_components)
         """
         validate_data(self, X, skip_check_array=True, reset=True)
-        Xa, obs = _masked.prepare(X, mask, self.missing)
+        Xa, obs = prepare(X, mask, self.missing)
         result, backend = self._run(Xa, W, H, update_H=True, with_error=True, obs=obs)
         self.components_ = np.ascontiguousarray(result.Ht.T)
         self.n_components_ = self.components_.shape[0]
@@ -322,15 +314,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         # X first: a malformed X (1-D, say) gets its own message, not a feature count's
-        Xa, obs = _masked.prepare(X, mask, self.missing, columns=False)  # H is fixed
+        Xa, obs = prepare(X, mask, self.missing, columns=False)  # H is fixed
         validate_data(self, X, skip_check_array=True, reset=False)
         H = self.components_.astype(Xa.dtype, copy=False)
         p = check_params(self)
         if obs is None and p["solver"] == "auto" and p["beta_loss"] == 2:
             # 'auto': exact, one NNLS solve per row (block principal pivoting)
             kernels = get_backend(resolve_backend_name(self.backend))
-            return self._W_for(Xa, np.ascontiguousarray(H.T), 2.0, p, kernels,
-                               resolve_n_threads(self.n_threads))
+            return exact_W(Xa, np.ascontiguousarray(H.T), 2.0, p, kernels,
+                           resolve_n_threads(self.n_threads))
         # a named solver does what scikit-learn's transform does (its _fit_transform with
         # update_H=False): that solver's iterations on W from its start (zeros for 'cd',
         # sqrt(mean(X) / k) for 'mu'), stopped by tol and max_iter; so transform(X) is
@@ -392,10 +384,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         r = np.where(r < 0, r + W.shape[0], r).ravel()
         c = np.where(c < 0, c + n, c).ravel()
         Ht = self.components_.T
-        return _masked.wh_at(W, Ht, r, c).reshape(np.shape(rows))
+        return wh_at(W, Ht, r, c).reshape(np.shape(rows))
 
     def _fit_observed(self, obs):
-        """Fit the observed entries ``obs`` (a :class:`fastnmf._masked.Observed`, or a
+        """Fit the observed entries ``obs`` (a :class:`fastnmf.data.missing.Observed`, or a
         hold-out's training set) without touching the fitted attributes (select_rank).
         Returns ``(W, Ht, mean loss per observed entry, reconstruction error)``; the
         mean loss is the squared error (Frobenius) or the KL divergence per entry."""
@@ -421,295 +413,18 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _fits_missing(self):
         """Whether this solver and loss fit an X with unknown (NaN) entries."""
         try:
-            _masked.resolve_solver(self.solver, beta_loss_to_float(self.beta_loss))
+            resolve_missing(self.solver, beta_loss_to_float(self.beta_loss))
         except (TypeError, ValueError):
             return False
         return True
 
     # ------------------------------------------------------------ internals
     def _run(self, X, W, H, update_H, n_components=None, with_error=False, obs=None):
-        """Validate everything, initialise, then run the solver (``n_init`` times).
-
-        Returns ``(result, backend)``; with ``with_error``, ``result.error`` is
-        ``||X - W H||_F`` at the end (see :func:`_fit.reconstruction_error`).
-        ``result.run_losses`` holds every run's final objective.  ``obs``: for a fit
-        with unknown entries, how they are held (:mod:`fastnmf._masked`: ``Observed``,
-        ``Complement``, or a ``DenseMissing`` that picks one of them here).
-        """
-        p = check_params(self)
-        backend = resolve_backend_name(self.backend)
-        kernels = get_backend(backend)
-        n_threads = resolve_n_threads(self.n_threads)
-        m, n = X.shape
-        k = n_components if n_components is not None else p["n_components"]
-        beta = p["beta_loss"]
-        if obs is not None:
-            solver = _masked.resolve_solver(p["solver"], beta)
-            if hasattr(obs, "representation"):  # dense X: how to hold its unknown entries
-                obs = obs.representation(beta, solver)
-            X_init = obs.fill_estimate()  # for the initialization and the flat starts
-        if obs is None and beta <= 0 and _beta.zeros_in(X):
-            raise ValueError(
-                "When beta_loss <= 0 and X contains zeros, the solver may diverge: "
-                f"X contains zeros and beta_loss={self.beta_loss!r} <= 0, and the divergence "
-                "is undefined at zero entries. Add small values to X, or use a positive "
-                "beta_loss (e.g. 'kullback-leibler')."
-            )
-        warm = (update_H and p["warm_start"] and hasattr(self, "components_")
-                and self.components_.shape[1] == n)
-        if warm:
-            k = self.components_.shape[0]
-        frozen_param = getattr(self, "frozen_components", None) if update_H else None
-        if obs is None:  # 'auto' is settled once the rank is known, after the starts
-            solver = p["solver"]
-        if frozen_param is not None and solver == "cd" and beta != 2:
-            raise ValueError(
-                "frozen_components is not supported by solver='cd' with the Kullback-Leibler "
-                "loss; use solver='mu' (or 'auto', which picks it)"
-            )
-
-        starts = self._starts(X if obs is None else X_init, W, H, k, p, update_H, warm, beta,
-                              kernels, n_threads)
-        if obs is not None and update_H and not warm and p["init"] != "custom":
-            # initialized from a stand-in for X: magnitudes matched to the observed entries
-            starts = _masked.scaled_starts(obs, starts, beta)
-        k = starts[0][1].shape[1]
-        frozen = check_frozen(frozen_param, k)
-        if obs is None and solver == "auto":  # every rule of 'auto': fastnmf._auto
-            solver = choose_solver(X, k, beta, update_H=update_H,
-                                   frozen=frozen is not None and len(frozen) > 0)
-        # the stopping rule 'auto' gives its choice, if not the solver's own (fastnmf._auto)
-        auto_stop = stopping(solver, beta) if obs is None and p["solver"] == "auto" else None
-        if solver in ("mu", "emu") and p["init"] == "nndsvd" and update_H and not warm:
-            warnings.warn(
-                "The multiplicative update ('mu') solver cannot update zeros present in the "
-                "initialization, and so leads to poorer results when used jointly with "
-                "init='nndsvd'. You may try init='nndsvda' or init='nndsvdar' instead.",
-                UserWarning,
-            )
-        if obs is not None:  # per row and column, by observed entries (fastnmf._masked)
-            penalty = _masked.count_penalty(obs, p, solver, k)
-        else:
-            penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
-        if obs is None:  # a small sparse fit gains nothing from threads (fastnmf._threads)
-            n_threads = fit_threads(X, k, beta, n_threads)
-        n_blas, parallel_kernels = _fit.thread_plan(X if obs is None else obs.X, n_threads)
-        workers = _parallel_runs(X, starts, n_threads, p, backend)
-        run_threads = max(1, n_threads // workers)
-        pooled = (obs is None and workers == 1
-                  and _use_row_threads(X, n_threads, beta, backend, solver))
-
-        def run_one(run, seed, W0, Ht0, threads):
-            label = solver if len(starts) == 1 else f"{solver} run {run + 1}/{len(starts)}"
-            monitor = Monitor(label, p["max_iter"], callback=p["callback"],
-                              verbose=p["verbose"], progress=p["progress"])
-            common = dict(kernels=kernels, n_threads=threads, penalty=penalty,
-                          max_iter=p["max_iter"], tol=p["tol"], update_H=update_H,
-                          monitor=monitor, parallel_kernels=parallel_kernels, frozen=frozen)
-            if auto_stop is not None:
-                common["stop"] = auto_stop
-            try:
-                if obs is not None:
-                    result = _masked.solve(solver, beta, obs, W0, Ht0, common, p["shuffle"],
-                                           check_random_state(seed))
-                elif not pooled:
-                    result = _solve(solver, beta, X, W0, Ht0, common, p["shuffle"], seed)
-                else:  # one pool of our threads, one BLAS thread each (fastnmf._pool)
-                    common["kernels"] = PooledKernels(kernels, row_threads(threads))
-                    with blas_threads(1):
-                        result = _solve(solver, beta, X, W0, Ht0, common, p["shuffle"], seed)
-            finally:
-                monitor.close()
-            result.solver = solver
-            return result
-
-        best, run_losses = None, []
-        with blas_threads(n_blas if workers == 1 else 1), verbose_logging(p["verbose"]):
-            if workers > 1:
-                # independent fits: one per thread beats every thread on one fit
-                with ThreadPoolExecutor(max_workers=workers) as pool:
-                    results = list(pool.map(lambda a: run_one(*a, run_threads),
-                                            [(i, *s) for i, s in enumerate(starts)]))
-            else:
-                results = []
-                for run, (seed, W0, Ht0) in enumerate(starts):
-                    results.append(run_one(run, seed, W0, Ht0, n_threads))
-                    if results[-1].stopped_by_callback:
-                        break
-            for result in results:
-                run_losses.append(result.loss_history[-1])
-                if best is None or run_losses[-1] < best.loss_history[-1]:
-                    best = result
-            result = best
-            if with_error:
-                if obs is not None:  # over the observed entries
-                    result.error = _masked.objective_error(result)
-                elif beta == 2 and sp.issparse(X) and result.last_data_loss is not None:
-                    # sparse X: the error comes from the Gram identity, which the last
-                    # iteration already evaluated for these W, H
-                    result.error = float(np.sqrt(2 * result.last_data_loss))
-                elif beta == 2:
-                    result.error = _fit.reconstruction_error(X, result.W, result.Ht, kernels, n_threads)
-                else:
-                    div = _beta.BetaProblem(X, kernels, n_threads).divergence(result.W, result.Ht, beta)
-                    result.error = float(np.sqrt(2 * max(div, 0.0)))
-        result.run_losses = run_losses
-        if result.n_iter == p["max_iter"] and p["tol"] > 0 and not result.stopped_by_callback:
-            warnings.warn(
-                f"Maximum number of iterations {p['max_iter']} reached. Increase it to "
-                "improve convergence.",
-                ConvergenceWarning,
-            )
-        return result, backend
-
-    def _starts(self, X, W, H, k, p, update_H, warm, beta, kernels, n_threads):
-        """The initial ``(seed, W, Ht)`` of every run: private C-contiguous copies.
-
-        ``seed`` seeds the run's component shuffling.  One run, except with
-        ``n_init > 1`` and a random initialization: then run i is initialised
-        from seed i of a sequence drawn from ``random_state`` (reproducible).
-        """
-        m, n = X.shape
-        init = p["init"]
-        if warm:
-            if W is not None or H is not None:
-                warnings.warn("warm_start=True continues from the previous fit: the W and H "
-                              "passed are ignored.", RuntimeWarning)
-            Ht = np.array(self.components_.T, dtype=X.dtype, order="C")
-            W0 = getattr(self, "_warm_W", None)
-            if W0 is not None and W0.shape == (m, Ht.shape[1]):
-                W0 = np.array(W0, dtype=X.dtype, order="C")
-            else:  # new rows: start from the W that fits the components
-                W0 = self._W_for(X, Ht, beta, p, kernels, n_threads)
-            return [(self.random_state, W0, Ht)]
-        if update_H and init == "custom":
-            if H is None or W is None:
-                raise ValueError("init='custom' needs both W and H passed to fit_transform")
-            H = _given_H(H, k, n, X.dtype)
-            W = check_factor(W, "W", (m, H.shape[0]), X.dtype)
-            return [(self.random_state, W, np.ascontiguousarray(H.T))]
-        if not update_H:
-            if H is None:
-                raise ValueError("update_H=False needs H (the fixed components)")
-            if W is not None:
-                warnings.warn("When update_H=False, the provided initial W is not used.", RuntimeWarning)
-            H = _given_H(H, k, n, X.dtype)
-            kk = H.shape[0]
-            if p["solver"] == "mu" or beta != 2:
-                # a multiplicative update cannot leave zero, and the KL Newton
-                # steps start badly from W H = 0
-                W = np.full((m, kk), np.sqrt(X.mean() / kk), dtype=X.dtype)
-            else:
-                W = np.zeros((m, kk), dtype=X.dtype)
-            return [(self.random_state, W, np.ascontiguousarray(H.T))]
-        if W is not None or H is not None:
-            warnings.warn(
-                "When init!='custom', provided W or H are ignored. Set "
-                "init='custom' to use them as initialization.",
-                RuntimeWarning,
-            )
-        if k in (None, "auto"):
-            k = n
-        n_init = p["n_init"]
-        if n_init > 1 and init in ("nndsvd", "nndsvda"):
-            warnings.warn(f"n_init={n_init} with the deterministic init={init!r} would repeat one "
-                          "fit: running it once. Use init='random' or 'nndsvdar' (or None) for "
-                          "restarts.", RuntimeWarning)
-            n_init = 1
-        if n_init == 1:
-            W0, H0 = initialize(X, k, init, self.random_state, kernels=kernels,
-                                n_threads=n_threads)
-            return [(self.random_state, W0, np.ascontiguousarray(H0.T))]
-        init = "random" if init is None else init
-        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=n_init)
-        starts = []
-        for seed in seeds:
-            W0, H0 = initialize(X, k, init, int(seed), kernels=kernels, n_threads=n_threads)
-            starts.append((int(seed), W0, np.ascontiguousarray(H0.T)))
-        return starts
-
-    def _W_for(self, X, Ht, beta, p, kernels, n_threads):
-        """A W for fixed components ``Ht``: the exact NNLS solution for the
-        Frobenius loss (with ``alpha_W``), else the flat start of ``transform``."""
-        if beta != 2:
-            k = Ht.shape[1]
-            return np.full((X.shape[0], k), np.sqrt(X.mean() / k), dtype=X.dtype)
-        penalty = _fit.Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
-        with blas_threads(_fit.thread_plan(X, n_threads)[0]):
-            return _solvers.solve_W(X, Ht, kernels=kernels, n_threads=n_threads, penalty=penalty)
-
-
-def _parallel_runs(X, starts, n_threads, p, backend):
-    """How many n_init runs to run at once (1: one after the other, each on every thread).
-
-    One run per thread was faster than the runs in sequence on all threads for every
-    solver and size measured (1.1x to 1.5x, digits up to dense 4000x3000 and sparse
-    100000x20000; benchmarks/ninit.py): the solvers' sweeps scale sub-linearly with
-    threads and their per-iteration Python and BLAS overheads overlap.  The extra
-    memory is one set of factor-sized buffers per concurrent run, never X-sized.
-    """
-    if len(starts) < 2 or n_threads < 2:
-        return 1
-    if backend == "numba" and not _numba_layer_is_reentrant():
-        return 1
-    if p["callback"] is not None or p["progress"] or p["verbose"]:
-        return 1  # keep their output in order
-    return min(n_threads, len(starts))
-
-
-def _use_row_threads(X, n_threads, beta, backend, solver):
-    """Whether a fit runs on :class:`fastnmf._pool.RowThreads` (one pool of our threads,
-    one BLAS thread each) instead of BLAS's threads plus the kernels' own: the solvers
-    with many sweeps per product ('hals', 'ehals') on dense X (on one thread too, where
-    it runs inline, so that the factors do not depend on the thread count)
-    (measured at 4000x3000, rank 32: hals's iteration 61 -> 50 ms; cd runs fused passes over
-    X on OpenMP threads instead, :func:`fastnmf._fit.fit_cd`).  Not with numba's 'workqueue' threading layer, whose kernels must not be
-    launched from several threads at once (nor before the first parallel kernel has told
-    which layer numba uses)."""
-    if beta != 2 or sp.issparse(X) or solver not in ("hals", "ehals"):
-        return False
-    if n_threads == 1:  # the same plan inline: the same products, so the same factors
-        return True
-    return backend != "numba" or _numba_layer_is_reentrant()
-
-
-def _numba_layer_is_reentrant():
-    """True when numba's threading layer accepts parallel kernels launched from several
-    threads at once (omp, tbb); its 'workqueue' layer does not, and before the first
-    parallel kernel has run the layer is not known yet."""
-    import numba
-
-    try:
-        return numba.threading_layer() in ("omp", "tbb")
-    except ValueError:
-        return False
-
-
-def _solve(solver, beta, X, W, Ht, common, shuffle, seed):
-    """Run one solver from ``(W, Ht)`` (modified in place)."""
-    if beta != 2:
-        if solver == "cd":
-            return _beta.fit_cd_kl(X, W, Ht, **common)
-        if solver == "emu":
-            return _beta.fit_emu_beta(X, W, Ht, beta=beta, **common)
-        return _beta.fit_mu_beta(X, W, Ht, beta=beta, **common)
-    if solver == "cd":
-        return _fit.fit_cd(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed), **common)
-    if solver in ("hals", "ehals"):
-        return _solvers.fit_hals(X, W, Ht, shuffle=shuffle, rng=check_random_state(seed),
-                                 extrapolate=solver == "ehals", **common)
-    if solver == "mu":
-        return _fit.fit_mu(X, W, Ht, **common)
-    if solver == "pgd":
-        return _solvers.fit_pgd(X, W, Ht, **common)
-    return _solvers.fit_als(X, W, Ht, **common)
-
-
-def _given_H(H, k, n, dtype):
-    """A user's H checked against (k, n), k taken from H when 'auto'/None."""
-    if k in (None, "auto"):
-        k = np.shape(H)[0] if np.ndim(H) == 2 else n
-    return check_factor(H, "H", (k, n), dtype)
+        """Plan the fit (every parameter validated once, :func:`fastnmf._plan.plan_fit`) and
+        run it; returns ``(result, backend)``."""
+        plan = plan_fit(self, X, W, H, update_H, n_components=n_components,
+                        with_error=with_error, obs=obs)
+        return plan.run(), plan.backend
 
 
 def non_negative_factorization(
@@ -771,6 +486,6 @@ def non_negative_factorization(
     )
     if not isinstance(update_H, (bool, np.bool_)):
         raise TypeError(f"update_H must be a bool; got {update_H!r}")
-    Xa, obs = _masked.prepare(X, mask, missing)
+    Xa, obs = prepare(X, mask, missing)
     result, _ = est._run(Xa, W, H, update_H=bool(update_H), obs=obs)
     return result.W, np.ascontiguousarray(result.Ht.T), result.n_iter

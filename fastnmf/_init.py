@@ -13,27 +13,9 @@ from scipy import linalg
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import svd_flip
 
-from ._threads import blas_threads
+from .parallel.config import CONFIG
+from .parallel.threads import blas_threads
 
-# Below this many multiply-adds a product of a dense X with the thin sketch runs on one
-# thread; above it, split into contiguous chunks of rows (of X or of X^T) on fastnmf's pool,
-# one single-threaded BLAS call per chunk.  Not on OpenBLAS's threads: its workers spin for
-# about a tenth of a second after a threaded call, and the dense cd fit that follows runs its
-# fused passes on OpenMP threads (fastnmf._fit.fit_cd), which they then slow down (whole
-# default fits, interleaved, one-thread starts against OpenBLAS-threaded ones: 1629 x 1015
-# spectra 135 against 164 ms, 863 x 513 spectrogram 132 against 156); the pool's idle workers
-# block instead.  Measured, whole starts on 2 cores with thresholds 1e8 / 4e6 / 1e6 (then
-# OpenBLAS-threaded): camera patches 10000 x 256 at k=16 170 / 107 / 104 ms, fermentation
-# spectra at k=6 89 / 54 / 53, digits 1797 x 64 at k=16 8.5 / 8.3 / 6.9.
-_THREADED_PRODUCT_FLOPS = 1e6
-# and a product of a CSR X with it on the backend's kernels below this many multiply-adds runs
-# on one thread: measured, 300 x 3382 TF-IDF (21k nonzeros, k=10), the whole start took 9-20
-# ms with 2 OpenMP threads against 8-12 ms with one (each product is ~0.1 ms, less than waking
-# the workers costs)
-_THREADED_SPARSE_FLOPS = 1e7
-# and the LU/QR factorizations of the thin sketch below this many entries (threaded getrf and
-# geqrf on 4000 x 42: 2-5x slower than one thread; on 100000 x 42, QR 1.4x faster threaded)
-_THREADED_FACTOR_SIZE = 2e6
 # scikit-learn normalizes the sketch (LU) after both products of a power iteration; in
 # float64 fastnmf only after the second, on the short side (see randomized_svd)
 _NORMALIZE_BOTH_SIDES = False
@@ -127,8 +109,10 @@ def _threads_if(threaded):
 def _pooled_products(M, n_threads):
     """``(M @ F, M.T @ F)`` for a dense M (a view of X or of its transpose), each split into
     contiguous chunks of the output's rows on fastnmf's pool (``n_threads`` workers), one
-    single-threaded BLAS call per chunk (see :data:`_THREADED_PRODUCT_FLOPS`)."""
-    from ._pool import chunk_bounds, row_threads
+    single-threaded BLAS call per chunk (``init_threaded_product_flops`` of :mod:`fastnmf.parallel.config`: not on OpenBLAS's
+    threads, whose workers spin for about a tenth of a second after a threaded call and
+    would slow the OpenMP fit that follows; the pool's idle workers block)."""
+    from .parallel.pool import chunk_bounds, row_threads
 
     pool = row_threads(n_threads)
     rows, cols = M.shape
@@ -208,7 +192,7 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
     dtype = np.float32 if M.dtype == np.float32 else np.float64
     native = None
     if sp.issparse(M):
-        nt = n_threads if M.nnz * n_random >= _THREADED_SPARSE_FLOPS else 1
+        nt = n_threads if M.nnz * n_random >= CONFIG.init_threaded_sparse_flops else 1
         native = _sparse_products(M, dtype, transpose, kernels, nt)
     if transpose:
         M = M.T
@@ -217,7 +201,7 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
     if M.dtype == np.float32:
         Q = Q.astype(np.float32, copy=False)
     # scipy's sparse products are one-threaded whatever BLAS has
-    threaded = not sp.issparse(M) and rows * cols * n_random >= _THREADED_PRODUCT_FLOPS
+    threaded = not sp.issparse(M) and rows * cols * n_random >= CONFIG.init_threaded_product_flops
 
     # where the power iterations normalize the sketch: see the docstring
     both_sides = Q.dtype == np.float32 or _NORMALIZE_BOTH_SIDES
@@ -226,7 +210,7 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
         # the factorization of a thin sketch: one thread, in F order, unless it is tall
         # (threaded or not, getrf on the C-ordered sketch is slow here); threaded on a tall
         # one, as it is (100000 x 42: 62 ms against 82 ms with the conversion)
-        tall = Y.size >= _THREADED_FACTOR_SIZE
+        tall = Y.size >= CONFIG.init_threaded_factor_size
         with _threads_if(tall):
             return linalg.lu(Y if tall else np.asfortranarray(Y), permute_l=True,
                              check_finite=False)[0]
@@ -271,7 +255,7 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
         else:
             Q = lu(mt_times(m_times(Q, buffer("rows")), buffer("cols")))
     Y = m_times(Q, buffer("rows"))
-    with _threads_if(Y.size >= _THREADED_FACTOR_SIZE):
+    with _threads_if(Y.size >= CONFIG.init_threaded_factor_size):
         Q, _ = linalg.qr(Y, mode="economic", check_finite=False)
     B = np.asarray(mt_times(Q, buffer("cols")).T)
     with blas_threads(1):

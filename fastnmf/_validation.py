@@ -290,8 +290,8 @@ def check_params(est):
         )
     p["tol"] = check_real(est.tol, "tol", low=0.0)
     p["max_iter"] = check_int(est.max_iter, "max_iter", 1)
-    # 'auto': no penalty without unknown entries (p["alpha_W"] = 0), fastnmf._masked's
-    # default with them (p["alpha_W_auto"]; see fastnmf._masked.auto_alpha)
+    # 'auto': no penalty without unknown entries (p["alpha_W"] = 0), fastnmf.solvers.penalty's
+    # default with them (p["alpha_W_auto"]; see fastnmf.solvers.penalty.auto_alpha)
     p["alpha_W_auto"] = isinstance(est.alpha_W, str) and est.alpha_W == "auto"
     if isinstance(est.alpha_W, str) and not p["alpha_W_auto"]:
         raise ValueError(f"alpha_W must be a real number >= 0.0 or 'auto'; got {est.alpha_W!r}")

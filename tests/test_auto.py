@@ -1,4 +1,4 @@
-"""solver='auto': the cost model it chooses by (fastnmf._auto, fastnmf._auto_costs)."""
+"""solver='auto': the cost model it chooses by (fastnmf.solvers.auto, fastnmf.solvers.auto_costs)."""
 
 import importlib.util
 import json
@@ -10,9 +10,9 @@ import pytest
 import scipy.sparse as sp
 
 from fastnmf import NMF
-from fastnmf._auto import (CANDIDATES, choose_solver, cost_features, loss_class,
+from fastnmf.solvers.auto import (CANDIDATES, choose_solver, cost_features, loss_class,
                            model_seconds, predicted_seconds)
-from fastnmf._auto_costs import COSTS
+from fastnmf.solvers.auto_costs import COSTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = [(80, 60, 4), (300, 3000, 10), (3000, 1000, 32), (20000, 500, 128), (500, 20000, 256)]
@@ -64,7 +64,7 @@ def test_model_seconds_is_setup_plus_iterations_times_an_iteration():
 
 
 def test_the_cost_model_is_the_fit_of_the_measured_table():
-    """fastnmf/_auto_costs.py is what benchmarks/fit_cost_model.py writes from
+    """fastnmf/solvers/auto_costs.py is what benchmarks/fit_cost_model.py writes from
     benchmarks/results/auto.json: no constant edited by hand, none stale."""
     spec = importlib.util.spec_from_file_location(
         "fit_cost_model", ROOT / "benchmarks" / "fit_cost_model.py")

@@ -8,9 +8,9 @@ import scipy.sparse as sp
 from sklearn.decomposition import NMF as SkNMF
 from sklearn.decomposition._nmf import _beta_divergence
 
-import fastnmf._beta as B
+import fastnmf.solvers.beta as B
 from fastnmf import NMF, non_negative_factorization
-from fastnmf._auto import choose_solver
+from fastnmf.solvers.auto import choose_solver
 from fastnmf._init import initialize
 
 from .test_kl import counts
@@ -34,7 +34,7 @@ def _fit(X, solver, beta, W0, H0, **kw):
 
 @pytest.fixture
 def omega(monkeypatch):
-    """Sets fastnmf._beta.EMU_OMEGA for one test (read when each fit starts)."""
+    """Sets fastnmf.solvers.beta.EMU_OMEGA for one test (read when each fit starts)."""
     def set_omega(value):
         monkeypatch.setattr(B, "EMU_OMEGA", value)
     return set_omega
@@ -42,7 +42,7 @@ def omega(monkeypatch):
 
 @pytest.fixture
 def momentum(monkeypatch):
-    """Sets fastnmf._beta.EMU_MOMENTUM for one test (read when each fit starts)."""
+    """Sets fastnmf.solvers.beta.EMU_MOMENTUM for one test (read when each fit starts)."""
     def set_momentum(value):
         monkeypatch.setattr(B, "EMU_MOMENTUM", value)
     return set_momentum

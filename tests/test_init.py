@@ -7,7 +7,7 @@ from sklearn.decomposition._nmf import _initialize_nmf
 from sklearn.utils.extmath import randomized_svd as sk_randomized_svd
 
 from fastnmf._init import initialize, randomized_svd
-from fastnmf._threads import blas_threads
+from fastnmf.parallel.threads import blas_threads
 
 
 def _lowrank(m, n, k, dtype, sparse, seed):

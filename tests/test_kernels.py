@@ -333,7 +333,7 @@ def test_hals_sweeps_rejects_bad_scratch_and_budget(backend):
 @pytest.mark.parametrize("rows", [100, 20000])  # one chunk (a single kernel call); split
 def test_pooled_hals_sweeps_equals_plain(rows):
     from fastnmf._kernels import n_row_blocks
-    from fastnmf._pool import PooledKernels, RowThreads
+    from fastnmf.parallel.pool import PooledKernels, RowThreads
 
     kern = get_backend("cython" if backend_status()["cython"] is None else "numpy")
     rng = np.random.default_rng(rows)

@@ -367,14 +367,14 @@ def test_mu_with_nndsvd_warns_like_scikit_learn():
 
 @pytest.mark.parametrize("beta", [1, 0.5])
 def test_dense_mu_on_the_pool_matches_scikit_learn_and_not_the_thread_count(beta):
-    """Dense X with several groups of row blocks (fastnmf._beta.BetaProblem.row_groups):
+    """Dense X with several groups of row blocks (fastnmf.data.beta.BetaTerms.row_groups):
     with threads, the groups run on fastnmf's pool with one BLAS thread each and their
     partial sums are added in group order; the same iterates as scikit-learn's mu to
     rounding, and bit for bit the same factors on 1, 2 and 3 threads."""
-    from fastnmf._beta import BetaProblem
+    from fastnmf.data import as_data
 
     X = counts(3000, 300, density=0.5)
-    assert len(BetaProblem(X, None, 2).row_groups()) - 1 >= 3
+    assert len(as_data(X, None, 2).beta_terms().row_groups()) - 1 >= 3
     X0 = X.copy()
     kw = dict(n_components=6, solver="mu", beta_loss=beta, init="nndsvda", random_state=0,
               max_iter=40, tol=0)

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from fastnmf import NMF, non_negative_factorization
 from fastnmf._backends import get_backend
 from fastnmf._kernels import reference as ref
-from fastnmf._masked import from_dense, from_sparse
+from fastnmf.data.missing import from_dense, from_sparse
 
 from .conftest import rtol_for
 
@@ -182,7 +182,7 @@ def test_complement_hals_sweep_compiled_backends_agree_bitwise(dtype):
 def test_few_or_many_missing_entries_take_the_same_steps(compiled_backend, monkeypatch):
     # a dense X with few unknown entries is fitted as X with zeros there plus corrections
     # (Complement), with many on its observed entries (Observed): the same algorithm
-    import fastnmf._masked as masked
+    import fastnmf.data.missing as masked
 
     X = _low_rank(90, 70, 4) + 0.05
     X[np.random.default_rng(0).random(X.shape) < 0.3] = np.nan
@@ -515,7 +515,7 @@ def _thin_ratings(seed=0, m=300, n=400, k=6):
 
 
 def _split(S, seed=0):
-    from fastnmf._rank import _hold_out_observed
+    from fastnmf.selection.holdout import hold_out_observed as _hold_out_observed
     hold = _hold_out_observed(from_sparse(S), 0.1, np.random.default_rng(seed))
     return hold.train.X, hold.rows, hold.cols, hold.values
 
@@ -539,7 +539,7 @@ def test_default_penalty_keeps_held_out_predictions_sane_on_sparse_rows(compiled
 
 
 def test_auto_penalty_is_the_documented_alpha():
-    from fastnmf._masked import AUTO_ALPHA
+    from fastnmf.solvers.penalty import AUTO_ALPHA
     S = _thin_ratings(m=120, n=150)
     kw = dict(n_components=8, missing="unobserved", random_state=0, max_iter=30, tol=0)
     auto = NMF(**kw).fit(S)
@@ -578,7 +578,8 @@ def test_penalty_groups_of_many_counts_keep_each_rows_optimality(compiled_backen
     # more distinct counts than MAX_EXACT_GROUPS: rows are grouped, each group's weight
     # within GROUP_RATIO of its rows' counts; at convergence each row of W satisfies the
     # optimality of its own weighted penalty
-    from fastnmf._masked import GROUP_RATIO, MAX_EXACT_GROUPS, Groups, count_penalty, from_sparse
+    from fastnmf.data.missing import from_sparse
+    from fastnmf.solvers.penalty import GROUP_RATIO, MAX_EXACT_GROUPS, Groups, count_penalty
     rng = np.random.default_rng(0)
     m, n, k = 200, 150, 3
     rows = np.concatenate([np.full(c, i) for i, c in enumerate(rng.integers(5, 150, m))])

@@ -1,4 +1,4 @@
-"""Dense Frobenius fits on more than one thread run on fastnmf's own pool (fastnmf._pool):
+"""Dense Frobenius fits on more than one thread run on fastnmf's own pool (fastnmf.parallel.pool):
 the same factors as on one thread, and the pooled row kernels equal the plain ones."""
 
 import warnings
@@ -6,11 +6,14 @@ import warnings
 import numpy as np
 import pytest
 
-import fastnmf._estimator as est_mod
+import fastnmf._plan as est_mod  # where the fit plan decides to use the pool
 from fastnmf import NMF
 from fastnmf._backends import get_backend
 from fastnmf._kernels import ROW_BLOCK
-from fastnmf._pool import MIN_KERNEL_WORK, PooledKernels, RowThreads, chunk_bounds
+from fastnmf.parallel.config import CONFIG
+from fastnmf.parallel.pool import PooledKernels, RowThreads, chunk_bounds
+
+MIN_KERNEL_WORK = CONFIG.pool_min_kernel_work
 
 from .conftest import _use
 
@@ -93,7 +96,7 @@ def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
     rng = np.random.default_rng(3)
     X = rng.random((1200, 16)) @ rng.random((16, 400)) + 0.01 * rng.random((1200, 400))
     calls = []
-    real = est_mod._use_row_threads
+    real = est_mod.use_row_threads
 
     def spy(*a):
         calls.append(real(*a))
@@ -102,14 +105,14 @@ def test_dense_fit_on_two_threads_equals_one_thread(solver, backend):
     fits = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est_mod._use_row_threads = spy
+        est_mod.use_row_threads = spy
         try:
             for nt in (1, 2):
                 m = NMF(32, init="nndsvda", solver=solver, max_iter=15, tol=0, n_threads=nt,
                         backend=backend, random_state=0)
                 fits[nt] = (m.fit_transform(X), m.components_, m.n_iter_, m.loss_history_)
         finally:
-            est_mod._use_row_threads = real
+            est_mod.use_row_threads = real
     pooled = solver in ("hals", "ehals")
     if backend != "numba" or calls[-1]:  # numba's workqueue layer: never pooled
         assert calls == [pooled, pooled]
@@ -156,8 +159,10 @@ def test_pooled_products_equal_blas_and_do_not_depend_on_threads(shape, dtype, m
     (fewer than NARROW_COLUMNS columns) by row chunks whose partial products are summed in
     chunk order; equal to one BLAS call to rounding, and bit for bit the same on 1, 2 and 3
     threads."""
-    from fastnmf._fit import Products
-    from fastnmf._pool import NARROW_COLUMNS, row_part_bounds
+    from fastnmf.data.dense import DenseData
+    from fastnmf.parallel.pool import row_part_bounds
+
+    NARROW_COLUMNS = 2 * CONFIG.product_chunk
 
     rng = np.random.default_rng(shape[0])
     X = rng.random(shape).astype(dtype)
@@ -166,16 +171,17 @@ def test_pooled_products_equal_blas_and_do_not_depend_on_threads(shape, dtype, m
     X0 = X.copy()
     kern = get_backend(_use("cython"))
     by_rows = []
-    real = Products._xt_times_by_rows
-    monkeypatch.setattr(Products, "_xt_times_by_rows",
+    real = DenseData._xt_times_by_rows
+    monkeypatch.setattr(DenseData, "_xt_times_by_rows",
                         lambda self, W: by_rows.append(1) or real(self, W))
     got = []
     for nt in (1, 2, 3):
-        prod = Products(X, PooledKernels(kern, RowThreads(nt)), nt)
+        pool = RowThreads(nt)
+        prod = DenseData(X, PooledKernels(kern, pool), nt)
         xt, xh = prod.xt_times(W), prod.x_times(Ht)
         assert xt.shape == (shape[1], 16) and xt.dtype == dtype and xt.flags.c_contiguous
         got.append((xt, xh))
-        prod.threads.close()
+        pool.close()
     tol = 1e-5 if dtype == np.float32 else 1e-12
     X64, W64, H64 = X.astype(np.float64), W.astype(np.float64), Ht.astype(np.float64)
     np.testing.assert_allclose(got[0][0], X64.T @ W64, rtol=tol)

@@ -7,8 +7,9 @@ import scipy.sparse as sp
 
 import fastnmf
 from fastnmf import consensus_matrix, cophenetic_correlation, dispersion, select_rank
-from fastnmf._rank import _elbow, _hold_out_observed, _one_se_best
-from fastnmf._masked import from_dense
+from fastnmf.data.missing import from_dense
+from fastnmf.selection.holdout import hold_out_observed as _hold_out_observed
+from fastnmf.selection.rank import _elbow, _one_se_best
 
 
 def _dense(k, seed, m=150, n=100, noise=0.1):
@@ -138,8 +139,8 @@ def test_hold_out_keeps_an_entry_in_every_row_and_column():
 
 
 def test_dense_hold_out_keeps_a_known_entry_in_every_row_and_column():
-    from fastnmf._masked import unknown_pattern
-    from fastnmf._rank import _hold_out_dense
+    from fastnmf.data.missing import unknown_pattern
+    from fastnmf.selection.holdout import hold_out_dense as _hold_out_dense
 
     X = np.random.default_rng(0).random((30, 20))
     X[:, 0] = np.nan
@@ -157,7 +158,7 @@ def test_dense_hold_out_keeps_a_known_entry_in_every_row_and_column():
 
 @pytest.mark.parametrize("cd", [True, False])
 def test_sparse_hold_out_keeps_an_entry_in_every_row_and_column(cd):
-    from fastnmf._rank import _hold_out_complement
+    from fastnmf.selection.holdout import hold_out_complement as _hold_out_complement
 
     X = sp.random(6, 5, density=0.5, random_state=0, format="csr") * 3
     D = X.toarray()
@@ -199,7 +200,7 @@ def test_plot(tmp_path):
 
 
 def test_consensus_size_limit(monkeypatch):
-    import fastnmf._rank as rank
+    import fastnmf.selection.rank as rank
 
     monkeypatch.setattr(rank, "MAX_CONSENSUS_ITEMS", 12)
     X = _dense(2, seed=0, m=20, n=10)
@@ -298,7 +299,7 @@ def _thin(seed=0, m=200, n=300, k=4):
 
 def test_select_params_picks_a_penalty_for_thin_rows(compiled_backend):
     from fastnmf import select_params
-    from fastnmf._rank import DEFAULT_ALPHA_FACTORS
+    from fastnmf.selection.rank import DEFAULT_ALPHA_FACTORS
 
     S = _thin()
     res = select_params(S, [2, 4, 8], missing="unobserved", n_repeats=2, max_iter=200,

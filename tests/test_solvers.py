@@ -129,7 +129,7 @@ def test_auto_on_very_sparse_data_runs_hals_to_scikit_learns_loss():
     once the objective is flat, long before cd's violation rule), and ends no worse than
     scikit-learn's cd with the same defaults."""
     from sklearn.decomposition import NMF as SklearnNMF
-    from fastnmf._auto import choose_solver
+    from fastnmf.solvers.auto import choose_solver
 
     X = sp.random(3000, 400, density=0.005, random_state=0, format="csr")
     X.data = 1 + np.floor(5 * X.data)
@@ -194,7 +194,7 @@ def test_ehals_ends_on_the_pair_whose_loss_it_recorded(sparse):
 
 
 def test_extrapolation_restarts_after_a_rise():
-    from fastnmf._fit import Extrapolation
+    from fastnmf.solvers.frobenius import Extrapolation
 
     W, Ht = np.ones((4, 2)), np.ones((3, 2))
     ex = Extrapolation(__import__("fastnmf._kernels.reference", fromlist=["x"]), W, Ht, 1)
@@ -292,20 +292,17 @@ def test_n_init_keeps_the_best_run_and_is_reproducible():
 @pytest.mark.parametrize("sparse", [False, True])
 def test_n_init_runs_side_by_side_give_the_runs_one_after_the_other(compiled_backend, sparse):
     """Fits with n_init > 1 and several threads run one per thread (see
-    _parallel_runs); the answer is that of the runs in sequence (one thread)."""
-    from fastnmf._estimator import _parallel_runs
-    from fastnmf._validation import check_params
+    fastnmf.parallel.threads.parallel_runs); the answer is that of the runs in sequence
+    (one thread)."""
+    from fastnmf.parallel.threads import parallel_runs
 
     X = noisy(40, 30, 5, seed=8)
     X = sp.csr_matrix(X) if sparse else X
     kw = dict(k=5, n_init=3, random_state=1, max_iter=25, init="random", backend=compiled_backend)
     fit(X, n_threads=2, **kw)  # the numba threading layer is known after a first fit
-    est = NMF(5, n_init=3, backend=compiled_backend, n_threads=2)
-    starts = [(0, np.ones((40, 5)), np.ones((30, 5)))] * 3
-    assert _parallel_runs(X, starts, 2, check_params(est), compiled_backend) == 2
-    assert _parallel_runs(X, starts, 1, check_params(est), compiled_backend) == 1
-    est.set_params(callback=lambda info: None)
-    assert _parallel_runs(X, starts, 2, check_params(est), compiled_backend) == 1
+    assert parallel_runs(3, 2, compiled_backend, ordered_output=False) == 2
+    assert parallel_runs(3, 1, compiled_backend, ordered_output=False) == 1
+    assert parallel_runs(3, 2, compiled_backend, ordered_output=True) == 1  # a callback
     side, Ws = fit(X, n_threads=2, **kw)
     seq, Wq = fit(X, n_threads=1, **kw)
     np.testing.assert_allclose(side.run_losses_, seq.run_losses_, rtol=1e-9)
@@ -598,9 +595,9 @@ def test_hals_stops_once_the_loss_is_flat(sparse, init):
 
 @pytest.mark.parametrize("beta", ["frobenius", "kullback-leibler", 0.5])
 def test_auto_runs_what_choose_solver_says(beta):
-    """Every rule of solver='auto' lives in fastnmf._auto.choose_solver: the estimator's
+    """Every rule of solver='auto' lives in fastnmf.solvers.auto.choose_solver: the estimator's
     solver_ is its answer on dense, sparse and very sparse X at small and large rank."""
-    from fastnmf._auto import CANDIDATES, choose_solver, loss_class
+    from fastnmf.solvers.auto import CANDIDATES, choose_solver, loss_class
 
     rng = np.random.default_rng(0)
     cases = [noisy(80, 60, 4, seed=1) + 0.01,

@@ -157,10 +157,13 @@ def test_sparse_all_zero():
 
 
 def test_small_sparse_frobenius_fit_runs_on_one_thread():
-    """fastnmf._threads.fit_threads: a Frobenius fit on a sparse X under SMALL_SPARSE_WORK
+    """fastnmf.parallel.threads.fit_threads: a Frobenius fit on a sparse X under SMALL_SPARSE_WORK
     multiply-adds an iteration runs on one thread (the same factors as n_threads=1, bit for
     bit); a bigger one, a KL fit and dense X keep every thread."""
-    from fastnmf._threads import SMALL_SPARSE_WORK, fit_threads
+    from fastnmf.parallel.config import CONFIG
+    from fastnmf.parallel.threads import fit_threads
+
+    SMALL_SPARSE_WORK = CONFIG.small_sparse_work
 
     rng = np.random.default_rng(0)
     small = sp.random(300, 400, density=0.02, random_state=0, format="csr")

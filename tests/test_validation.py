@@ -15,7 +15,7 @@ X_OK = np.abs(np.random.default_rng(0).random((6, 5)))
     "X,exc,match",
     [
         (np.array([[1.0, -1.0], [2.0, 3.0]]), ValueError, r"X must be non-negative; found minimum value -1\.0 at index \(0, 1\)"),
-        # NaN entries are missing values (fastnmf._masked); a row with nothing else is an error
+        # NaN entries are missing values (fastnmf.data.missing); a row with nothing else is an error
         (np.array([[np.nan, np.nan], [2.0, 3.0]]), ValueError, r"X has 1 row\(s\) with no observed entry \(row index 0\)"),
         (np.array([[1.0, np.inf], [2.0, 3.0]]), ValueError, r"X must contain only finite values; found 0 NaN and 1 infinite"),
         (np.ones(5), ValueError, r"X must be a 2-D array; got 1-D"),
@@ -46,21 +46,16 @@ def test_bad_X(X, exc, match, entry, monkeypatch):
 
 def _forbid_kernels(monkeypatch):
     """Any kernel call fails the test: validation must come first."""
-    import fastnmf._fit as fit
+    import fastnmf._plan as plan
+    import fastnmf.solvers.driver as driver
 
     def boom(*a, **k):
         raise AssertionError("a solver ran before validation finished")
 
-    import fastnmf._beta as beta
-
-    monkeypatch.setattr(fit, "fit_cd", boom)
-    monkeypatch.setattr(fit, "fit_mu", boom)
-    monkeypatch.setattr(beta, "fit_cd_kl", boom)
-    monkeypatch.setattr(beta, "fit_mu_beta", boom)
-    import fastnmf._solvers as solvers
-
-    for name in ("fit_hals", "fit_pgd", "fit_als", "solve_W"):
-        monkeypatch.setattr(solvers, name, boom)
+    # every solver runs through the driver; transform's exact W through solve_W
+    monkeypatch.setattr(driver, "run", boom)
+    monkeypatch.setattr(plan, "run", boom)
+    monkeypatch.setattr(plan, "solve_W", boom)
 
 
 @pytest.mark.parametrize(

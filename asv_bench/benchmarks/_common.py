@@ -20,11 +20,11 @@ import scipy.sparse as sp
 
 import fastnmf
 from fastnmf._init import initialize
-from fastnmf._threads import usable_cores
+from fastnmf.parallel.threads import usable_cores
 
 BACKENDS = ["cython", "numba"]
 DTYPES = ["float32", "float64"]
-#: 1 thread, and every core this process may run on (``fastnmf._threads.usable_cores()``)
+#: 1 thread, and every core this process may run on (``fastnmf.parallel.threads.usable_cores()``)
 THREADS = [1, "all"]
 #: the Frobenius solvers, and ``'auto'`` (what ``solver='auto'`` picks among them)
 SOLVERS = ["cd", "hals", "ehals", "als", "pgd", "mu", "auto"]

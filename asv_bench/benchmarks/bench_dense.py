@@ -14,7 +14,7 @@ Three classes, because the full cross product (7 solvers x 2 backends x 2 dtypes
 counts x 4 benchmarks, each in its own asv process) would take too long on a small machine:
 
 - :class:`DenseSolvers`: solver x backend x dtype, all usable cores
-  (``fastnmf._threads.usable_cores()``): fixed-length fits (time, loss, peak memory);
+  (``fastnmf.parallel.threads.usable_cores()``): fixed-length fits (time, loss, peak memory);
 - :class:`DenseConvergence`: the same axes, a fit to convergence (without ``ehals``, which does
   not converge within 200 iterations on these data);
 - :class:`DenseThreads`: backend x dtype x threads (1 and all usable cores), ``solver='auto'``

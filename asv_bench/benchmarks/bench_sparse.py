@@ -15,7 +15,7 @@ inside a timing (and skips, with NotImplementedError, when the backend is not av
 Two classes, because the full cross product would take too long on a small machine:
 
 - :class:`SparseSolvers`: solver x backend x dtype, all usable cores
-  (``fastnmf._threads.usable_cores()``): fixed-length fits only.  Most solvers run 100 to 200
+  (``fastnmf.parallel.threads.usable_cores()``): fixed-length fits only.  Most solvers run 100 to 200
   iterations (up to 35 s per fit here) before the default ``tol`` stops them on these data,
   too long for 28 combinations;
 - :class:`SparseThreads`: backend x dtype x threads (1 and all usable cores),

@@ -4,7 +4,7 @@ Every backend module (``reference``, ``numba``, ``cython``) exports exactly the
 names in :data:`KERNELS`, with the signatures documented below.  Shared rules:
 
 * Array arguments are C-contiguous and share one dtype, float32 or float64
-  (``perm`` is an ``intp`` array).  The caller (``fastnmf._fit``) guarantees this;
+  (``perm`` is an ``intp`` array).  The caller (the data forms of :mod:`fastnmf.data`) guarantees this;
   kernels never validate and never allocate anything of size m x n.
 * The factor being updated is modified in place; everything else is read only.
 * Loops that are parallel run over rows, with the component loop inside, so the
@@ -126,7 +126,7 @@ extrapolate(F, F_prev, beta, n_threads) -> None
     so ``F`` becomes the extrapolated point and ``F_prev`` the point it was
     extrapolated from.  Parallel over rows.
 
-KL divergence and the beta-divergence (``D(X | W H)``, see :mod:`fastnmf._beta`).
+KL divergence and the beta-divergence (``D(X | W H)``, see :mod:`fastnmf.data.beta`).
 Below, ``wh = A[i] @ B[j]`` is formed in float64 (products of the array
 values, summed over r = 0..k-1 in order), ``EPS`` is :data:`MU_EPS`, and only
 entries with ``x > 0`` enter a sum (``0 log 0 = 0``; explicitly stored zeros

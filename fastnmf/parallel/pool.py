@@ -9,7 +9,7 @@ of Python threads, whose idle workers block instead of spinning: the two product
 contiguous chunks of rows of X (``X @ Ht``) and of columns of X (``W^T X``), each chunk one
 single-threaded BLAS call; the sweeps and the extrapolation split into chunks of rows, each
 a one-thread kernel call (all kernels release the GIL).  Same case: 42 ms, the products 25
-ms.  (cd on dense X runs fused passes instead: :func:`fastnmf._fit.fit_cd`.)
+ms.  (cd on dense X runs fused passes instead: :func:`fastnmf.solvers.frobenius.cd`.)
 
 Caveat, measured: OpenBLAS's workers busy-wait for about a tenth of a second after a
 multi-threaded call, and meanwhile halve the speed of the pool's single-threaded ones; so the
@@ -19,7 +19,7 @@ error) run slower, which costs about 20 ms per fit at 4000x3000.
 Rows are independent problems in every row kernel, so the factors do not depend on the
 chunking; chunks start at multiples of ``ROW_BLOCK`` and the sweeps' sums are kept per
 block (kernel ``hals_sweep_blocks``) and added in block order, so they do not either.  The
-products are split into chunks of a fixed size (:data:`PRODUCT_CHUNK` rows or columns of X),
+products are split into chunks of a fixed size (``product_chunk`` rows or columns of X, :mod:`fastnmf.parallel.config`),
 whatever the thread count, and hals/ehals use this plan on one thread too: BLAS rounds a
 chunk of another size differently (its small-matrix paths; 1e-12 seen with chunks per
 thread), so fixed chunks are what keeps the factors independent of the thread count.
@@ -31,18 +31,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._kernels import ROW_BLOCK, n_row_blocks, run_hals_sweeps, sum_in_order
+from .._kernels import ROW_BLOCK, n_row_blocks, run_hals_sweeps, sum_in_order
+from .config import CONFIG
 
-#: A row kernel is split only when it has at least this many multiply-adds
-#: (rows * k * k): below, a sweep takes well under a millisecond and handing it to the
-#: threads (about 40 us per call) costs more than it saves.
-MIN_KERNEL_WORK = 1 << 20
-
-#: The products are split only when m * n * k is at least this.
-MIN_PRODUCT_WORK = 1 << 22
-
-#: Rows (of ``X @ Ht``) or columns (of ``W^T X``) of X per chunk of a split product.
-PRODUCT_CHUNK = 512
+# The thresholds (a row kernel split from ``pool_min_kernel_work`` multiply-adds, the
+# products from ``pool_min_product_work``, ``product_chunk`` rows or columns of X per chunk of
+# a product, at most ``max_row_parts`` partial products) are in fastnmf.parallel.config.
 
 
 def chunk_bounds(rows, n_chunks, align=ROW_BLOCK):
@@ -127,7 +121,7 @@ class PooledKernels:
 
     def _bounds(self, F):
         rows, k = F.shape
-        if rows * k * k < MIN_KERNEL_WORK:
+        if rows * k * k < CONFIG.pool_min_kernel_work:
             return [0, rows]
         return chunk_bounds(rows, self.threads.n_threads)
 
@@ -168,28 +162,28 @@ class PooledKernels:
 
 def product_bounds(size):
     """Chunk boundaries of a split product over ``size`` rows or columns of X: every
-    :data:`PRODUCT_CHUNK`, the same for every thread count."""
-    return list(range(0, size, PRODUCT_CHUNK)) + [size]
+    ``product_chunk``, the same for every thread count."""
+    return list(range(0, size, CONFIG.product_chunk)) + [size]
 
 
-#: ``W^T X`` on X with fewer columns than this is split by rows of X (partial k x n
-#: products summed in chunk order) instead of by columns: one chunk of columns would leave
-#: every thread but the caller idle.
-NARROW_COLUMNS = 2 * PRODUCT_CHUNK
-
-#: At most this many row chunks (so partial products) for a row-split ``W^T X``.
-MAX_ROW_PARTS = 16
+def narrow(X):
+    """Whether ``W^T X`` is split by rows of X (partial k x n products summed in chunk order)
+    instead of by columns: X with fewer than ``2 product_chunk`` columns (one chunk of
+    columns would leave every thread but the caller idle) and at least as many rows."""
+    limit = 2 * CONFIG.product_chunk
+    return X.shape[1] < limit and X.shape[0] >= limit
 
 
 def row_part_bounds(rows):
-    """Chunk boundaries of a row-split ``W^T X``: multiples of :data:`PRODUCT_CHUNK` rows,
-    at most :data:`MAX_ROW_PARTS` chunks; they depend on ``rows`` only, not on the thread
-    count, so neither does the sum of the partial products."""
-    step = PRODUCT_CHUNK * max(1, -(-rows // (PRODUCT_CHUNK * MAX_ROW_PARTS)))
+    """Chunk boundaries of a row-split ``W^T X``: multiples of ``product_chunk`` rows, at
+    most ``max_row_parts`` chunks; they depend on ``rows`` only, not on the thread count, so
+    neither does the sum of the partial products."""
+    chunk = CONFIG.product_chunk
+    step = chunk * max(1, -(-rows // (chunk * CONFIG.max_row_parts)))
     return list(range(0, rows, step)) + [rows]
 
 
 def dense_products_split(X, k):
-    """True when the products on dense X are big enough to split (see MIN_PRODUCT_WORK)."""
+    """True when the products on dense X are big enough to split (``pool_min_product_work``)."""
     m, n = X.shape
-    return m * n * k >= MIN_PRODUCT_WORK
+    return m * n * k >= CONFIG.pool_min_product_work

@@ -15,7 +15,7 @@ run it, on 74 synthetic points (shape, density, rank 2 to 256, dtype, Frobenius,
 beta=1.5) and on the 19 matrices of the real-data corpus, and
 ``benchmarks/fit_cost_model.py`` fits the constants (non-negative least squares in relative
 error; log-linear least squares for the iterations) and writes them to
-:mod:`fastnmf._auto_costs`; a test checks they are that fit of
+:mod:`fastnmf.solvers.auto_costs`; a test checks they are that fit of
 ``benchmarks/results/auto.json``.  In ``benchmarks/results/auto.md`` the model's choice was
 right (final loss at most 1% above that of scikit-learn's iterates, whole call within 10%
 of the fastest such candidate) at 85 of 93 points and at 82 with each point left out of the
@@ -30,7 +30,7 @@ What the model cannot see, rules say:
 - The Frobenius loss leaves out 'mu': its stopping rule, scikit-learn's, is relative to
   the initial error, and on dense rows it stopped at 1.3 to 40 times cd's loss.
 - Dense Frobenius cd runs with a guard (:func:`stopping`,
-  :class:`fastnmf._fit.GuardedViolationRule`): it is not stopped by scikit-learn's rule while its loss still falls fast.  From an
+  :class:`fastnmf.solvers.stopping.GuardedViolationRule`): it is not stopped by scikit-learn's rule while its loss still falls fast.  From an
   nndsvda start at ranks far above the data's, that rule stopped cd (and scikit-learn's)
   after 2 iterations at hundreds of times the loss within reach.  On the corpus the guard
   never acts, so there 'auto' is scikit-learn's cd exactly.  The table measures cd with it.
@@ -41,11 +41,11 @@ What the measurements say about the candidates (``benchmarks/results/auto.md``, 
   lowering it, to 200 iterations where cd stops after 30-160; ``solver='hals'`` is the
   choice when the lower loss is worth the time.
 - Sparse Frobenius: 'hals' (accelerated HALS, several exact sweeps per pair of products as
-  Gillis and Glineur's budget allows, :func:`fastnmf._solvers.inner_budget`) stops when its
+  Gillis and Glineur's budget allows, :func:`fastnmf.solvers.frobenius.inner_budget`) stops when its
   objective is flat, after 20-90 iterations where cd runs 40-200 (news 3824 x 27788 7.8
   times scikit-learn's whole call, 300 news articles 6.2).
 - KL: 'emu' (scikit-learn's multiplicative updates over-relaxed, with momentum in log
-  space, under a monotone safeguard: :func:`fastnmf._beta.fit_emu_beta`) reaches the
+  space, under a monotone safeguard: :class:`fastnmf.solvers.beta.OverRelaxedUpdates`) reaches the
   divergence of scikit-learn's mu 2.4-11 times sooner in iterations at about mu's cost an
   iteration; on the corpus's sparse counts 4.6-16 times scikit-learn's whole call.  The
   Newton cd ('cd') ends lowest (0.1-1.3% below scikit-learn's) and was the fastest on two
@@ -67,7 +67,7 @@ import math
 
 import scipy.sparse as sp
 
-from ._auto_costs import COSTS
+from .auto_costs import COSTS
 
 #: What 'auto' chooses among, by loss: ('mu' for the Frobenius loss is left out, its
 #: stopping rule, relative to the initial error, ended dense fits at 1.3-40 times cd's loss)
@@ -95,7 +95,7 @@ def cost_group(solver, beta, sparse):
 
 def model_seconds(costs, solver, beta, *, sparse, dtype, m, n, stored, k, max_iter=200):
     """A whole call of ``solver`` by the cost model ``costs`` (a table like
-    :data:`fastnmf._auto_costs.COSTS`): setup plus iterations times seconds an iteration,
+    :data:`fastnmf.solvers.auto_costs.COSTS`): setup plus iterations times seconds an iteration,
     the iterations ``exp(u) k^v`` within [1, max_iter].  None where the table has no
     measurement for this solver, loss and kind of X."""
     group = cost_group(solver, beta, sparse)
@@ -111,7 +111,7 @@ def model_seconds(costs, solver, beta, *, sparse, dtype, m, n, stored, k, max_it
 
 
 def predicted_seconds(solver, X, k, beta, max_iter=200):
-    """What the cost model (:data:`fastnmf._auto_costs.COSTS`, fitted to the table of
+    """What the cost model (:data:`fastnmf.solvers.auto_costs.COSTS`, fitted to the table of
     ``benchmarks/auto_table.py`` by ``benchmarks/fit_cost_model.py``) predicts for the whole
     default call of ``solver`` on X at rank k; None where it has no measurement."""
     sparse = sp.issparse(X)
@@ -143,5 +143,5 @@ def choose_solver(X, k, beta, *, update_H=True, frozen=False):
 
 def stopping(solver, beta):
     """The stopping rule 'auto' gives the solver it chose (a ``stop`` of
-    :func:`fastnmf._fit.fit_cd`), or None where that solver keeps its own."""
+    :func:`fastnmf.solvers.frobenius.cd`), or None where that solver keeps its own."""
     return "guarded" if beta == 2 and solver == "cd" else None

@@ -1,11 +1,11 @@
 """The fitted constants of the cost model behind ``solver='auto'``
-(:func:`fastnmf._auto.predicted_seconds`).
+(:func:`fastnmf.solvers.auto.predicted_seconds`).
 
 Written by ``python benchmarks/fit_cost_model.py benchmarks/results/auto.json``
 (2026-12-04) from the measurements of ``benchmarks/auto_table.py``;
 do not edit by hand (a test checks they are that fit).
 Keys: solver/loss/X/dtype.  ``per_iter`` and ``setup``: seconds per unit of each cost
-feature (:func:`fastnmf._auto.cost_features`); ``iterations`` (u, v): exp(u) k^v.
+feature (:func:`fastnmf.solvers.auto.cost_features`); ``iterations`` (u, v): exp(u) k^v.
 The fit: ``benchmarks/results/auto.md``.
 """
 

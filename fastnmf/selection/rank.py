@@ -3,7 +3,7 @@ consensus clustering over restarts.
 
 * cv ("speckled" hold-out, as in RcppML and the bi-cross-validation literature of
   Owen & Perry 2009): a random set of entries is held out, the rest is fitted with
-  the solvers for missing entries (:mod:`fastnmf._masked`), and the error on the
+  the solvers for missing entries (:mod:`fastnmf.solvers.masked`), and the error on the
   held-out entries is scored; repeated with other hold-outs.  A rank that is too high
   fits noise and predicts held-out entries worse, so the test error has a minimum.
 * consensus (Brunet, Tamayo, Golub & Mesirov, PNAS 2004): each restart assigns every
@@ -15,258 +15,29 @@ consensus clustering over restarts.
 """
 
 import numbers
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from . import _masked
-from ._fit import ErrorRule, FitResult
-from ._kernels import MU_EPS
-from ._threads import blas_threads, resolve_n_threads
-from ._validation import SOLVERS, beta_loss_to_float, check_int, check_option, check_real, dot64
+from .._backends import resolve_backend_name
+from .._validation import beta_loss_to_float, check_int, check_option, check_real
+from ..data import missing as _missing
+from ..data.missing import Observed, _pattern, from_dense, prepare
+from ..parallel.threads import blas_threads, numba_layer_is_reentrant, resolve_n_threads
+from ..solvers.table import SOLVERS, resolve_missing
+from .consensus import consensus_matrix, cophenetic_correlation, dispersion
+from .holdout import hold_out_complement, hold_out_dense, hold_out_observed, test_error
 
 METHODS = ("cv", "consensus", "both")
 
 #: The largest number of items (rows or columns) a consensus matrix is formed for.
 MAX_CONSENSUS_ITEMS = 10000
-
-
-# ------------------------------------------------------------------ consensus
-def consensus_matrix(labels):
-    """The consensus matrix of several clusterings of the same n items.
-
-    ``labels``: array-like of shape (n_runs, n); ``C[i, j]`` is the fraction of
-    runs in which items i and j have the same label (so ``C[i, i] = 1``).
-    """
-    L = np.asarray(labels)
-    if L.ndim != 2 or L.shape[0] == 0:
-        raise ValueError(f"labels must have shape (n_runs, n_items); got {L.shape}")
-    n = L.shape[1]
-    C = np.zeros((n, n), dtype=np.float64)
-    for run in L:
-        C += run[:, None] == run[None, :]
-    C /= L.shape[0]
-    return C
-
-
-def cophenetic_correlation(C):
-    """Brunet et al.'s cophenetic correlation of a consensus matrix: the Pearson
-    correlation between the distances ``1 - C`` and the cophenetic distances of their
-    average-linkage tree.  1 when the consensus is perfectly clustered (every entry 0
-    or 1, a partition); NaN when there is no variation (e.g. a single item)."""
-    from scipy.cluster.hierarchy import cophenet, linkage
-    from scipy.spatial.distance import squareform
-
-    C = np.asarray(C, dtype=np.float64)
-    if C.shape[0] < 3:
-        return float("nan")
-    D = squareform(np.clip(1.0 - C, 0.0, None), checks=False)
-    if np.ptp(D) == 0:  # one cluster, or all apart: perfectly stable
-        return 1.0
-    c, _ = cophenet(linkage(D, method="average"), D)
-    return float(c)
-
-
-def dispersion(C):
-    """Kim & Park's (2007) dispersion of a consensus matrix, ``mean 4 (C - 1/2)^2``:
-    1 when every entry is 0 or 1, lower as the clustering varies between runs."""
-    C = np.asarray(C, dtype=np.float64)
-    return float(np.mean(4.0 * (C - 0.5) ** 2))
-
-
-# ------------------------------------------------------------------ hold-outs
-@dataclass
-class HoldOut:
-    """A training set (fitted) and the held-out entries (scored)."""
-
-    train: object  # _masked.Observed, or _Complement for sparse X whose zeros are data
-    rows: np.ndarray
-    cols: np.ndarray
-    values: np.ndarray
-
-
-def _give_back(held, idx, capacity, rng):
-    """Return to training (``held[p] = False``) one random held-out entry of every item
-    (row or column; ``idx[p]`` is entry p's) whose held-out entries would be all of its
-    ``capacity[item]`` known ones: every row and column keeps a training entry."""
-    full = np.bincount(idx[held], minlength=len(capacity)) >= capacity
-    cand = np.flatnonzero(held & full[idx])
-    if len(cand):
-        cand = cand[rng.permutation(len(cand))]
-        _, first = np.unique(idx[cand], return_index=True)
-        held[cand[first]] = False
-
-
-def _hold_out_observed(obs, fraction, rng):
-    """Hold out ``fraction`` of the observed entries at random, giving back to the
-    training set one held-out entry of any row or column left with none."""
-    test = rng.random(obs.nnz) < fraction
-    rows, cols = obs.rows, obs.X.indices
-    _give_back(test, rows, np.diff(obs.X.indptr), rng)
-    _give_back(test, cols, np.diff(obs.XT.indptr), rng)
-    keep = ~test
-    indptr = _masked.row_pointers(rows[keep], obs.shape[0])
-    train = _masked.Observed(np.ascontiguousarray(obs.X.data[keep]), cols[keep], indptr, obs.shape)
-    return HoldOut(train, rows[test].astype(np.intp), cols[test].astype(np.intp),
-                   obs.X.data[test].astype(np.float64))
-
-
-def _hold_out_dense(X, T_missing, fraction, rng):
-    """Hold out ``fraction`` of the known entries of a dense X (known: not in
-    ``T_missing``), a block of rows at a time; the training set is a
-    :class:`fastnmf._masked.Complement` (X with zeros at the missing and held-out
-    entries)."""
-    m, n = X.shape
-    step = max(1, (1 << 20) // n)
-    hr, hc = [], []
-    miss_rows = _masked.entry_rows(T_missing.indptr)
-    for lo in range(0, m, step):
-        hi = min(m, lo + step)
-        pick = rng.random((hi - lo, n)) < fraction
-        sel = (miss_rows >= lo) & (miss_rows < hi)
-        pick[miss_rows[sel] - lo, T_missing.indices[sel]] = False
-        r, c = np.nonzero(pick)
-        hr.append(r + lo)
-        hc.append(c)
-    hr, hc = np.concatenate(hr), np.concatenate(hc)
-    # every row and column keeps a known training entry
-    held = np.ones(len(hr), dtype=bool)
-    _give_back(held, hr, n - np.bincount(miss_rows, minlength=m), rng)
-    _give_back(held, hc, m - np.bincount(T_missing.indices, minlength=n), rng)
-    hr, hc = hr[held], hc[held]
-    order = np.lexsort((hc, hr))
-    hr, hc = hr[order].astype(np.intp), hc[order].astype(np.intp)
-    Thold = sp.csr_matrix((np.ones(len(hr)), (hr, hc)), shape=(m, n))
-    T = (T_missing + Thold).tocsr()
-    T.sort_indices()
-    T = _masked._pattern(T.indices, T.indptr, (m, n))
-    train = _masked.Complement(_masked.zeros_at(X, T), T)
-    return HoldOut(train, hr, hc, np.asarray(X[hr, hc], dtype=np.float64))
-
-
-class _Complement:
-    """Sparse X whose absent entries are zeros (data), minus a held-out set T: every
-    entry but T is observed.  Fitted (KL, or the 'mu' solver) by multiplicative updates
-    whose terms are those of the whole X minus those of T (no m x n array; T is
-    sparse); the Frobenius cd uses :class:`fastnmf._masked.Complement` instead.
-    ``rows``, ``cols``: T's entries in row-major order, distinct."""
-
-    def __init__(self, X, rows, cols, for_mu=True):
-        m, n = X.shape
-        self.shape = X.shape
-        self.X = X
-        # T as a CSR pattern with X's values there (zeros stored)
-        vals = np.asarray(X[rows, cols], dtype=X.dtype).ravel()
-        self.T = _masked.Observed(vals, cols, _masked.row_pointers(rows, m), (m, n))
-        # X without the held-out entries
-        held = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=X.shape)
-        keep = X - X.multiply(held)
-        keep.eliminate_zeros()
-        self.X_train = keep.tocsr().astype(X.dtype)
-        self.X_train.sort_indices()
-        if for_mu:  # the transposes the H updates read
-            self.XT = X.T.tocsr()
-            self.XT_train = self.X_train.T.tocsr()
-        self.nnz = m * n - len(rows)
-        self.n_missing = len(rows)
-
-    def fill_estimate(self):
-        """What the initialization sees: X itself (its zeros are data)."""
-        return self.X
-
-    def solve(self, solver, beta, W, Ht, common, shuffle, rng):
-        return _fit_complement(self, W, Ht, beta=beta, **common)
-
-
-def _hold_out_complement(X, fraction, max_entries, rng, cd=True):
-    """Hold out ``fraction`` of all the entries of a sparse X whose absent entries are
-    zeros (at most ``max_entries``; drawn with replacement, repeats dropped), giving back
-    one held-out entry of any row or column that would keep none.  The training set: a
-    :class:`fastnmf._masked.Complement` for the Frobenius cd (``cd``), else a
-    :class:`_Complement` (multiplicative updates)."""
-    m, n = X.shape
-    size = max(1, int(min(fraction * m * n, max_entries)))
-    flat = np.unique(rng.integers(0, m * n, size=size, dtype=np.int64))  # row-major order
-    rows, cols = (flat // n).astype(np.intp), (flat % n).astype(np.intp)
-    held = np.ones(len(rows), dtype=bool)
-    _give_back(held, rows, np.full(m, n), rng)
-    _give_back(held, cols, np.full(n, m), rng)
-    rows, cols = rows[held], cols[held]
-    comp = _Complement(X, rows, cols, for_mu=not cd)
-    hold = HoldOut(comp, rows, cols, comp.T.X.data.astype(np.float64))
-    if cd:  # Frobenius cd: X without the held-out entries, corrections over them
-        T = _masked._pattern(comp.T.X.indices, comp.T.X.indptr, X.shape)
-        hold.train = _masked.Complement(comp.X_train, T)
-    return hold
-
-
-def _complement_terms(kernels, comp, A, B, beta, side, n_threads):
-    """Numerator, denominator and loss of the MU update of A over the training entries
-    of a :class:`_Complement` (``side`` 0: A = W over rows, 1: A = Ht over columns)."""
-    T = comp.T.X if side == 0 else comp.T.XT
-    X = comp.X if side == 0 else comp.XT
-    m, k = A.shape
-    ones = np.ones(T.nnz, dtype=A.dtype)
-    num = np.empty((m, k), dtype=A.dtype)
-    den = np.empty((m, k), dtype=A.dtype)
-    held = np.empty((m, k), dtype=A.dtype)
-    if beta == 2:
-        kernels.csr_matmul(X.data, X.indices, X.indptr, B, num, n_threads)
-        kernels.csr_matmul(T.data, T.indices, T.indptr, B, held, n_threads)
-        num -= held
-        np.maximum(num, 0, out=num)
-        kernels.mu_numerator_csr(ones, T.indices, T.indptr, A, B, 3.0, held, False, n_threads)
-        den[...] = A @ (B.T @ B)
-        den -= held
-        np.maximum(den, 0, out=den)
-        norm = dot64(X.data, X.data) - dot64(T.data, T.data)
-        loss = 0.5 * (norm - 2.0 * dot64(A, num) + dot64(A, den))
-        return num, den, max(loss, 0.0)
-    Xt = comp.X_train if side == 0 else comp.XT_train
-    nz = kernels.mu_numerator_csr(Xt.data, Xt.indices, Xt.indptr, A, B, 1.0, num, True, n_threads)
-    kernels.csr_matmul(ones, T.indices, T.indptr, B, held, n_threads)
-    den[...] = B.sum(axis=0)[None, :]
-    den -= held
-    np.maximum(den, 0, out=den)
-    return num, den, nz + dot64(A, den)
-
-
-def _fit_complement(comp, W, Ht, *, beta, kernels, n_threads, penalty, max_iter, tol, monitor,
-                    **_):
-    """Multiplicative updates on every entry of a sparse X but the held-out ones."""
-    from ._beta import TINY
-
-    l1_W, l2_W = penalty.per_row(0, W.dtype)
-    l1_H, l2_H = penalty.per_row(1, Ht.dtype)
-    num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)
-    rule = ErrorRule(loss, tol)
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        _masked._apply_rows(W, num, den, l1_W, l2_W)
-        num, den, _ = _complement_terms(kernels, comp, Ht, W, beta, 1, n_threads)
-        _masked._apply_rows(Ht, num, den, l1_H, l2_H)
-        if beta == 1:
-            Ht[Ht < TINY] = 0.0
-        num, den, loss = _complement_terms(kernels, comp, W, Ht, beta, 0, n_threads)
-        if not monitor.record(n_iter, loss + penalty.value(W, Ht), W, Ht) or rule.met(n_iter, loss):
-            break
-    return FitResult.from_monitor(W, Ht, n_iter, monitor, loss)
-
-
-def _test_error(W, Ht, hold, beta):
-    """Mean loss per held-out entry: squared error (Frobenius) or KL divergence."""
-    wh = _masked.wh_at(W, Ht, hold.rows, hold.cols)
-    x = hold.values
-    if beta == 2:
-        return float(np.mean((x - wh) ** 2))
-    wh = np.maximum(wh, MU_EPS)
-    pos = x > 0
-    terms = wh - x
-    terms[pos] += x[pos] * np.log(x[pos] / wh[pos])
-    return float(np.mean(terms))
 
 
 # ------------------------------------------------------------------ result
@@ -496,7 +267,7 @@ def select_rank(X, ranks, method="cv", *, n_repeats=3, n_init=1, test_fraction=0
         entries are held out at random ("speckled"), the rest is fitted with the
         solvers for missing entries and the held-out entries are scored; the same
         hold-outs serve every rank.  With the Frobenius cd the rest is X with the
-        held-out entries unknown and corrected for (``fastnmf._masked.Complement``;
+        held-out entries unknown and corrected for (``fastnmf.data.missing.Complement``;
         dense X: one copy of X per hold-out).  For a sparse X whose absent entries are
         zeros, the held-out set is ``test_fraction`` of all entries, at most
         ``max_test_entries`` (KL: multiplicative updates on the whole X minus the
@@ -574,7 +345,7 @@ def select_params(X, ranks, alphas=None, *, n_repeats=3, n_init=1, test_fraction
     alphas : iterable of float >= 0, or None
         None: ``mean * (0, 0.005, 0.01, 0.02, 0.05, 0.1)``, ``mean`` the mean observed
         value (``alpha_W='auto'`` is 0.02 times it; the penalty grows with the scale of
-        X, see :func:`fastnmf._masked.auto_alpha`).
+        X, see :func:`fastnmf.solvers.penalty.auto_alpha`).
     n_repeats, n_init, test_fraction, max_test_entries, beta_loss, solver, max_iter,
     tol, l1_ratio, missing, mask, random_state, n_jobs, backend :
         as in :func:`select_rank`.
@@ -610,10 +381,7 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
             random_state, n_jobs, backend):
     """select_rank (``alphas`` None: one alpha, ``alpha_W``) and select_params (a grid of
     ``alphas``, 'cv' only)."""
-    import time
-
-    from ._backends import resolve_backend_name
-    from ._estimator import NMF, _numba_layer_is_reentrant
+    from .._estimator import NMF
 
     start_time = time.perf_counter()
     method = check_option(method, "method", METHODS)
@@ -630,7 +398,7 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
     if axis not in (0, 1):
         raise ValueError(f"axis must be 0 (rows) or 1 (columns); got {axis!r}")
     rng = check_random_state(random_state)
-    Xa, obs = _masked.prepare(X, mask, missing)
+    Xa, obs = prepare(X, mask, missing)
     m, n = Xa.shape
     if ranks[-1] > min(m, n):
         raise ValueError(f"ranks must be at most min(n_samples, n_features) = {min(m, n)}; "
@@ -640,7 +408,7 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
         n_threads = resolve_n_threads(n_jobs)
     except (TypeError, ValueError) as exc:
         raise type(exc)(str(exc).replace("n_threads", "n_jobs")) from None
-    if backend == "numba" and not _numba_layer_is_reentrant():
+    if backend == "numba" and not numba_layer_is_reentrant():
         # numba's 'workqueue' layer must not run kernels from several threads at once
         n_jobs_eff = 1
     else:
@@ -653,7 +421,7 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
     common = dict(beta_loss=beta_loss, max_iter=max_iter, tol=tol, alpha_H=alpha_H,
                   l1_ratio=l1_ratio, backend=backend)
     try:
-        resolved = _masked.resolve_solver(check_option(solver, "solver", SOLVERS), beta)
+        resolved = resolve_missing(check_option(solver, "solver", SOLVERS), beta)
     except ValueError as exc:  # say why a fit without NaN meets the missing-entries rules
         raise ValueError(f"select_rank fits with its held-out entries treated as missing: "
                          f"{exc}") from None
@@ -670,18 +438,18 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
     holds = []
     if method in ("cv", "both"):
         if sp.issparse(Xa) and obs is None:  # absent entries are zeros (data)
-            make = (lambda r: _hold_out_complement(Xa, test_fraction, max_test_entries, r,
+            make = (lambda r: hold_out_complement(Xa, test_fraction, max_test_entries, r,
                                                    complement))
         elif sp.issparse(Xa):  # missing='unobserved': the stored entries
-            make = (lambda r: _hold_out_observed(obs, test_fraction, r))
+            make = (lambda r: hold_out_observed(obs, test_fraction, r))
         else:
-            T = obs.T if obs is not None else _masked._pattern([], np.zeros(m + 1, int), (m, n))
-            if complement and T.nnz <= _masked.COMPLEMENT_MAX_FRACTION * m * n:
-                make = (lambda r: _hold_out_dense(Xa, T, test_fraction, r))
+            T = obs.T if obs is not None else _pattern([], np.zeros(m + 1, int), (m, n))
+            if complement and T.nnz <= _missing.COMPLEMENT_MAX_FRACTION * m * n:
+                make = (lambda r: hold_out_dense(Xa, T, test_fraction, r))
             else:
-                known = (_masked.from_dense(Xa, obs.mask, obs.missing) if obs is not None
-                         else _masked.from_dense(Xa, None, "nan"))
-                make = (lambda r: _hold_out_observed(known, test_fraction, r))
+                known = (from_dense(Xa, obs.mask, obs.missing) if obs is not None
+                         else from_dense(Xa, None, "nan"))
+                make = (lambda r: hold_out_observed(known, test_fraction, r))
         for _ in range(n_repeats):
             holds.append(make(np.random.default_rng(rng.randint(np.iinfo(np.int32).max))))
         for i, k in enumerate(ranks):
@@ -702,7 +470,7 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
                       n_init=n_init, init="random" if n_init > 1 else None,
                       alpha_W=alpha_list[i[1]], **common)
             W, Ht, train, _ = est._fit_observed(hold.train)
-            return kind, i, j, (_test_error(W, Ht, hold, beta), train)
+            return kind, i, j, (test_error(W, Ht, hold, beta), train)
         est = NMF(k, solver=solver, n_threads=threads, random_state=seed, n_init=n_init,
                   init="random", alpha_W=alpha_list[0], **common)
         if obs is None:
@@ -712,10 +480,6 @@ def _select(X, ranks, alphas, method, *, n_repeats, n_init, test_fraction, max_t
             W, Ht, _, error = est._fit_observed(obs)
         F = W if axis == 0 else Ht
         return kind, i, j, (np.argmax(F, axis=1), error)
-
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -788,7 +552,7 @@ def _check_alphas(alphas, Xa, obs):
         if obs is None:  # every entry known (a sparse X's absent ones are zeros)
             total = float(Xa.data.sum()) if sp.issparse(Xa) else float(Xa.sum(dtype=np.float64))
             mean = total / (Xa.shape[0] * Xa.shape[1])
-        elif isinstance(obs, _masked.Observed):
+        elif isinstance(obs, Observed):
             mean = float(obs.X.data.mean())
         else:  # DenseMissing
             known = ~np.isnan(obs.X) if obs.mask is None else ~(np.isnan(obs.X) | obs.mask)
