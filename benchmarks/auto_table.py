@@ -47,7 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import fastnmf
-import fastnmf._estimator
+import fastnmf._plan
 from fastnmf.solvers.auto import choose_solver
 
 CANDIDATES = {"frobenius": ("hals", "cd", "mu"), "kullback-leibler": ("cd", "mu", "emu"),
@@ -114,7 +114,7 @@ def run(X, k, loss, solver, forced=True):
     the stopping rule 'auto' gives it, as the guard on dense cd): what 'auto' would run had
     it chosen ``solver``.  Otherwise ``solver`` is named, as a user would."""
     est = fastnmf.NMF(k, beta_loss=loss, solver="auto" if forced else solver, random_state=0)
-    made = (mock.patch.object(fastnmf._estimator, "choose_solver", lambda *a, **kw: solver)
+    made = (mock.patch.object(fastnmf._plan, "choose_solver", lambda *a, **kw: solver)
             if forced else contextlib.nullcontext())
     with warnings.catch_warnings(), made:
         warnings.simplefilter("ignore")

@@ -9,7 +9,7 @@ Usage::
 
 ``NMF(n_init=R, init='random', tol=0)`` is fitted with fastnmf's choice (side by side when
 there are several threads and nothing prints or calls back) and again with the runs forced
-into sequence; both give the same runs (tests/test_solvers.py checks this), so only time
+into sequence; both give the same runs (tests/solvers/test_solvers.py checks this), so only time
 differs.  Medians over repeats, the two modes interleaved.  The ratio is sequential time
 over side-by-side time: above 1 means side by side is faster.
 """
@@ -27,7 +27,7 @@ if str(HERE) not in sys.path:
 
 import compare as C  # noqa: E402  (data, machine lines)
 import fastnmf  # noqa: E402
-import fastnmf._estimator as E  # noqa: E402
+import fastnmf._plan as E  # noqa: E402  (where the plan decides how many runs go side by side)
 from fastnmf.parallel.threads import usable_cores  # noqa: E402
 
 

@@ -3,17 +3,21 @@
 A drop-in replacement for :class:`sklearn.decomposition.NMF`::
 
     from fastnmf import NMF
+
+The public names are these; :mod:`fastnmf.engine` runs the solvers for other front ends,
+:mod:`fastnmf.parallel.config` holds the thread plan's thresholds.
 """
 
+from . import engine
 from ._backends import available_backends
 from ._config import show_config
 from ._estimator import NMF, non_negative_factorization
 from ._monitor import IterationInfo
 from .selection import (ParamSelection, RankSelection, consensus_matrix, cophenetic_correlation,
-                    dispersion, select_params, select_rank)
+                        dispersion, select_params, select_rank)
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["NMF", "non_negative_factorization", "IterationInfo", "available_backends", "show_config",
-           "select_rank", "RankSelection", "select_params", "ParamSelection", "consensus_matrix",
-           "cophenetic_correlation", "dispersion", "__version__"]
+__all__ = ["NMF", "non_negative_factorization", "engine", "IterationInfo", "available_backends",
+           "show_config", "select_rank", "RankSelection", "select_params", "ParamSelection",
+           "consensus_matrix", "cophenetic_correlation", "dispersion", "__version__"]

@@ -136,7 +136,7 @@ class FitPlan:
 
     def _final_error(self, result):
         data, beta = self.data, self.beta
-        if data.n_missing or data.kind in ("observed", "complement", "sparse-complement"):
+        if data.protocol != "complete":
             # sqrt(2 loss) over the known entries
             return float(np.sqrt(2 * max(result.last_data_loss, 0.0)))
         if beta == 2 and data.kind == "sparse" and result.last_data_loss is not None:

@@ -1,8 +1,10 @@
 """The data protocol: what a solver may ask of X, whatever holds it.
 
 A solver never touches X itself; it holds a :class:`Data` and calls its operations.  A form
-of data implements the operations it can; :attr:`Data.kind` names the form, and the
-capability table (:mod:`fastnmf.solvers.table`) says which solvers run on which kind.  The
+of data implements the operations it can; :attr:`Data.kind` names the form and
+:attr:`Data.protocol` the set of operations it implements, and the capability table
+(:mod:`fastnmf.solvers.table`) says which solvers run on which protocol: every solver of
+complete X runs on every form of the 'complete' protocol, however it holds X.  The
 operations, by who needs them:
 
 Every form
@@ -46,8 +48,12 @@ class Data:
     """Base of the data forms: the attributes every form has (see the module docstring for
     the operations each kind implements)."""
 
-    #: the form's name in the capability table
+    #: the form's name ('dense', 'sparse', 'observed', ...)
     kind = None
+    #: which operations it implements, the capability table's key: 'complete' (the
+    #: complete-X operations: every form of a complete X, however held), or the form of
+    #: unknown entries it is ('observed', 'complement', 'sparse-complement')
+    protocol = "complete"
     #: whether :meth:`fused_pass` is there
     can_fuse = False
 

@@ -61,7 +61,7 @@ class Observed(Data):
     entry of ``X``) is formed when asked for.
     """
 
-    kind = "observed"
+    kind = protocol = "observed"
 
     def __init__(self, data, indices, indptr, shape, kernels=None, n_threads=1):
         m, n = shape
@@ -327,7 +327,7 @@ class Complement(Data):
     iteration (the products of ``X``, the Gram matrices: :attr:`whole`, the complete-X form
     of that X) plus O(|T| k) per sweep (kernel ``complement_hals_sweep``)."""
 
-    kind = "complement"
+    kind = protocol = "complement"
 
     def __init__(self, X0, T, kernels=None, n_threads=1):
         self.X = X0
@@ -441,7 +441,7 @@ class SparseComplement(Data):
     sparse); the Frobenius cd uses a :class:`Complement` instead.
     ``rows``, ``cols``: T's entries in row-major order, distinct."""
 
-    kind = "sparse-complement"
+    kind = protocol = "sparse-complement"
 
     def __init__(self, X, rows, cols, for_mu=True, kernels=None, n_threads=1):
         m, n = X.shape

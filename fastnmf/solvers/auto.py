@@ -136,7 +136,7 @@ def choose_solver(X, k, beta, *, update_H=True, frozen=False):
         candidates = tuple(s for s in candidates if s != "cd")
     predicted = {s: predicted_seconds(s, X, k, beta) for s in candidates}
     predicted = {s: t for s, t in predicted.items() if t is not None}
-    if not predicted:  # a table without this loss and kind of X (tests/test_auto.py)
+    if not predicted:  # a table without this loss and kind of X (tests/solvers/test_auto.py)
         return candidates[0]
     return min(predicted, key=predicted.get)
 

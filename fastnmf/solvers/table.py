@@ -1,7 +1,8 @@
 """What runs on what: one capability table for every solver, loss and form of data.
 
-Each :class:`Entry` says which solver, for which losses, on which kinds of data
-(:attr:`fastnmf.data.base.Data.kind`), with which options, is which update rule.  The
+Each :class:`Entry` says which solver, for which losses, on which data (the protocol a form
+implements, :attr:`fastnmf.data.base.Data.protocol`: every form of complete X, dense, sparse
+or held another way, is 'complete'), with which options, is which update rule.  The
 estimator's checks (:func:`check_loss`, :func:`resolve_missing`, :func:`check_frozen`) and
 its choice of the rule to run (:func:`make_rule`) read this table, so what a solver supports
 and what the error messages say are written once.
@@ -18,16 +19,17 @@ from . import masked as _masked
 #: Every solver a user may name.
 SOLVERS = ("auto", "cd", "mu", "emu", "hals", "ehals", "pgd", "als")
 
-#: The forms of data with unknown entries (:mod:`fastnmf.data.missing`).
+#: The protocols of the forms of data with unknown entries (:mod:`fastnmf.data.missing`).
 MISSING_KINDS = ("observed", "complement", "sparse-complement")
-COMPLETE_KINDS = ("dense", "sparse")
+#: The protocol of every form of complete X.
+COMPLETE_KINDS = ("complete",)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of the table: ``solver`` on ``kinds`` of data for ``losses`` is the update
-    rule ``rule`` (``rule(data, W, Ht, **options)``); ``frozen``: whether it can hold
-    components fixed (``frozen_components``)."""
+    """One line of the table: ``solver`` on data of the protocols ``kinds`` for ``losses`` is
+    the update rule ``rule`` (``rule(data, W, Ht, **options)``); ``frozen``: whether it can
+    hold components fixed (``frozen_components``)."""
 
     solver: str
     losses: tuple
@@ -135,10 +137,10 @@ def make_rule(solver, beta, data, W, Ht, **options):
     :mod:`fastnmf.data`), from ``(W, Ht)``.  ``options``: what the rule takes (``penalty``,
     ``update_H``, ``frozen``, ``shuffle``, ``rng``, ``parallel_kernels``, ``stop``...);
     those a rule does not take are dropped."""
-    found = _entries(solver, loss_class(beta), data.kind)
+    found = _entries(solver, loss_class(beta), data.protocol)
     if not found:
         raise ValueError(f"solver={solver!r} has no update rule for the "
-                         f"{loss_class(beta)} loss on {data.kind} data")
+                         f"{loss_class(beta)} loss on {data.kind} data ({data.protocol})")
     rule = found[0].rule
     import inspect
 

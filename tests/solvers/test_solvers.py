@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from fastnmf import NMF, IterationInfo, non_negative_factorization
 from fastnmf._init import initialize
 
-from .conftest import low_rank
+from ..conftest import low_rank
 
 FRO_SOLVERS = ["cd", "hals", "ehals", "pgd", "als", "mu"]
 MONOTONE = ["cd", "hals", "pgd", "als", "mu"]  # ehals: extrapolation can raise the loss once

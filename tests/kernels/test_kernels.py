@@ -9,7 +9,7 @@ from fastnmf._backends import BACKENDS, backend_status, get_backend
 from fastnmf._kernels import KERNELS
 from fastnmf._kernels import reference as ref
 
-from .conftest import rtol_for
+from ..conftest import rtol_for
 
 SHAPES = [(1, 1), (7, 1), (50, 3), (130, 8), (200, 17), (97, 32)]  # k = 1 .. 32, partial row blocks
 

@@ -14,7 +14,7 @@ from fastnmf.solvers.auto import (CANDIDATES, choose_solver, cost_features, loss
                            model_seconds, predicted_seconds)
 from fastnmf.solvers.auto_costs import COSTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHAPES = [(80, 60, 4), (300, 3000, 10), (3000, 1000, 32), (20000, 500, 128), (500, 20000, 256)]
 
 

@@ -12,7 +12,7 @@ from fastnmf._backends import get_backend
 from fastnmf._kernels import reference as ref
 from fastnmf.data.missing import from_dense, from_sparse
 
-from .conftest import rtol_for
+from ..conftest import rtol_for
 
 
 def _pattern(m, n, density, seed, dtype=np.float64, empty_row=None):

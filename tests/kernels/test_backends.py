@@ -11,7 +11,7 @@ import pytest
 import fastnmf
 from fastnmf._backends import BACKENDS, backend_status, get_backend, resolve_backend_name
 
-from .conftest import REQUIRED, _use
+from ..conftest import REQUIRED, _use
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -15,7 +15,7 @@ from fastnmf.parallel.pool import PooledKernels, RowThreads, chunk_bounds
 
 MIN_KERNEL_WORK = CONFIG.pool_min_kernel_work
 
-from .conftest import _use
+from ..conftest import _use
 
 
 @pytest.mark.parametrize("rows", [0, 1, 63, 64, 65, 1000, 4097])

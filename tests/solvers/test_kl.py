@@ -13,7 +13,7 @@ from fastnmf._backends import get_backend
 from fastnmf._init import initialize
 from fastnmf._kernels import reference as ref
 
-from .conftest import _use, rtol_for
+from ..conftest import _use, rtol_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -9,7 +9,7 @@ from scipy.optimize import nnls as scipy_nnls
 from fastnmf._backends import get_backend
 from fastnmf._kernels import reference as ref
 
-from .conftest import _use
+from ..conftest import _use
 
 KS = [1, 2, 7, 32, 64]
 
