@@ -40,7 +40,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     solver : {'auto', 'cd', 'mu', 'emu', 'hals', 'ehals', 'pgd', 'als'}, default='auto'
         'auto' picks, for the loss and input, the candidate whose whole call
         a measured cost model (over shape, stored entries, rank and dtype,
-        ``fastnmf._auto``) predicts to be the shortest: for the Frobenius
+        ``fastnmf.solvers.auto``) predicts to be the shortest: for the Frobenius
         loss 'cd' or 'hals' (dense cd is not stopped by scikit-learn's rule
         while the loss still falls by more than 100 ``tol`` an iteration),
         'als' with ``update_H=False``; for KL 'emu', 'mu' or 'cd'; for other

@@ -18,10 +18,10 @@ error; log-linear least squares for the iterations) and writes them to
 :mod:`fastnmf.solvers.auto_costs`; a test checks they are that fit of
 ``benchmarks/results/auto.json``.  In ``benchmarks/results/auto.md`` the model's choice was
 right (final loss at most 1% above that of scikit-learn's iterates, whole call within 10%
-of the fastest such candidate) at 85 of 93 points and at 82 with each point left out of the
-fit; on the real matrices at 15 of 19 (15 left out), the misses 1.1-1.3 times slower than
-the best.  The whole-call prediction is off by 22% at the median: iterations depend on the
-data more than on anything 'auto' can see.
+of the fastest such candidate) at 87 of 93 points and at 85 with each point left out of the
+fit; on the real matrices at 17 of 19 (17 left out).  The whole-call prediction is off by
+24% at the median: iterations depend on the data more than on anything 'auto' can see.
+(Measured 2026-12-06, with dense cd's fused passes.)
 
 What the model cannot see, rules say:
 
@@ -54,8 +54,9 @@ What the measurements say about the candidates (``benchmarks/results/auto.md``, 
   3748 x 513 spectrogram against ~15 ms for mu).
 - Other beta: 'emu' (on the table's sparse beta=1.5 counts its whole call was 1.2-1.5 times
   faster than mu's; the rule before the model ran mu on sparse X).
-- What the model picks, as it stands: dense Frobenius cd, except hals at k <= 2 (float32
-  k <= 3); sparse Frobenius hals; KL emu, except mu at larger k on wide or very sparse X
+- What the model picks, as it stands: dense Frobenius cd (one pass over X an iteration),
+  except hals at k = 1 (in float32 on large X also at k = 2); sparse Frobenius hals (cd at
+  k >= 128 on the denser sparse X); KL emu, except mu at larger k on wide or very sparse X
   (emu's extra work per factor entry, its over-relaxation and momentum, outweighs its
   fewer iterations there); other beta emu.
 
