@@ -87,13 +87,19 @@ def _compiles(compiler, flags, source, link):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: The families of Cython kernels, one extension each (``fastnmf/_kernels/cython/_<family>.pyx``,
+#: sharing ``_common.pxi`` and ``fastnmf_vector.h``): a family that fails to build leaves the
+#: others, and fastnmf runs that family's kernels on Numba (``fastnmf config`` says why).
+FAMILIES = ("hals", "sparse", "kl", "masked", "nnls")
+
 #: Extra builds of the same kernels for wider SIMD on x86-64, chosen at import time by
-#: fastnmf._kernels.cython from the CPU's features (the baseline build runs anywhere).  The
-#: results are bitwise those of the baseline build: no -ffast-math, no FMA contraction, so
-#: only the vector width changes, never the order of operations.
-ISA_VARIANTS = {
-    "_kernels_avx2": ["-mavx2"],
-}
+#: fastnmf._kernels.cython from the CPU's features (the baseline build runs anywhere): the
+#: suffix of the variant's module and its flags.  The results are bitwise those of the
+#: baseline build: no -ffast-math, no FMA contraction, so only the vector width changes,
+#: never the order of operations.
+ISA_SUFFIXES = {"_avx2": ["-mavx2"]}
+ISA_VARIANTS = {f"_{family}{suffix}": flags for family in FAMILIES
+                for suffix, flags in ISA_SUFFIXES.items()}
 
 
 def _is_x86_64():
@@ -107,8 +113,8 @@ def _is_x86_64():
 BUILD_FAILED = "{name}.build-failed.txt"
 
 
-#: What the first build takes: Cython to C (about 7 s), then the C compiler on the baseline
-#: and the ISA variant side by side (about 25 s of CPU each).  Measured on the project's
+#: What the first build takes: Cython to C, then the C compiler on each family's baseline and
+#: ISA variant, two at a time on 2 cores.  Measured on the project's
 #: 2-core machine, which is shared: 50 s with one core mostly free (load 1.8), 60-66 s
 #: with one core taken by another process (load 3-4); the serial build took 66 s and 52-61 s.
 COMPILE_SECONDS = 60
@@ -237,10 +243,12 @@ extensions = [
         f"fastnmf._kernels.cython.{name}",
         [f"fastnmf/_kernels/cython/{name}.pyx"],
         include_dirs=[np.get_include(), "fastnmf/_kernels/cython"],  # fastnmf_vector.h
-        depends=["fastnmf/_kernels/cython/fastnmf_vector.h"],
+        depends=["fastnmf/_kernels/cython/fastnmf_vector.h",
+                 "fastnmf/_kernels/cython/_common.pxi",
+                 f"fastnmf/_kernels/cython/_{name.split('_')[1]}.pyx"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
-    for name in ["_kernels", *ISA_VARIANTS]
+    for name in [*(f"_{family}" for family in FAMILIES), *ISA_VARIANTS]
 ]
 
 setup(

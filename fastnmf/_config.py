@@ -31,10 +31,12 @@ def config_info():
     except ValueError as exc:
         auto = f"<error: {exc}>"
     openmp = isa = None
+    fallback = {}
     if status.get("cython") is None:
         from ._kernels import cython as cy
         openmp = bool(getattr(cy, "OPENMP", False))
         isa = getattr(cy, "ISA", None)
+        fallback = dict(getattr(cy, "FALLBACK", {}))
     numba_cache = None
     if status.get("numba") is None:
         from ._kernels.numba import _cache
@@ -52,6 +54,7 @@ def config_info():
         "auto_backend": auto,
         "cython_openmp": openmp,
         "cython_isa": isa,
+        "cython_fallback": fallback,
         "threads": {"usable_cores": usable_cores(), "numba_max_threads": numba_threads,
                     "numba_threading_layer": threading_layer},
         "numba_cache": numba_cache,
@@ -76,6 +79,8 @@ def show_config(file=None):
         out.append(f"  cython built with OpenMP: {info['cython_openmp']}")
         out.append(f"  cython build in use: {info['cython_isa']} "
                    "(widest SIMD this CPU runs; FASTNMF_CYTHON_ISA forces one)")
+        for family, why in info["cython_fallback"].items():
+            out.append(f"  cython family {family!r} runs on numba: {why}")
     cache = info["numba_cache"]
     if cache is not None:
         if cache["folder"] is None:

@@ -88,6 +88,23 @@ def fused_pass_threads(m, n, k, n_threads):
     return n_threads if m * n * k >= CONFIG.fused_parallel_min_work else 1
 
 
+def sweep_threads_with_blas(data):
+    """Threads of the sweeps and extrapolations that run between BLAS products (ehals's
+    extrapolation, the corrections of a fit with a few unknown entries): dense X, one (the
+    products have BLAS's threads, and OpenMP workers spinning against them cost more than a
+    second thread saves: 4000x3000, rank 32, 10% unknown, 77 ms an iteration against 96 ms);
+    other forms, all (their products are our own kernels, BLAS runs on one)."""
+    return 1 if data.kind == "dense" else data.n_threads
+
+
+def beta_blas_threads(data):
+    """BLAS threads of a multiplicative-update fit (mu, emu): on dense X with threads, one
+    (its row groups run on fastnmf's pool, one BLAS thread each: threaded OpenBLAS on these
+    thin products, between single-threaded NumPy steps, measured 1.7x slower on 2 cores than
+    one thread, 3791 x 513 at k=12); otherwise None (as they are)."""
+    return 1 if data.kind == "dense" and data.n_threads > 1 else None
+
+
 def masked_threads(entries, n_threads):
     """Threads of a sweep over ``entries`` observed entries (fits with unknown entries)."""
     return n_threads if entries >= CONFIG.masked_parallel_min_entries else 1

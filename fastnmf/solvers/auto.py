@@ -133,8 +133,10 @@ def choose_solver(X, k, beta, *, update_H=True, frozen=False):
     if beta == 2 and not update_H:
         return "als"
     candidates = CANDIDATES[loss_class(beta)]
-    if frozen and beta != 2:
-        candidates = tuple(s for s in candidates if s != "cd")
+    if frozen:  # the capability table says which can hold components fixed
+        from .table import supports_frozen
+
+        candidates = tuple(s for s in candidates if supports_frozen(s, beta))
     predicted = {s: predicted_seconds(s, X, k, beta) for s in candidates}
     predicted = {s: t for s, t in predicted.items() if t is not None}
     if not predicted:  # a table without this loss and kind of X (tests/solvers/test_auto.py)

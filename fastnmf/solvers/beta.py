@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.beta import EPS, TINY, relative_floor
-from ..parallel.threads import blas_threads
+from ..parallel.threads import beta_blas_threads, blas_threads
 from .driver import Step, UpdateRule
 from .frobenius import Keeper
 
@@ -111,12 +111,9 @@ class _Multiplicative(UpdateRule):
         self.monitor = None
 
     def context(self):
-        """On dense X with threads, one BLAS thread: the row groups run on fastnmf's pool,
-        one BLAS thread each (threaded OpenBLAS on these thin products, between
-        single-threaded NumPy steps, measured 1.7x slower on 2 cores than one thread: 3791 x
-        513, k=12)."""
-        pooled = self.data.kind == "dense" and self.data.n_threads > 1
-        return blas_threads(1) if pooled else contextlib.nullcontext()
+        """BLAS's threads for the run (:func:`fastnmf.parallel.threads.beta_blas_threads`)."""
+        n = beta_blas_threads(self.data)
+        return blas_threads(n) if n is not None else contextlib.nullcontext()
 
 
 class MultiplicativeUpdates(_Multiplicative):

@@ -31,7 +31,8 @@ import numpy as np
 
 from .._validation import dot64, squared_norm
 from .._kernels import n_row_blocks
-from ..parallel.threads import blas_threads, fused_pass_threads, kernel_threads
+from ..parallel.threads import (blas_threads, fused_pass_threads, kernel_threads,
+                                sweep_threads_with_blas)
 from .driver import Step, UpdateRule
 
 
@@ -291,9 +292,7 @@ class Alternating(UpdateRule):
         if self.HtH is not None:
             return
         if self.extrapolate:
-            # dense X: one thread, as the sweeps (OpenMP workers would spin against BLAS's)
-            nt = data.n_threads if data.kind != "dense" else 1
-            self.extra = Extrapolation(data.kernels, W, Ht, nt,
+            self.extra = Extrapolation(data.kernels, W, Ht, sweep_threads_with_blas(data),
                                        noise=4 * np.finfo(W.dtype).eps * data.norm2())
         self.HtH = data.gram(Ht)
         # X H^T: for the W updates, unless they are fused passes (then computed only for a

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._validation import dot64
 from ..data.beta import EPS, TINY
-from ..parallel.threads import masked_threads
+from ..parallel.threads import masked_threads, sweep_threads_with_blas
 from .driver import Step, UpdateRule
 from .frobenius import Keeper, data_loss, free_components
 from .penalty import sweep_rows
@@ -96,10 +96,7 @@ class ComplementCD(UpdateRule):
         k = W.shape[1]
         self.order = np.arange(k, dtype=np.intp)
         self.free = free_components(k, frozen)
-        # sparse X: our kernels have every thread (BLAS one); dense X: BLAS has them, and
-        # the sweeps run on one (measured at 4000x3000, rank 32, 10% unknown: 77 ms per
-        # iteration against 96 ms with two OpenMP threads spinning against BLAS's workers)
-        self.nt = comp.n_threads if self.whole.kind == "sparse" else 1
+        self.nt = sweep_threads_with_blas(self.whole)
         self.HtH = self.XHt = None
 
     def _sweeper(self, G, C, pattern, B, perm, nt):

@@ -4,6 +4,7 @@ import io
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -23,6 +24,10 @@ def test_required_backends_are_available():
     for name in REQUIRED:
         assert name in BACKENDS, f"FASTNMF_REQUIRE_BACKENDS names unknown backend {name!r}"
         assert status[name] is None, f"required backend {name!r} unavailable: {status[name]}"
+        if name == "cython":  # every family compiled: none served by numba
+            import fastnmf._kernels.cython as cy
+
+            assert not cy.FALLBACK, f"cython families not built: {cy.FALLBACK}"
 
 
 def test_numpy_backend_always_available():
@@ -88,11 +93,12 @@ def test_cython_isa_choice_and_override(monkeypatch):
     assert _isa.supported({}) == ["baseline"]
     assert _isa.supported({"AVX2": True}) == ["avx2", "baseline"]
     monkeypatch.setenv("FASTNMF_CYTHON_ISA", "baseline")
-    module, isa = _isa.load_extension()
-    assert isa == "baseline" and module.__name__.endswith("._kernels")
+    for family in _isa.FAMILIES:
+        module, isa = _isa.load_family(family)
+        assert isa == "baseline" and module.__name__.endswith(f"._{family}")
     monkeypatch.setenv("FASTNMF_CYTHON_ISA", "sse9")
     with pytest.raises(ImportError, match=r"FASTNMF_CYTHON_ISA must be one of \['avx2', 'baseline'\]; got 'sse9'"):
-        _isa.load_extension()
+        _isa.load_family("hals")
 
 
 def test_cython_isa_builds_agree_bitwise():
@@ -105,9 +111,13 @@ def test_cython_isa_builds_agree_bitwise():
     runnable = []
     for name in _isa.supported():
         try:
-            runnable.append((name, _isa.load_variant(name)))
+            mods = {f: _isa.load_variant(f, name) for f in ("hals", "sparse", "kl")}
         except ImportError:
-            pass  # not built here (e.g. not x86-64)
+            continue  # not built here (e.g. not x86-64)
+        runnable.append((name, type("Variant", (), {
+            "csr_matmul": staticmethod(mods["sparse"].csr_matmul),
+            "hals_sweep": staticmethod(mods["hals"].hals_sweep),
+            "kl_cd_sweep_csr": staticmethod(mods["kl"].kl_cd_sweep_csr)})))
     assert runnable and runnable[-1][0] == "baseline"
     rng = np.random.default_rng(0)
     X = sp.random(300, 200, density=0.05, random_state=1, format="csr") * 5
@@ -142,11 +152,52 @@ def test_a_failed_cython_build_says_why(tmp_path):
         "fastnmf_isa_probe", root / "_kernels" / "cython" / "_isa.py")
     isa = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(isa)
-    assert isa.build_failures(str(tmp_path)) == []
-    why = "fastnmf._kernels.cython._kernels failed to build with unix (cc): CompileError: boom"
-    (tmp_path / "_kernels.build-failed.txt").write_text(why + "\n")
+    assert isa.build_failures(here=str(tmp_path)) == []
+    why = "fastnmf._kernels.cython._kl failed to build with unix (cc): CompileError: boom"
+    (tmp_path / "_kl.build-failed.txt").write_text(why + "\n")
     (tmp_path / "unrelated.txt").write_text("not a build record")
-    assert isa.build_failures(str(tmp_path)) == [why]
+    assert isa.build_failures(here=str(tmp_path)) == [why]
+    assert isa.build_failures("kl", here=str(tmp_path)) == [why]
+    assert isa.build_failures("hals", here=str(tmp_path)) == []
     setup_py = root.parent / "setup.py"
     if setup_py.exists():  # a source tree: the name setup.py writes is the one read here
         assert 'BUILD_FAILED = "{name}.build-failed.txt"' in setup_py.read_text()
+
+
+def test_a_missing_family_runs_on_numba_and_config_says_why(tmp_path):
+    """A family whose extension does not load (it did not compile here) is served by the
+    numba kernels, FALLBACK says why and `fastnmf config` shows it; the other families stay
+    compiled.  Run in a fresh interpreter where the kl extensions cannot be imported."""
+    _use("cython")
+    _use("numba")
+    code = textwrap.dedent("""
+        import importlib.abc, sys
+
+        class NoKL(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.startswith("fastnmf._kernels.cython._kl"):
+                    raise ImportError("simulated: _kl did not build")
+                return None
+
+        sys.meta_path.insert(0, NoKL())
+        import fastnmf._kernels.cython as c
+        import fastnmf._kernels.numba as nb
+        from fastnmf import show_config
+        assert set(c.FALLBACK) == {"kl"}, c.FALLBACK
+        assert "simulated" in c.FALLBACK["kl"]
+        assert c.kl_cd_sweep is nb.kl_cd_sweep
+        assert c.hals_sweep is c.MODULES["hals"].hals_sweep
+        import io
+        out = io.StringIO()
+        show_config(file=out)
+        assert "cython family 'kl' runs on numba" in out.getvalue(), out.getvalue()
+        import numpy as np
+        from fastnmf import NMF
+        X = np.random.default_rng(0).random((30, 20))
+        NMF(3, beta_loss="kullback-leibler", solver="cd", backend="cython", max_iter=5).fit(X)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")

@@ -1,59 +1,81 @@
-"""Cython/OpenMP backend: compiled twins of the reference kernels.
+"""Cython/OpenMP backend: compiled twins of the reference kernels, in families.
 
-``OPENMP`` tells whether the extension was compiled with OpenMP; without it
-the kernels are correct but run single-threaded (``n_threads`` is ignored).
-Importing this package raises ImportError when the extension is not built.
+Each family of kernels is an extension of its own (:data:`FAMILIES`, see
+:mod:`fastnmf._kernels.cython._isa` for the builds per CPU).  A family whose extension is
+missing (it did not compile here) is served by the Numba backend instead, and
+:data:`FALLBACK` says which and why (``fastnmf config`` shows it); the backend is
+unavailable (ImportError) only when no family loads.  ``OPENMP`` tells whether the
+extensions were compiled with OpenMP; without it the kernels are correct but run
+single-threaded (``n_threads`` is ignored).
 """
 
 from .. import COMPLEMENT_HESS_RTOL as _COMPLEMENT_HESS_RTOL
-from .. import KERNELS
 from .. import GRAM_MAX_CHUNKS as _GRAM_MAX_CHUNKS
 from .. import GRAM_MIN_ROWS as _GRAM_MIN_ROWS
+from .. import KERNELS
 from .. import KL_INNER_TOL as _KL_INNER_TOL
 from .. import KL_MAX_BACKTRACK as _KL_MAX_BACKTRACK
 from .. import MU_EPS as _MU_EPS
 from .. import NNLS_PIVOT_TOL as _NNLS_PIVOT_TOL
 from .. import NNLS_TOL as _NNLS_TOL
 from .. import ROW_BLOCK as _ROW_BLOCK
-from ._isa import load_extension
+from ._isa import load_family
 
-#: The compiled module in use and the instruction set it was built for
-#: ("avx2" or "baseline"); see :mod:`fastnmf._kernels.cython._isa`.
-_ext, ISA = load_extension()
+#: The kernels of each family (every name of the contract is in exactly one).
+FAMILIES = {
+    "hals": ("hals_sweep", "hals_sweep_blocks", "hals_sweeps", "hals_pass_dense", "gram",
+             "extrapolate", "mu_update", "squared_residual"),
+    "sparse": ("csr_matmul", "csr_t_matmul"),
+    "kl": ("kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep",
+           "kl_cd_sweep_csr"),
+    "masked": ("masked_hals_sweep", "complement_hals_sweep"),
+    "nnls": ("nnls_bpp",),
+}
 
-complement_hals_sweep = _ext.complement_hals_sweep
-csr_matmul = _ext.csr_matmul
-csr_t_matmul = _ext.csr_t_matmul
-extrapolate = _ext.extrapolate
-gram = _ext.gram
-hals_sweep = _ext.hals_sweep
-hals_sweep_blocks = _ext.hals_sweep_blocks
-hals_sweeps = _ext.hals_sweeps
-hals_pass_dense = _ext.hals_pass_dense
-kl_cd_sweep = _ext.kl_cd_sweep
-kl_cd_sweep_csr = _ext.kl_cd_sweep_csr
-kl_nonzero_loss = _ext.kl_nonzero_loss
-kl_nonzero_loss_csr = _ext.kl_nonzero_loss_csr
-masked_hals_sweep = _ext.masked_hals_sweep
-mu_numerator_csr = _ext.mu_numerator_csr
-mu_update = _ext.mu_update
-nnls_bpp = _ext.nnls_bpp
-squared_residual = _ext.squared_residual
+#: The contract's constants, which every family that defines one must agree with.
+_CONSTANTS = {"ROW_BLOCK": _ROW_BLOCK, "MU_EPS": _MU_EPS, "KL_MAX_BACKTRACK": _KL_MAX_BACKTRACK,
+              "KL_INNER_TOL": _KL_INNER_TOL, "NNLS_TOL": _NNLS_TOL,
+              "NNLS_PIVOT_TOL": _NNLS_PIVOT_TOL, "GRAM_MIN_ROWS": _GRAM_MIN_ROWS,
+              "GRAM_MAX_CHUNKS": _GRAM_MAX_CHUNKS,
+              "COMPLEMENT_HESS_RTOL": _COMPLEMENT_HESS_RTOL}
 
-#: True when the extension was compiled with OpenMP (multi-threaded kernels).
-OPENMP = _ext.OPENMP
+#: family -> the loaded module; family -> the instruction set it was built for
+MODULES, ISAS = {}, {}
+#: family -> why it runs on Numba (its extension did not load)
+FALLBACK = {}
 
-if (_ext.ROW_BLOCK != _ROW_BLOCK or _ext.MU_EPS != _MU_EPS
-        or _ext.KL_MAX_BACKTRACK != _KL_MAX_BACKTRACK
-        or _ext.KL_INNER_TOL != _KL_INNER_TOL
-        or getattr(_ext, "NNLS_TOL", None) != _NNLS_TOL
-        or getattr(_ext, "NNLS_PIVOT_TOL", None) != _NNLS_PIVOT_TOL
-        or getattr(_ext, "GRAM_MIN_ROWS", None) != _GRAM_MIN_ROWS
-        or getattr(_ext, "GRAM_MAX_CHUNKS", None) != _GRAM_MAX_CHUNKS
-        or getattr(_ext, "COMPLEMENT_HESS_RTOL", None) != _COMPLEMENT_HESS_RTOL):  # pragma: no cover
-    raise ImportError(
-        "fastnmf's cython extension is stale (its constants differ from the "
-        "kernel contract); rebuild it with `pip install -e .`"
-    )
+for _family in FAMILIES:
+    try:
+        MODULES[_family], ISAS[_family] = load_family(_family)
+    except ImportError as _exc:
+        FALLBACK[_family] = str(_exc)
+
+if not MODULES:
+    raise ImportError("no family of fastnmf's cython kernels could be loaded: "
+                      + "; ".join(f"{f}: {why}" for f, why in FALLBACK.items()))
+
+for _family, _module in MODULES.items():
+    for _name, _value in _CONSTANTS.items():
+        if hasattr(_module, _name) and getattr(_module, _name) != _value:  # pragma: no cover
+            raise ImportError(
+                f"fastnmf's cython extension {_module.__name__} is stale (its {_name} differs "
+                "from the kernel contract); rebuild it with `pip install -e .`")
+
+if FALLBACK:  # the missing families' kernels from the numba backend
+    from .. import numba as _numba
+
+for _family, _names in FAMILIES.items():
+    _source = MODULES[_family] if _family in MODULES else _numba
+    for _name in _names:
+        globals()[_name] = getattr(_source, _name)
+
+#: The instruction set the families were built for ("avx2" or "baseline"; several joined by
+#: "+" if they differ).
+ISA = "+".join(sorted(set(ISAS.values())))
+
+#: True when the extensions were compiled with OpenMP (multi-threaded kernels).
+OPENMP = all(bool(getattr(m, "OPENMP", False)) for m in MODULES.values())
+
+assert sorted(n for names in FAMILIES.values() for n in names) == sorted(KERNELS)
 
 __all__ = list(KERNELS)

@@ -1,5 +1,5 @@
-/* The vector helpers of fastnmf's Cython kernels (fastnmf/_kernels/cython/_kernels.pyx,
-   which declares them in a `cdef extern from "fastnmf_vector.h"` block).
+/* The vector helpers of fastnmf's Cython kernels (the families fastnmf/_kernels/cython/_*.pyx,
+   which declare them in a `cdef extern from "fastnmf_vector.h"` block).
 
    Portable across GCC and clang: 256-bit vectors through the compilers' vector extension
    (`vector_size`), shuffles through FASTNMF_SHUFFLE.  The same C is compiled once for

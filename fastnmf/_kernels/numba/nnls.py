@@ -4,7 +4,7 @@ Each row of ``C`` is an independent problem ``min_{x >= 0} 0.5 x^T G x - c @ x``
 sharing the Gram matrix ``G``; rows are handled in parallel, in blocks of
 ``ROW_BLOCK`` rows with their scratch allocated once per block.  Everything is
 in float64; see :mod:`fastnmf._kernels` for the contract.  The Cython twin in
-``cython/_nnls.pxi`` does the same operations in the same order.
+``cython/_nnls.pyx`` does the same operations in the same order.
 """
 
 import math

@@ -1,9 +1,23 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, binding=True, embedsignature=True
+"""Exact non-negative least squares of every row by block principal pivoting.
+
+One family of fastnmf's Cython/OpenMP kernels, a compiled twin of the reference kernels of
+the same names (see :mod:`fastnmf._kernels` for the contract).  The update kernels loop over
+blocks of ``ROW_BLOCK`` rows in parallel (``prange``) with the components inside; scalar
+reductions are accumulated in double per block and the block partials summed in block order,
+so no result depends on ``n_threads``.  Every operation is written in the same order as in
+the Numba twins, and the loops vectorize without ``-ffast-math``.
+"""
+
+include "_common.pxi"
+
+
 # ------------------------------------------- NNLS by block principal pivoting
-# Included at the end of _kernels.pyx.  Twin of fastnmf/_kernels/numba/nnls.py,
+# Twin of fastnmf/_kernels/numba/nnls.py,
 # operation for operation, everything in double (see the contract of nnls_bpp
 # in fastnmf/_kernels/__init__.py).  Matrices are row-major with row stride k.
 
-from libc.math cimport sqrt
 
 # Tolerances of the contract (fastnmf._kernels.NNLS_TOL / NNLS_PIVOT_TOL,
 # checked in __init__.py at import time).

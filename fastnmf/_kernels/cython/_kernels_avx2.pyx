@@ -1,4 +1,0 @@
-# cython: language_level=3
-"""The kernels of _kernels.pyx, compiled for avx2 (see setup.py ISA_VARIANTS)."""
-
-include "_kernels.pyx"

@@ -1,0 +1,4 @@
+# cython: language_level=3
+"""The kernels of _sparse.pyx, compiled for avx2 (see setup.py ISA_VARIANTS)."""
+
+include "_sparse.pyx"
