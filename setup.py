@@ -113,8 +113,9 @@ def _is_x86_64():
 BUILD_FAILED = "{name}.build-failed.txt"
 
 
-#: What the first build takes: Cython to C, then the C compiler on each family's baseline and
-#: ISA variant, two at a time on 2 cores.  Measured on the project's
+#: What the first build takes: Cython to C (one process per core), then the C compiler on
+#: each family's baseline and ISA variant, one per core: measured on the project's 2-core
+#: machine, 60 s for the ten extensions (91 s with Cython's translation in one process).  Measured on the project's
 #: 2-core machine, which is shared: 50 s with one core mostly free (load 1.8), 60-66 s
 #: with one core taken by another process (load 3-4); the serial build took 66 s and 52-61 s.
 COMPILE_SECONDS = 60
@@ -194,7 +195,8 @@ class BuildExt(build_ext):
         # newer.  Only the sources are taken from its new Extension objects: setuptools has
         # already set up the ones in self.extensions.
         c_sources = {e.name: e.sources
-                     for e in cythonize(self.extensions, compiler_directives=COMPILER_DIRECTIVES)}
+                     for e in cythonize(self.extensions, compiler_directives=COMPILER_DIRECTIVES,
+                                        nthreads=_usable_cpus())}
         for ext in self.extensions:
             ext.sources = c_sources[ext.name]
         opt, omp = _flags(self.compiler)
