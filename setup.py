@@ -115,9 +115,8 @@ BUILD_FAILED = "{name}.build-failed.txt"
 
 #: What the first build takes: Cython to C (one process per core), then the C compiler on
 #: each family's baseline and ISA variant, one per core: measured on the project's 2-core
-#: machine, 60 s for the ten extensions (91 s with Cython's translation in one process).  Measured on the project's
-#: 2-core machine, which is shared: 50 s with one core mostly free (load 1.8), 60-66 s
-#: with one core taken by another process (load 3-4); the serial build took 66 s and 52-61 s.
+#: machine, 60 s for the ten extensions (91 s with Cython's translation in one process), the
+#: machine being shared: more when another process takes a core.
 COMPILE_SECONDS = 60
 
 
