@@ -1,5 +1,12 @@
 """Cython/OpenMP backend: compiled twins of the reference kernels, in families.
 
+Every kernel is a compiled twin of the reference kernel of the same name (see
+:mod:`fastnmf._kernels` for the contract).  The update kernels loop over blocks of
+``ROW_BLOCK`` rows in parallel (``prange``) with the components inside; scalar reductions are
+accumulated in double per block and the block partials summed in block order, so no result
+depends on ``n_threads``.  Every operation is written in the same order as in the Numba
+twins, and the loops vectorize without ``-ffast-math``.
+
 Each family of kernels is an extension of its own (:data:`FAMILIES`, see
 :mod:`fastnmf._kernels.cython._isa` for the builds per CPU).  A family whose extension is
 missing (it did not compile here) is served by the Numba backend instead, and

@@ -3,12 +3,7 @@
 """Kullback-Leibler and beta-divergence kernels: losses over the nonzeros, numerators of
 the multiplicative updates, and the Newton coordinate-descent sweeps (dense and CSR).
 
-One family of fastnmf's Cython/OpenMP kernels, a compiled twin of the reference kernels of
-the same names (see :mod:`fastnmf._kernels` for the contract).  The update kernels loop over
-blocks of ``ROW_BLOCK`` rows in parallel (``prange``) with the components inside; scalar
-reductions are accumulated in double per block and the block partials summed in block order,
-so no result depends on ``n_threads``.  Every operation is written in the same order as in
-the Numba twins, and the loops vectorize without ``-ffast-math``.
+One family of the Cython kernels (what every family shares: :mod:`fastnmf._kernels.cython`).
 """
 
 include "_common.pxi"
