@@ -122,9 +122,10 @@ class RankSelection:
             a.plot(self.ranks, np.minimum(train, top), marker=".", ls="--",
                    label="training error")
             over = test > top
+            # the off-scale points leave the error-bar line: drawn above it, in red
             if over.any():  # blown-up fits: marked at the top edge, their values written
                 a.plot(self.ranks[over], np.full(over.sum(), top), ls="none", marker="^",
-                       color="red", label="off scale")
+                       ms=9, color="red", label="off scale", zorder=5)
                 for r_, v in zip(self.ranks[over], test[over]):
                     a.annotate(f"{v:.2g}", (r_, top), textcoords="offset points",
                                xytext=(0, -12), ha="center", fontsize=7, color="red")
