@@ -8,34 +8,38 @@ complete X runs on every form of the 'complete' protocol, however it holds X.  T
 operations, by who needs them:
 
 Every form
-    ``shape``, ``dtype``, ``kind``, ``n_missing`` (unknown entries), ``init_view()`` (what
-    the initialization factorizes).
+    ``shape``, ``dtype``, ``kind``, ``protocol``, ``n_missing`` (unknown entries),
+    ``init_view()`` (what the initialization factorizes), ``bind(kernels, n_threads)``.
 
-Complete X, held whole or in parts (kinds 'dense', 'sparse'; a chunked on-disk array or a
-Dask array would be two more): the Frobenius solvers (cd, hals, ehals, pgd, als, mu) need
-    ``norm2()``            ``||X||^2`` in float64;
-    ``x_times(Ht, out)``   ``X @ Ht`` (m x k) and ``xt_times(W)`` ``X^T @ W`` (n x k),
-                           C-contiguous in X's dtype;
-    ``gram(F)``            ``F^T F`` (k x k) of a factor, on the threads the form's products
-                           leave free;
-    ``stored_entries()``   nonzero entries (how much a product costs: the HALS budgets);
-    ``fused_pass(...)``    optional (``can_fuse``): a sweep of W fused with the products of
-                           the new W, one pass over X (dense cd);
-    ``reconstruction_error(W, Ht)``  the final ``||X - W H||_F``;
-  the beta-divergence solvers (mu, emu; the KL coordinate descent) need
-    ``beta_terms(floor)``  an object with ``divergence``, ``mu_terms_W``, ``mu_terms_H``,
-                           ``loss_in_pass`` (numerators, denominators and losses of the
-                           multiplicative updates, W H formed a block of rows at a time);
-    ``kl_sweep(side, F, G, l1, l2, max_inner, want_loss)``  one Newton coordinate sweep of
-                           W (side 0, rows of X) or of H (side 1, rows of X^T);
-    ``x_sum()``, ``mean()``, ``has_zeros()``.
+Complete X, for the Frobenius solvers (cd, hals, ehals, pgd, als, mu)
+    Protocol 'complete': the forms 'dense' and 'sparse' here (a chunked on-disk array or a
+    Dask array would be two more).
 
-Unknown entries (:mod:`fastnmf.data.missing`): kinds 'observed' (the known entries only,
-CSR both ways) and 'complement' (X with zeros at a few unknown entries plus their pattern:
-the complete operations above on that X, plus corrections over the pattern) and
-'sparse-complement' (a sparse X whose zeros are data, minus a held-out set); their own
-operations are the sweeps and multiplicative-update terms restricted to the known entries,
-``counts()``, ``patterns()``, ``observed_values()``.
+    - ``norm2()``: ``||X||^2`` in float64;
+    - ``x_times(Ht, out)``: ``X @ Ht`` (m x k), and ``xt_times(W)``: ``X^T @ W`` (n x k),
+      C-contiguous in X's dtype;
+    - ``gram(F)``: ``F^T F`` (k x k) of a factor, on the threads the form's products leave
+      free;
+    - ``stored_entries()``: the nonzero entries (what a product costs: the HALS budgets);
+    - ``fused_pass(...)``, where ``can_fuse``: a sweep of W fused with the products of the
+      new W, one pass over X (dense cd);
+    - ``reconstruction_error(W, Ht)``: the final ``||X - W H||_F``.
+
+Complete X, for the beta-divergence solvers (mu, emu; the KL coordinate descent)
+    - ``beta_terms(floor)``: an object with ``divergence``, ``mu_terms_W``, ``mu_terms_H``,
+      ``loss_in_pass`` (numerators, denominators and losses of the multiplicative updates,
+      W H formed a block of rows at a time);
+    - ``kl_sweep(side, F, G, l1, l2, max_inner, want_loss)``: one Newton coordinate sweep of
+      W (side 0, rows of X) or of H (side 1, rows of X^T);
+    - ``x_sum()``, ``mean()``, ``has_zeros()``.
+
+Unknown entries (:mod:`fastnmf.data.missing`)
+    Protocols 'observed' (the known entries only, CSR both ways), 'complement' (X with zeros
+    at a few unknown entries plus their pattern: the complete operations above on that X,
+    plus corrections over the pattern) and 'sparse-complement' (a sparse X whose zeros are
+    data, minus a held-out set).  Their own operations are the sweeps and
+    multiplicative-update terms restricted to the known entries, ``counts()``,
+    ``patterns()``, ``observed_values()``.
 
 A new way to hold X is a new subclass here implementing the complete-X operations (the
 products, the Gram terms, the loss terms); no solver changes.
