@@ -162,6 +162,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         or over the observed ones, CCD++) and 'mu', for the Frobenius and
         Kullback-Leibler losses; every row and column needs an observed entry
         (else ValueError).  :meth:`predict_entries` gives ``W H`` at chosen entries.
+    chunk_bytes : int or None, default=None
+        For an X read in chunks, the most of it held in memory at once (bytes; None: 256
+        MB).  X is read in chunks, never whole, when it is a ``numpy.memmap``, an
+        ``h5py.Dataset``, a ``zarr.Array``, a :class:`fastnmf.data.chunked.CSRArrays` (a
+        sparse X as three arrays on disk) or a :class:`fastnmf.data.chunked.RowBlocks`
+        (re-iterable row blocks) larger than ``chunk_bytes`` (a smaller one is read whole,
+        once, and fitted in memory): every pass over X reads it a chunk of rows at a time, the
+        solvers run the iterates of the in-memory fit (to rounding), and the memory a fit
+        needs is one chunk plus O((n_samples + n_features) n_components).  Not with unknown
+        entries, nor with the KL coordinate descent ('auto' picks 'mu' or 'emu' there).
 
     Attributes
     ----------
@@ -227,6 +237,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         warm_start=False,
         frozen_components=None,
         missing="nan",
+        chunk_bytes=None,
     ):
         self.n_components = n_components
         self.init = init
@@ -248,6 +259,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.warm_start = warm_start
         self.frozen_components = frozen_components
         self.missing = missing
+        self.chunk_bytes = chunk_bytes
 
     # ------------------------------------------------------------------ API
     def fit(self, X, y=None, **params):
@@ -261,7 +273,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features), non-negative
-            Sparse X (any format) is never densified.
+            Sparse X (any format) is never densified.  A memmap, HDF5 or zarr array, CSR
+            arrays on disk or row blocks are read in chunks, never whole (``chunk_bytes``).
         y : ignored
         W : array-like of shape (n_samples, n_components), optional
             Initial W when ``init='custom'`` (copied, never modified).
@@ -275,7 +288,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         W : ndarray of shape (n_samples, n_components)
         """
         validate_data(self, X, skip_check_array=True, reset=True)
-        Xa, obs = prepare(X, mask, self.missing)
+        Xa, obs = prepare(X, mask, self.missing, chunk_bytes=self.chunk_bytes)
         result, backend = self._run(Xa, W, H, update_H=True, with_error=True, obs=obs)
         self.components_ = np.ascontiguousarray(result.Ht.T)
         self.n_components_ = self.components_.shape[0]
@@ -314,7 +327,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         # X first: a malformed X (1-D, say) gets its own message, not a feature count's
-        Xa, obs = prepare(X, mask, self.missing, columns=False)  # H is fixed
+        Xa, obs = prepare(X, mask, self.missing, columns=False,  # H is fixed
+                          chunk_bytes=self.chunk_bytes)
         validate_data(self, X, skip_check_array=True, reset=False)
         H = self.components_.astype(Xa.dtype, copy=False)
         p = check_params(self)
@@ -453,6 +467,7 @@ def non_negative_factorization(
     frozen_components=None,
     missing="nan",
     mask=None,
+    chunk_bytes=None,
 ):
     """Compute W and H with ``X ~= W @ H``; mirrors scikit-learn's function.
 
@@ -460,7 +475,8 @@ def non_negative_factorization(
     (custom initialization, or with ``update_H=False`` the fixed ``H``),
     ``update_H`` (False: solve for W only; ``solver='auto'`` then solves
     exactly, by NNLS, for the Frobenius loss) and ``mask`` (dense X: True marks
-    a missing entry; see ``missing`` in :class:`NMF`).
+    a missing entry; see ``missing`` in :class:`NMF`); ``chunk_bytes`` as in
+    :class:`NMF` (X read in chunks).
 
     Returns
     -------
@@ -482,10 +498,10 @@ def non_negative_factorization(
         max_iter=max_iter, random_state=random_state, alpha_W=alpha_W, alpha_H=alpha_H,
         l1_ratio=l1_ratio, verbose=verbose, shuffle=shuffle, backend=backend, n_threads=n_threads,
         n_init=n_init, callback=callback, progress=progress, frozen_components=frozen_components,
-        missing=missing,
+        missing=missing, chunk_bytes=chunk_bytes,
     )
     if not isinstance(update_H, (bool, np.bool_)):
         raise TypeError(f"update_H must be a bool; got {update_H!r}")
-    Xa, obs = prepare(X, mask, missing)
+    Xa, obs = prepare(X, mask, missing, chunk_bytes=chunk_bytes)
     result, _ = est._run(Xa, W, H, update_H=bool(update_H), obs=obs)
     return result.W, np.ascontiguousarray(result.Ht.T), result.n_iter

@@ -13,6 +13,7 @@ from scipy import linalg
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import svd_flip
 
+from .data.base import Data
 from .parallel.config import CONFIG
 from .parallel.threads import blas_threads
 
@@ -31,7 +32,8 @@ def initialize(X, n_components, init, random_state, eps=1e-6, *, kernels=None, n
 
     Parameters
     ----------
-    X : ndarray of shape (m, n), non-negative float32/float64
+    X : ndarray or CSR matrix of shape (m, n), non-negative float32/float64, or a data form
+        (:mod:`fastnmf.data`: X read in chunks), whose products the randomized SVD then uses
     n_components : int
     init : {None, 'random', 'nndsvd', 'nndsvda', 'nndsvdar'}
     random_state : None, int or numpy.random.RandomState
@@ -52,7 +54,7 @@ def initialize(X, n_components, init, random_state, eps=1e-6, *, kernels=None, n
         )
     if init == "random":
         # mean of |N(0, s^2)| products matches the mean of X: scale sqrt(mean/k)
-        scale = np.sqrt(X.mean() / k)
+        scale = np.dtype(X.dtype).type(np.sqrt(X.mean() / k))  # (a NumPy float64 would upcast)
         rng = check_random_state(random_state)
         H = scale * rng.standard_normal(size=(k, n)).astype(X.dtype, copy=False)
         W = scale * rng.standard_normal(size=(m, k)).astype(X.dtype, copy=False)
@@ -104,6 +106,19 @@ def initialize(X, n_components, init, random_state, eps=1e-6, *, kernels=None, n
 def _threads_if(threaded):
     """All BLAS threads (no change) when ``threaded``, else one."""
     return contextlib.nullcontext() if threaded else blas_threads(1)
+
+
+def _form_products(data, transpose):
+    """``(M @ F, M.T @ F)`` for ``M = X.T if transpose else X``, X a data form
+    (:mod:`fastnmf.data`: X read in chunks, say), by its own products."""
+    def x_times(F, out):
+        return data.x_times(np.ascontiguousarray(F), out)
+
+    def xt_times(F, out):
+        out[...] = data.xt_times(np.ascontiguousarray(F))
+        return out
+
+    return (xt_times, x_times) if transpose else (x_times, xt_times)
 
 
 def _pooled_products(M, n_threads):
@@ -211,17 +226,20 @@ def randomized_svd(M, n_components, *, random_state=None, n_oversamples=10, kern
     transpose = m < n
     dtype = np.float32 if M.dtype == np.float32 else np.float64
     native = None
-    if sp.issparse(M):
+    if isinstance(M, Data):  # a data form (X read in chunks): its own products
+        native = _form_products(M, transpose)
+    elif sp.issparse(M):
         nt = n_threads if M.nnz * n_random >= CONFIG.init_threaded_sparse_flops else 1
         native = _sparse_products(M, dtype, transpose, kernels, nt)
-    if transpose:
+    if transpose and not isinstance(M, Data):
         M = M.T
-    rows, cols = M.shape
+    rows, cols = (n, m) if transpose else (m, n)
     Q = rng.normal(size=(cols, n_random))
     if M.dtype == np.float32:
         Q = Q.astype(np.float32, copy=False)
     # scipy's sparse products are one-threaded whatever BLAS has
-    threaded = not sp.issparse(M) and rows * cols * n_random >= CONFIG.init_threaded_product_flops
+    threaded = (native is None and not sp.issparse(M)
+                and rows * cols * n_random >= CONFIG.init_threaded_product_flops)
 
     # where the power iterations normalize the sketch: see the docstring
     both_sides = Q.dtype == np.float32 or _NORMALIZE_BOTH_SIDES

@@ -24,6 +24,7 @@ from ._init import initialize
 from ._monitor import Monitor, verbose_logging
 from ._validation import check_factor, check_frozen, check_params
 from .data import as_data
+from .data.base import Data
 from .data.missing import scaled_starts
 from .parallel.pool import PooledKernels, row_threads
 from .parallel.threads import (blas_threads, fit_threads, parallel_runs, resolve_n_threads,
@@ -190,8 +191,9 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
     if frozen_param is not None:
         check_frozen_support(solver, beta)
 
-    starts = _starts(est, X if obs is None else X_init, W, H, k, p, update_H, warm, beta,
-                     kernels, n_threads)
+    # the starts read X as the fit does (a form of X read in chunks: through its products)
+    X_start = X_init if obs is not None else data if isinstance(X, Data) else X
+    starts = _starts(est, X_start, W, H, k, p, update_H, warm, beta, kernels, n_threads)
     if obs is not None and update_H and not warm and p["init"] != "custom":
         # initialized from a stand-in for X: magnitudes matched to the observed entries
         starts = scaled_starts(obs, starts, beta)

@@ -77,6 +77,11 @@ class Data:
         """What the initialization factorizes (X itself for complete X)."""
         return self.X
 
+    def supports(self, op):
+        """Whether this form implements the operation ``op`` (a form of complete X may lack
+        one: a chunked X has no ``kl_sweep``)."""
+        return callable(getattr(self, op, None))
+
     def cached(self, key, make):
         """``make()``, computed once for this data."""
         if key not in self.cache:

@@ -118,7 +118,9 @@ class BetaTerms:
 
     def _dense_kl(self, W, Ht):
         X = self.X
-        if self.floor != EPS:  # the kernel clamps at EPS: here by blocks of rows
+        # the kernel clamps at EPS and reads X whole: otherwise (another floor, or X read in
+        # chunks) by blocks of rows
+        if self.floor != EPS or not isinstance(X, np.ndarray):
             part = 0.0
             for rows in self.row_blocks():
                 P = W[rows] @ Ht.T
@@ -139,7 +141,7 @@ class BetaTerms:
             return True
         if self.sparse:
             return False
-        return beta > 0 or not zeros_in(self.X)
+        return beta > 0 or not self.data.has_zeros()
 
     def mu_terms_W(self, W, Ht, beta, want_loss=False):
         """Numerator and denominator of the W update (without regularization), and, when
@@ -166,16 +168,17 @@ class BetaTerms:
             part = 0.0
             for rows in self.row_blocks(lo, hi):
                 P = W[rows] @ H
+                Xb = None if self.sparse else self.X[rows]  # the block of X, read once
                 if beta != 1:
                     Q = _power(P.copy() if not self.sparse else P, beta, floor)
                     if beta_loss:  # from P and Q = P ** (beta - 1) (clamped if beta < 1)
-                        part += _beta_block_loss(self.X[rows], P, Q, beta, floor)
+                        part += _beta_block_loss(Xb, P, Q, beta, floor)
                     den[rows] = Q @ Ht
                 if not self.sparse:
                     if kl_loss:  # sum x log max(wh, floor), from the block at hand
                         np.maximum(P, floor, out=P)
-                        part -= _x_dot_log(self.X[rows], P)
-                    R = _ratio(self.X[rows], P, beta, floor)
+                        part -= _x_dot_log(Xb, P)
+                    R = _ratio(Xb, P, beta, floor)
                     num[rows] = R @ Ht
             return part
 
@@ -319,8 +322,9 @@ def _power(P, beta, floor=EPS):
     return P
 
 
-def relative_floor(X):
-    """'emu''s clamp for W H on dense X: EPS times the mean of X (EPS where X is all 0).
+def relative_floor(data):
+    """'emu''s clamp for W H on dense X (a data form): EPS times the mean of X (EPS where X is
+    all 0).
 
     scikit-learn's clamp, EPS itself, is absolute, so its updates depend on the scale of X:
     on a magnitude spectrogram (mean 1.1e-3; 21% of the entries with ``x > 0`` had
@@ -329,12 +333,5 @@ def relative_floor(X):
     updates invariant to it: there 'emu' ended at a true divergence of 43.12; with the
     absolute EPS at 46.11 (43.11 by scikit-learn's EPS-clamped measure: the clamp hid its
     misfit of the tiny entries)."""
-    scale = float(X.mean(dtype=np.float64))
+    scale = float(data.mean())
     return EPS * scale if scale > 0 and np.isfinite(scale) else EPS
-
-
-def zeros_in(X):
-    """True when X has a zero entry (stored or not)."""
-    if sp.issparse(X):
-        return X.nnz < X.shape[0] * X.shape[1] or bool((X.data == 0).any())
-    return bool(X.min() == 0)

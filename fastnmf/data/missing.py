@@ -21,6 +21,8 @@ validates X and finds its unknown entries.  The solvers on these forms are in
 :mod:`fastnmf.solvers.masked`.
 """
 
+import numbers
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -134,7 +136,7 @@ def wh_at(W, Ht, rows, cols):
 
 
 # ------------------------------------------------------------------- building
-def prepare(X, mask=None, missing="nan", name="X", columns=True):
+def prepare(X, mask=None, missing="nan", name="X", columns=True, chunk_bytes=None):
     """Validate X (and ``mask``) once: ``(Xa, obs)``, ``obs`` None when every entry is
     known (and no ``mask`` was given), else the :class:`Observed` entries (sparse X) or
     a :class:`DenseMissing` (dense X; its ``representation`` is chosen with the solver).
@@ -145,10 +147,25 @@ def prepare(X, mask=None, missing="nan", name="X", columns=True):
     its zeros and NaN are missing.  ``mask`` (dense X only, boolean, True = missing)
     adds missing entries; a ``numpy.ma.MaskedArray`` X brings its own mask.
     ``columns=False`` (``transform``: H is fixed) allows columns with no observed entry.
+    An X read in chunks (a memmap, an HDF5 or zarr array, CSR arrays on disk, row blocks:
+    :mod:`fastnmf.data.chunked`) becomes a :class:`~fastnmf.data.chunked.ChunkedData` after
+    one validation pass, ``chunk_bytes`` of it at a time; it may not have unknown entries.
     """
     from .._validation import check_matrix, check_option
+    from .chunked import chunked, in_memory, is_chunked
 
     check_option(missing, "missing", MISSING)
+    if is_chunked(X):
+        small = in_memory(X, chunk_bytes) if _valid_chunk_bytes(chunk_bytes) else None
+        if small is not None:  # fits in one chunk: read whole, an array like any other
+            X = small
+    if is_chunked(X):
+        if mask is not None or missing != "nan":
+            raise ValueError(
+                f"unknown entries (mask, missing={missing!r}) are not supported when {name} is "
+                "read in chunks (a memmap, HDF5 or zarr array, CSR arrays or row blocks); "
+                f"load {name} into memory to fit its observed entries")
+        return chunked(X, chunk_bytes, name), None
     if isinstance(X, np.ma.MaskedArray):
         own = np.ma.getmaskarray(X)
         # a copy with NaN under the mask: what is stored there is not data (not checked)
@@ -175,6 +192,14 @@ def prepare(X, mask=None, missing="nan", name="X", columns=True):
         return Xa, spec
     check_observed(obs, name, columns)
     return Xa, obs
+
+
+def _valid_chunk_bytes(chunk_bytes):
+    """Whether ``chunk_bytes`` is a valid value (else :func:`~fastnmf.data.chunked.chunked`
+    raises the error, with the message)."""
+    return chunk_bytes is None or (not isinstance(chunk_bytes, bool)
+                                   and isinstance(chunk_bytes, numbers.Integral)
+                                   and chunk_bytes >= 1)
 
 
 def check_mask(mask, shape):

@@ -19,6 +19,7 @@ import contextlib
 import numbers
 import os
 
+import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
@@ -131,8 +132,8 @@ def use_row_threads(X, n_threads, beta, backend, solver):
     OpenMP threads instead).  Not with numba's 'workqueue' threading layer, whose kernels
     must not be launched from several threads at once (nor before the first parallel kernel
     has told which layer numba uses)."""
-    if beta != 2 or sp.issparse(X) or solver not in ("hals", "ehals"):
-        return False
+    if beta != 2 or not isinstance(X, np.ndarray) or solver not in ("hals", "ehals"):
+        return False  # (sparse X, or X read in chunks: its products are not split)
     if n_threads == 1:  # the same plan inline: the same products, so the same factors
         return True
     return backend != "numba" or numba_layer_is_reentrant()

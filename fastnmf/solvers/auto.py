@@ -115,7 +115,7 @@ def predicted_seconds(solver, X, k, beta, max_iter=200):
     """What the cost model (:data:`fastnmf.solvers.auto_costs.COSTS`, fitted to the table of
     ``benchmarks/auto_table.py`` by ``benchmarks/fit_cost_model.py``) predicts for the whole
     default call of ``solver`` on X at rank k; None where it has no measurement."""
-    sparse = sp.issparse(X)
+    sparse = sp.issparse(X) or getattr(X, "sparse", False) is True  # (or read in chunks)
     m, n = X.shape
     return model_seconds(COSTS, solver, beta, sparse=sparse, dtype=str(X.dtype), m=m, n=n,
                          stored=X.nnz if sparse else m * n, k=k, max_iter=max_iter)
@@ -133,10 +133,12 @@ def choose_solver(X, k, beta, *, update_H=True, frozen=False):
     if beta == 2 and not update_H:
         return "als"
     candidates = CANDIDATES[loss_class(beta)]
-    if frozen:  # the capability table says which can hold components fixed
-        from .table import supports_frozen
+    from .table import runs_on, supports_frozen
 
+    if frozen:  # the capability table says which can hold components fixed
         candidates = tuple(s for s in candidates if supports_frozen(s, beta))
+    # and which run on this data (a form of X may lack an operation a solver needs)
+    candidates = tuple(s for s in candidates if runs_on(s, beta, X))
     predicted = {s: predicted_seconds(s, X, k, beta) for s in candidates}
     predicted = {s: t for s, t in predicted.items() if t is not None}
     if not predicted:  # a table without this loss and kind of X (tests/solvers/test_auto.py)

@@ -13,7 +13,6 @@
 import contextlib
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..data.beta import EPS, TINY, relative_floor
 from ..parallel.threads import beta_blas_threads, blas_threads
@@ -185,7 +184,7 @@ class OverRelaxedUpdates(_Multiplicative):
 
     def __init__(self, data, W, Ht, *, beta, penalty, update_H=True, frozen=None, omega=None,
                  momentum=None):
-        floor = EPS if sp.issparse(data.X) else relative_floor(data.X)
+        floor = EPS if data.kind == "sparse" else relative_floor(data)
         super().__init__(data, W, Ht, beta=beta, penalty=penalty, update_H=update_H,
                          frozen=frozen, floor=floor)
         momentum = EMU_MOMENTUM if momentum is None else float(momentum)

@@ -36,11 +36,14 @@ class Entry:
     kinds: tuple
     rule: object
     frozen: bool = True
+    #: operations of the data form it needs beyond its protocol's (``Data.supports``)
+    needs: tuple = ()
 
 
 TABLE = (
     Entry("cd", ("frobenius",), COMPLETE_KINDS, _frob.cd),
-    Entry("cd", ("kl",), COMPLETE_KINDS, _beta.KLCoordinateDescent, frozen=False),
+    Entry("cd", ("kl",), COMPLETE_KINDS, _beta.KLCoordinateDescent, frozen=False,
+          needs=("kl_sweep",)),
     Entry("hals", ("frobenius",), COMPLETE_KINDS, _frob.hals),
     Entry("ehals", ("frobenius",), COMPLETE_KINDS, _frob.ehals),
     Entry("pgd", ("frobenius",), COMPLETE_KINDS, _frob.pgd),
@@ -132,6 +135,15 @@ def check_frozen(solver, beta):
             "solver='mu' (or 'auto', which picks it)")
 
 
+def runs_on(solver, beta, X):
+    """Whether ``solver`` has a rule for the loss ``beta`` on X (a data form, or an array,
+    taken as complete X) whose operations the form supports."""
+    protocol = getattr(X, "protocol", "complete")
+    supports = getattr(X, "supports", lambda op: True)
+    return any(all(supports(op) for op in e.needs)
+               for e in _entries(solver, loss_class(beta), protocol))
+
+
 def make_rule(solver, beta, data, W, Ht, **options):
     """The update rule of ``solver`` for the loss ``beta`` on ``data`` (a form of
     :mod:`fastnmf.data`), from ``(W, Ht)``.  ``options``: what the rule takes (``penalty``,
@@ -141,6 +153,11 @@ def make_rule(solver, beta, data, W, Ht, **options):
     if not found:
         raise ValueError(f"solver={solver!r} has no update rule for the "
                          f"{loss_class(beta)} loss on {data.kind} data ({data.protocol})")
+    lacking = [op for op in found[0].needs if not data.supports(op)]
+    if lacking:
+        raise ValueError(f"solver={solver!r} with the {loss_class(beta)} loss needs "
+                         f"{', '.join(lacking)}, which {data.kind} data does not have; use "
+                         f"another solver ('mu' runs on every kind of data)")
     rule = found[0].rule
     import inspect
 
