@@ -10,6 +10,15 @@ Keep it short: where scikit-learn's behaviour is what a user would expect,
 fix fastnmf instead of adding an entry.
 """
 
+_PARTIAL_FIT = (
+    "scikit-learn's MiniBatchNMF.fit writes its result into the caller's H (components_ is "
+    "the H passed with init='custom'); the test's second model then starts from that same "
+    "array and shares it as its components_, so the two models' components_ are one object "
+    "and equal whatever the algorithm.  fastnmf never modifies the caller's arrays "
+    "(tests/online/test_minibatch.py::test_inputs_not_modified), so the two models really "
+    "differ: the test's partial_fit windows X[j:j + 10] for j = 0..9 overlap and are not the "
+    "batches fit visits")
+
 #: scikit-learn's ``sklearn/decomposition/tests/test_nmf.py``: test name (with its
 #: parameters, as ``ci/sklearn_tests.py`` names them) -> reason.
 TEST_NMF = {
@@ -25,6 +34,27 @@ TEST_NMF = {
         "X's dtype (a copy), where scikit-learn raises TypeError; fastnmf's "
         "tests/test_validation.py::test_custom_init_is_cast_to_X_dtype asserts it"
     ),
+    "test_nmf_custom_init_dtype_error[fastnmf.MiniBatchNMF]": (
+        "as for NMF: a custom W or H of another dtype than X is converted to X's dtype"),
+    "test_nmf_minibatchnmf_equivalence[1]": (
+        "MiniBatchNMF's default solver for the KL loss is online cd (Newton cd on each batch's "
+        "W), not scikit-learn's multiplicative updates, whose iterates this test compares with "
+        "NMF(solver='mu'); with solver='mu' it passes (ci/sklearn_tests.py "
+        "--minibatch-solver=mu)"),
+    "test_nmf_minibatchnmf_equivalence[2]": (
+        "MiniBatchNMF's default solver for the Frobenius loss is online cd, not the "
+        "multiplicative updates this test compares with NMF(solver='mu'); with solver='mu' it "
+        "passes (ci/sklearn_tests.py --minibatch-solver=mu)"),
+    "test_minibatch_nmf_partial_fit": _PARTIAL_FIT,
+}
+
+#: The second pass (``ci/sklearn_tests.py --minibatch-solver=mu``): the tests that name
+#: MiniBatchNMF, with fastnmf's MiniBatchNMF defaulting to 'mu', scikit-learn's algorithm.
+TEST_NMF_MINIBATCH_MU = {
+    "test_parameter_checking": TEST_NMF["test_parameter_checking"],
+    "test_nmf_custom_init_dtype_error[fastnmf.MiniBatchNMF]": (
+        "as for NMF: a custom W or H of another dtype than X is converted to X's dtype"),
+    "test_minibatch_nmf_partial_fit": _PARTIAL_FIT,
 }
 
 #: ``sklearn.utils.estimator_checks`` checks expected to fail, for the estimators
@@ -42,13 +72,19 @@ ESTIMATOR_CHECKS = {
 _TRANSFORMER_CHECKS = ("check_transformer_general", "check_transformer_data_not_an_array")
 SHARED_WITH_SKLEARN = {
     "cd at max_iter < 500": (
-        lambda p: p["solver"] in ("auto", "cd") and p["max_iter"] < 500
+        lambda p: "batch_size" not in p and p["solver"] in ("auto", "cd") and p["max_iter"] < 500
         and p["beta_loss"] in (2, "frobenius"),
         "scikit-learn's NMF() (cd, max_iter=200) fails it too: 200 iterations do not converge "
         "on the check's data ('auto' runs cd there); with max_iter=500, what scikit-learn "
         "checks its NMF with, it passes"),
+    "MiniBatchNMF mu": (
+        lambda p: "batch_size" in p and p["solver"] == "mu",
+        "scikit-learn's MiniBatchNMF() fails it too (the same algorithm: fastnmf's 'mu' is its "
+        "iterates): fit_transform returns each row's W from its batch's last visit, transform "
+        "solves W for the final H by 200 multiplicative updates; fastnmf's default online cd "
+        "passes (W refreshed for the final H at the end of the fit)"),
     "mu": (
-        lambda p: p["solver"] == "mu" and p["max_iter"] <= 500,
+        lambda p: "batch_size" not in p and p["solver"] == "mu" and p["max_iter"] <= 500,
         "scikit-learn's NMF(solver='mu') fails it too, at max_iter=200 and 500: multiplicative "
         "updates do not converge on the check's data in that many iterations"),
 }

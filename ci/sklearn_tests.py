@@ -2,14 +2,16 @@
 
     python ci/sklearn_tests.py            # the whole file, a summary line at the end
     python ci/sklearn_tests.py -k sparse  # extra arguments go to pytest
+    python ci/sklearn_tests.py --minibatch-solver=mu   # the MiniBatchNMF tests, solver='mu'
 
 The test file is the one installed with scikit-learn
 (``sklearn/decomposition/tests/test_nmf.py`` in site-packages), read at run time,
-never copied here.  Before pytest collects it, ``sklearn.decomposition.NMF`` and
-``sklearn.decomposition.non_negative_factorization`` are replaced by fastnmf's (the
-way scikit-learn-intelex runs scikit-learn's suite against its patches), so every
-``NMF`` and ``non_negative_factorization`` the tests name, parametrizations
-included, is fastnmf's.  The rest stays scikit-learn's:
+never copied here.  Before pytest collects it, ``sklearn.decomposition.NMF``, ``MiniBatchNMF`` and
+``non_negative_factorization`` are replaced by fastnmf's (the way scikit-learn-intelex
+runs scikit-learn's suite against its patches), so every ``NMF``, ``MiniBatchNMF`` and
+``non_negative_factorization`` the tests name, parametrizations included, is fastnmf's
+(``MiniBatchNMF`` with its defaults: online cd for the Frobenius and KL losses).  The
+rest stays scikit-learn's:
 
 - ``sklearn.decomposition._nmf`` (imported by the tests as ``nmf``): the private
   helpers (``_initialize_nmf``, ``_beta_divergence``, ``_special_sparse_dot``) that
@@ -17,6 +19,10 @@ included, is fastnmf's.  The rest stays scikit-learn's:
 - ``MiniBatchNMF``: fastnmf has none, so the tests of MiniBatchNMF alone (or one
   parametrization with it) are skipped as not applicable; tests that compare
   NMF with MiniBatchNMF run, with scikit-learn's MiniBatchNMF.
+
+The second form runs the tests that name ``MiniBatchNMF`` again with fastnmf's
+``solver='mu'`` (scikit-learn's algorithm) as its default: there fastnmf's MiniBatchNMF
+must reproduce scikit-learn's iterates.
 
 The known deviations are listed in ``ci/sklearn_deviations.py`` (``TEST_NMF``) and
 run as strict expected failures: one that starts to pass fails the run, and so
@@ -34,7 +40,7 @@ sys.path.insert(0, str(HERE))
 
 import sklearn_deviations  # noqa: E402
 
-FASTNMF_NAMES = ("NMF", "non_negative_factorization")
+FASTNMF_NAMES = ("NMF", "MiniBatchNMF", "non_negative_factorization")
 
 
 def installed_test_file():
@@ -77,14 +83,13 @@ def _global_names(code):
 
 
 class FastnmfSuite:
-    """pytest plugin: readable test ids, not-applicable and deviation marks, the tally."""
+    """pytest plugin: readable test ids, deviation marks, the tally."""
+
+    label = ""
 
     def __init__(self, deviations):
-        from sklearn.decomposition import MiniBatchNMF
-
-        self.MiniBatchNMF = MiniBatchNMF
         self.deviations = dict(deviations)
-        self.category = {}  # nodeid -> 'fastnmf', 'helpers', 'deviation', 'n/a'
+        self.category = {}  # nodeid -> 'fastnmf', 'helpers', 'deviation'
         self.outcomes = {}  # nodeid -> 'passed', 'failed', 'skipped', 'xfailed', ...
         self.stale = []
         self.summary = []
@@ -101,13 +106,9 @@ class FastnmfSuite:
         params = getattr(getattr(item, "callspec", None), "params", {})
         estimators = [v for v in params.values() if isinstance(v, type)
                       and v.__name__ in ("NMF", "MiniBatchNMF")]
-        if any(e is self.MiniBatchNMF for e in estimators):
-            return "n/a"
         names = _global_names(item.function.__code__) if hasattr(item, "function") else set()
         if estimators or names & set(FASTNMF_NAMES):
             return "fastnmf"
-        if "MiniBatchNMF" in names:
-            return "n/a"
         return "helpers"  # scikit-learn's private helpers only
 
     @pytest.hookimpl(tryfirst=True)
@@ -115,11 +116,7 @@ class FastnmfSuite:
         seen = set()
         for item in items:
             category = self._classify(item)
-            if category == "n/a":
-                item.add_marker(pytest.mark.skip(
-                    reason="not applicable: MiniBatchNMF (fastnmf has none; "
-                           "scikit-learn's class is left in place)"))
-            elif item.name in self.deviations:
+            if item.name in self.deviations:
                 seen.add(item.name)
                 category = "deviation"
                 item.add_marker(pytest.mark.xfail(
@@ -153,11 +150,11 @@ class FastnmfSuite:
 
         failed = sum(v for (c, o), v in tally.items() if o in ("failed", "xpassed", "error"))
         lines = [
-            f"scikit-learn {_sklearn_version()} test_nmf.py against fastnmf "
+            f"scikit-learn {_sklearn_version()} test_nmf.py against fastnmf{self.label} "
             f"({len(self.category)} tests): {count('fastnmf', 'passed')} passed on fastnmf, "
             f"{count('helpers', 'passed')} passed on scikit-learn's helpers only, "
             f"{count('deviation', 'xfailed')} listed deviations, "
-            f"{count('n/a')} not applicable (MiniBatchNMF), {failed} failed unexpectedly"
+            f"{failed} failed unexpectedly"
         ]
         for (category, outcome), v in sorted(tally.items()):
             if outcome not in ("passed", "xfailed", "skipped"):
@@ -168,11 +165,46 @@ class FastnmfSuite:
         self.summary = lines
 
 
+def use_mu_by_default():
+    """Make 'mu' (scikit-learn's algorithm) the default solver of fastnmf.MiniBatchNMF, in
+    this process only: the second pass runs scikit-learn's MiniBatchNMF tests against it."""
+    import fastnmf
+
+    fastnmf.MiniBatchNMF.__init__.__kwdefaults__["solver"] = "mu"
+
+
+class MiniBatchOnly(FastnmfSuite):
+    """The tests that name MiniBatchNMF (directly, or as a parametrization), only."""
+
+    label = " (MiniBatchNMF tests, solver='mu')"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        keep = []
+        for item in items:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            named = any(isinstance(v, type) and v.__name__ == "MiniBatchNMF"
+                        for v in params.values())
+            if not params or not any(isinstance(v, type) for v in params.values()):
+                names = (_global_names(item.function.__code__)
+                         if hasattr(item, "function") else set())
+                named = named or "MiniBatchNMF" in names
+            if named:
+                keep.append(item)
+        items[:] = keep
+        super().pytest_collection_modifyitems(session, config, items)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     path = installed_test_file()
     patch_sklearn()
-    plugin = FastnmfSuite(sklearn_deviations.TEST_NMF)
+    if "--minibatch-solver=mu" in argv:
+        argv.remove("--minibatch-solver=mu")
+        use_mu_by_default()
+        plugin = MiniBatchOnly(sklearn_deviations.TEST_NMF_MINIBATCH_MU)
+    else:
+        plugin = FastnmfSuite(sklearn_deviations.TEST_NMF)
     args = [
         str(path),
         "-q",

@@ -1,4 +1,5 @@
-"""fastnmf.NMF against scikit-learn's estimator checks, and against scikit-learn's NMF.
+"""fastnmf.NMF and MiniBatchNMF against scikit-learn's estimator checks, and NMF against
+scikit-learn's NMF.
 
 The expected failures come from the one list of deviations, ``ci/sklearn_deviations.py``
 (which ``ci/sklearn_tests.py``, scikit-learn's own test_nmf.py run against fastnmf,
@@ -18,7 +19,7 @@ from sklearn.decomposition import NMF as SkNMF
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastnmf import NMF, non_negative_factorization
+from fastnmf import NMF, MiniBatchNMF, non_negative_factorization
 
 
 def _deviations():
@@ -37,6 +38,9 @@ ESTIMATORS = [
     NMF(solver="mu", max_iter=500),
     NMF(solver="cd", beta_loss="kullback-leibler"),         # fastnmf's Newton cd
     NMF(solver="als"),                                      # no missing values: allow_nan=False
+    MiniBatchNMF(),                                         # online cd
+    MiniBatchNMF(solver="mu"),                              # scikit-learn's algorithm
+    MiniBatchNMF(beta_loss="kullback-leibler"),             # online KL
 ]
 
 _strict = ({"xfail_strict": True}
