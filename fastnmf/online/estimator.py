@@ -386,13 +386,16 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         blas = blas_threads(rule.n_threads)  # the batches' products: the batch's threads
         blas.__enter__()
         try:
-            while not c["done"] and c["epoch"] < p["max_iter"]:
+            halted = False  # by the callback: a checkpoint of it resumes
+            while not c["done"] and not halted and c["epoch"] < p["max_iter"]:
                 epoch_cost = 0.0
                 for rows, Xb in batches.epoch():
                     Wb = None if p["fresh_restarts"] else W[rows]
+                    old = W[rows].copy() if rule.replaces and c["epoch"] > 0 else None
                     Wb, cost = rule.step(Xb, Wb, Ht, True, p["fresh_restarts_max_iter"],
-                                         p["tol"])
-                    if not p["fresh_restarts"] and not np.shares_memory(Wb, W):
+                                         p["tol"], stream=not rule.replaces, W_old=old)
+                    keep = rule.replaces or not p["fresh_restarts"]
+                    if keep and not np.shares_memory(Wb, W):
                         W[rows] = Wb
                     epoch_cost += cost * Xb.shape[0]
                     c["step"] += 1
@@ -415,7 +418,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     info = IterationInfo(c["epoch"], float(c["losses"][-1]), c["times"][-1],
                                          _read_only(W), _read_only(Ht.T), rule.name)
                     if self.callback(info) is False:
-                        c["done"] = True
+                        halted = True
                         if p["verbose"]:
                             logger.info("Stopped by the callback after epoch %d", c["epoch"])
                 if self.checkpoint is not None:

@@ -84,6 +84,8 @@ class OnlineRule:
 
     #: the name in ``solver_``
     name = None
+    #: whether a fit's batches replace their last visit's statistics (else: forgetting)
+    replaces = False
     #: scikit-learn's convention for the cost's L2 terms: ``l2 * ||F||^2`` (its MiniBatchNMF),
     #: or fastnmf's ``0.5 * l2 * ||F||^2`` (the objective the cd sweeps minimise)
     l2_factor = 0.5
@@ -178,7 +180,7 @@ class OnlineMU(OnlineRule):
             prev[...] = W
         return W
 
-    def step(self, Xb, Wb, Ht, update_H, fresh_max_iter, tol):
+    def step(self, Xb, Wb, Ht, update_H, fresh_max_iter, tol, stream=True, W_old=None):
         data = batch_form(Xb, self.kernels, self.n_threads)
         bs = Xb.shape[0]
         regs = self.reg.for_rows(bs)
@@ -248,6 +250,8 @@ class OnlineCD(OnlineRule):
     """Online coordinate descent for the Frobenius loss (see the module docstring)."""
 
     name = "cd"
+    #: in a fit, a batch's statistics replace its last visit's (see :meth:`step`)
+    replaces = True
 
     def start(self, Ht):
         n, k = Ht.shape
@@ -281,7 +285,13 @@ class OnlineCD(OnlineRule):
         fixed_sweeps(self.kernels, Wc, HtH, data.x_times(Ht), l1W, l2W, self.perm, W_SWEEPS,
                      n_threads)
 
-    def step(self, Xb, Wb, Ht, update_H, fresh_max_iter, tol):
+    def step(self, Xb, Wb, Ht, update_H, fresh_max_iter, tol, stream=True, W_old=None):
+        """One batch.  ``stream``: the batch is new data (``partial_fit``), and the
+        statistics of the past are forgotten by ``rho``.  Otherwise (``fit``, whose rows come
+        back every epoch) the batch's statistics replace those of its last visit (its rows'
+        old W, ``W_old``; None on the first visit): after one epoch A and B are exactly
+        ``W^T W`` and ``X^T W`` of the current W, so the fit settles where the batch
+        objective is stationary (Mairal et al. 2010, section 3.4, without forgetting)."""
         data = batch_form(Xb, self.kernels, self.n_threads)
         bs = Xb.shape[0]
         regs = self.reg.for_rows(bs)
@@ -297,13 +307,23 @@ class OnlineCD(OnlineRule):
         cost = self.cost(data, Wb, Ht, div, regs)
         if update_H:
             _, l1H, _, l2H = regs
-            rho = self.rho
-            self.A *= rho
-            self.A += WtW
-            self.B *= rho
-            self.B += data.xt_times(Wb)
-            self.l1_acc = rho * self.l1_acc + l1H
-            self.l2_acc = rho * self.l2_acc + l2H
+            if stream:
+                rho = self.rho
+                self.A *= rho
+                self.A += WtW
+                self.B *= rho
+                self.B += data.xt_times(Wb)
+                self.l1_acc = rho * self.l1_acc + l1H
+                self.l2_acc = rho * self.l2_acc + l2H
+            elif W_old is None:  # the rows' first visit
+                self.A += WtW
+                self.B += data.xt_times(Wb)
+                self.l1_acc += l1H
+                self.l2_acc += l2H
+            else:  # their last visit's part out, this one's in
+                self.A += WtW - W_old.T @ W_old
+                W_old -= Wb
+                self.B -= data.xt_times(W_old)
             hals_update(self.kernels, Ht, self.A, self.B, self.l1_acc, self.l2_acc, self.perm,
                         H_SWEEPS, self.factor_threads)
         return Wb, cost
@@ -347,7 +367,7 @@ class OnlineKL(OnlineMU):
         data = batch_form(Xc, self.kernels, n_threads)
         self._newton_W(data, Wc, Ht, self.reg.for_rows(Xc.shape[0]), KL_W_SWEEPS, KL_W_RTOL)
 
-    def step(self, Xb, Wb, Ht, update_H, fresh_max_iter, tol):
+    def step(self, Xb, Wb, Ht, update_H, fresh_max_iter, tol, stream=True, W_old=None):
         data = batch_form(Xb, self.kernels, self.n_threads)
         regs = self.reg.for_rows(Xb.shape[0])
         if Wb is None:
