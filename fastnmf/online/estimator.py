@@ -40,9 +40,10 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     algorithm (online multiplicative updates, Lefevre, Bach & Fevotte 2011), iterate for
     iterate; ``'cd'`` (what the default 'auto' runs for the Frobenius and KL losses) is
     online coordinate descent (Mairal et al. 2010): per
-    batch, W of the batch nearly exactly for H by the compiled cd (or, for the KL loss,
-    Newton cd) kernels, then H from the accumulated statistics ``sum rho W_b^T W_b`` and
-    ``sum rho X_b^T W_b`` by cd sweeps (KL: the accumulated multiplicative update).  On the
+    batch, W of the batch for H by the compiled cd kernels (5 sweeps from its last W; for
+    the KL loss Newton cd), then H from the statistics ``sum W_b^T W_b`` and
+    ``sum X_b^T W_b`` by a cd sweep (KL: the accumulated multiplicative update); at the end
+    W is brought up to the final H by one more pass of sweeps.  On the
     sparse and dense data measured it reaches scikit-learn's loss many times sooner
     (see the performance page).
 
@@ -75,7 +76,12 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         times the batch's rows).
     forget_factor : float in [0, 1], default=0.7
         Weight of the statistics of the past after one epoch: each batch multiplies them by
-        ``forget_factor ** (batch_size / n_samples)``.
+        ``forget_factor ** (batch_size / n_samples)`` ('mu', and ``partial_fit``, whose
+        batches are a stream).  Online cd in ``fit`` forgets nothing: it sees every row
+        each epoch, and a batch's statistics replace those of its last visit, so after one
+        epoch H is updated from ``W^T W`` and ``X^T W`` of the current W, and the fit
+        converges to a stationary point of the batch objective (with forgetting it stalled
+        3.6% above batch NMF's loss on a 600 x 80 test matrix).
     fresh_restarts : bool, default=False
         Solve W of each batch from scratch (for 'mu' with ``fresh_restarts_max_iter``
         updates; 'cd' exactly), and W of all X at the end.

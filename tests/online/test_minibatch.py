@@ -2,7 +2,6 @@
 reference of its steps, X read in chunks, checkpoints, callbacks, validation."""
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
