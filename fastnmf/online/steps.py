@@ -48,8 +48,9 @@ H_SWEEPS = 1
 #: Newton cd sweeps of a batch's W at most per step (KL); they stop when the projected
 #: gradient fell below KL_W_RTOL times the first sweep's.  Measured on camera patches
 #: (10000 x 256, k=20, three epochs): 1, 2 and 10 sweeps took 1.4, 2.1 and 8.0 s to a KL
-#: divergence of 26900, 23400 and 18700 (scikit-learn's MiniBatchNMF: 4.2 s, 32000); over
-#: equal time 2 sweeps were ahead.
+#: divergence of 26900, 23400 and 18700 (scikit-learn's MiniBatchNMF: 4.2 s, 32000); in the
+#: 8 s of ten sweeps' three epochs, two sweeps ran 16 epochs, to about 16400 (from its
+#: smoothed batch cost).
 KL_W_SWEEPS = 2
 KL_W_RTOL = 0.1
 
