@@ -16,6 +16,10 @@ import scipy.sparse as sp
 from ..data.chunked import ChunkedData, RowBlocks
 
 
+#: Entries of an F-ordered X copied to C order at once (32 MB in float64).
+PIECE_ENTRIES = 1 << 22
+
+
 def _gen_batches(n, size):
     """``slice(0, size), slice(size, 2 size), ...`` covering ``range(n)`` (the last one may
     be short)."""
@@ -67,7 +71,14 @@ class Batches:
     def all_rows(self):
         """``(rows, X_c)`` of X in pieces of at most a chunk (all of X at once in memory)."""
         if not self.chunked:
-            yield slice(0, self.shape[0]), _contiguous(self.X)
+            X = self.X
+            if sp.issparse(X) or X.flags.c_contiguous:
+                yield slice(0, self.shape[0]), X
+                return
+            # an F-ordered X in C-ordered pieces of at most PIECE_ENTRIES (no copy of X)
+            step = max(1, PIECE_ENTRIES // max(1, self.shape[1]))
+            for lo, hi in _gen_batches(self.shape[0], step):
+                yield slice(lo, hi), np.ascontiguousarray(X[lo:hi])
             return
         for lo, hi, block in self.X.chunks():
             yield slice(lo, hi), block

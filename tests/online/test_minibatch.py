@@ -296,3 +296,14 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path):
         est.transform(_low_rank(4, 6))
     with pytest.raises(ValueError, match=r"must have shape \(n_samples, 2\)"):
         est.inverse_transform(np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("beta", [2, 1, 0.5])
+def test_fortran_ordered_x_gives_the_c_ordered_fit(beta):
+    X = np.asfortranarray(_low_rank(150, 30, seed=12))
+    kw = dict(n_components=4, batch_size=40, random_state=0, max_iter=4, beta_loss=beta)
+    a = MiniBatchNMF(**kw).fit(X)
+    b = MiniBatchNMF(**kw).fit(np.ascontiguousarray(X))
+    assert_allclose(a.components_, b.components_, rtol=1e-9, atol=1e-12)
+    assert_allclose(a.transform(X), b.transform(np.ascontiguousarray(X)), rtol=1e-9,
+                    atol=1e-12)
