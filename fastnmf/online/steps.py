@@ -43,6 +43,10 @@ from ..solvers.frobenius import data_loss, hals_update, nnls_update
 #: cd sweeps of a batch's W per step, from the batch's last W (a fixed count: see
 #: :func:`fixed_sweeps`).
 W_SWEEPS = 5
+#: cd sweeps of every row's W at the end of a fit, for the final H.  Measured (sparse
+#: 100000 x 20000, nnz 1e6, k=20, one epoch): 0, 1, 2 and 5 sweeps left the objective at
+#: 166327.7, 166290.8, 166290.3 and 166290.3; the five took 0.4 s more than none.
+REFRESH_SWEEPS = 2
 #: cd sweeps of H per step.
 H_SWEEPS = 1
 #: Newton cd sweeps of a batch's W at most per step (KL); they stop when the projected
@@ -286,8 +290,8 @@ class OnlineCD(OnlineRule):
         data = batch_form(Xc, self.kernels, n_threads)
         HtH = self.gram_H(Ht)
         l1W, _, l2W, _ = self.reg.for_rows(Xc.shape[0])
-        fixed_sweeps(self.kernels, Wc, HtH, data.x_times(Ht), l1W, l2W, self.perm, W_SWEEPS,
-                     n_threads)
+        fixed_sweeps(self.kernels, Wc, HtH, data.x_times(Ht), l1W, l2W, self.perm,
+                     REFRESH_SWEEPS, n_threads)
 
     def step(self, Xb, Wb, Ht, update_H, fresh_max_iter, tol, stream=True, W_old=None):
         """One batch.  ``stream``: the batch is new data (``partial_fit``), and the

@@ -94,7 +94,7 @@ def test_online_cd_matches_a_numpy_reference_of_its_steps():
     """Per batch: 5 cd sweeps of the batch's W from its last value, then the statistics
     A += W_b^T W_b, B += X_b^T W_b, minus the same terms of the batch's W at its last visit
     (from the second epoch on), and one cd sweep of H on them."""
-    from fastnmf.online.steps import W_SWEEPS
+    from fastnmf.online.steps import REFRESH_SWEEPS, W_SWEEPS
 
     X = _low_rank(70, 25, seed=3)
     W0, H0 = sk_nmf._initialize_nmf(X, 4, init="nndsvda")
@@ -116,7 +116,7 @@ def test_online_cd_matches_a_numpy_reference_of_its_steps():
                 A -= old.T @ old
                 B -= Xb.T @ old
             Ht = _hals_sweeps(Ht, A, B, 1)
-    Wr = _hals_sweeps(Wr, Ht.T @ Ht, X @ Ht, W_SWEEPS)  # the final refresh of W
+    Wr = _hals_sweeps(Wr, Ht.T @ Ht, X @ Ht, REFRESH_SWEEPS)  # the final refresh of W
     assert est.n_steps_ == epochs * 5 and est.solver_ == "cd"
     assert_allclose(est.components_, Ht.T, rtol=1e-10, atol=1e-12)
     assert_allclose(W, Wr, rtol=1e-10, atol=1e-12)
