@@ -31,6 +31,8 @@ multiplicative updates, 'mu' and 'emu', read rows and work).
 
 import mmap
 import numbers
+import struct
+import zipfile
 
 import numpy as np
 import scipy.sparse as sp
@@ -143,6 +145,50 @@ class CSRArrays:
                              f"entries; got {len(data)} and {len(indices)}")
         self.dtype = np.dtype(data.dtype)
 
+    @classmethod
+    def from_npz(cls, path):
+        """The CSR matrix of a ``scipy.sparse.save_npz`` file, read where it lies: with
+        ``compressed=False`` its arrays are memory-mapped inside the file (nothing is
+        loaded); compressed, each array is decompressed into memory once (nnz entries).
+
+        >>> import scipy.sparse as sp, tempfile, os
+        >>> X = sp.random(40, 10, density=0.2, format="csr", random_state=0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "X.npz")
+        >>> sp.save_npz(path, X, compressed=False)
+        >>> CSRArrays.from_npz(path).shape
+        (40, 10)
+        """
+        with zipfile.ZipFile(path) as z:
+            names = {n[:-4] for n in z.namelist() if n.endswith(".npy")}
+        missing = {"data", "indices", "indptr", "shape", "format"} - names
+        if missing:
+            raise ValueError(f"{path!s} is not a scipy.sparse.save_npz file: no "
+                             f"{sorted(missing)}")
+        fmt = _npz_array(path, "format")
+        fmt = fmt.item().decode() if isinstance(fmt.item(), bytes) else str(fmt.item())
+        if fmt != "csr":
+            raise ValueError(f"{path!s} holds a {fmt!r} matrix; CSRArrays reads rows of a 'csr' "
+                             "one (convert it: scipy.sparse.save_npz(path, X.tocsr()))")
+        shape = tuple(int(v) for v in _npz_array(path, "shape"))
+        return cls(_npz_array(path, "data"), _npz_array(path, "indices"),
+                   _npz_array(path, "indptr"), shape)
+
+    @classmethod
+    def from_group(cls, group):
+        """The CSR matrix stored in an HDF5 or zarr group as ``data``, ``indices``, ``indptr``
+        with a ``shape`` attribute (anndata's layout of a sparse ``X``: ``h5py.File(
+        "cells.h5ad")["X"]``), read chunk by chunk from the file."""
+        attrs = dict(group.attrs)
+        kind = attrs.get("encoding-type", attrs.get("h5sparse_format", "csr_matrix"))
+        kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        if kind not in ("csr_matrix", "csr"):
+            raise ValueError(f"the group holds a {kind!r}; CSRArrays reads rows of a CSR "
+                             "matrix (anndata: write it with X as a csr_matrix)")
+        shape = attrs.get("shape", attrs.get("h5sparse_shape"))
+        if shape is None:
+            raise ValueError("the group has no 'shape' attribute (n_samples, n_features)")
+        return cls(group["data"], group["indices"], group["indptr"], tuple(shape))
+
     def row_bytes(self):
         nnz = max(int(self.indptr[-1]), 1)
         return max(1, nnz * (self.dtype.itemsize + 8) // max(self.shape[0], 1))
@@ -162,6 +208,34 @@ class CSRArrays:
 
     def __len__(self):
         return self.shape[0]
+
+
+def _npz_array(path, name):
+    """Member ``name`` of an ``.npz`` file: a read-only memmap into the file when it is stored
+    uncompressed, else the array read into memory."""
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(name + ".npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            with z.open(info) as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if local[:4] != b"PK\x03\x04":
+            raise ValueError(f"{path!s}: a damaged zip file (member {name!r})")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{path!s}: member {name!r} holds Python objects")
+    if int(np.prod(shape)) == 0:
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran else "C")
 
 
 class RowBlocks:

@@ -198,3 +198,41 @@ def test_x_that_fits_in_a_chunk_is_fitted_in_memory(tmp_path):
     arrays = CSRArrays(Xs.data, Xs.indices, Xs.indptr, Xs.shape)
     assert_allclose(NMF(**kw).fit_transform(arrays), NMF(**kw).fit_transform(Xs),
                     rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_csr_from_a_save_npz_file(tmp_path, compressed):
+    X = sp.random(400, 60, density=0.05, format="csr", random_state=3)
+    path = tmp_path / "X.npz"
+    sp.save_npz(path, X, compressed=compressed)
+    arrays = CSRArrays.from_npz(path)
+    # uncompressed members are mapped inside the file, not loaded
+    assert isinstance(arrays.data, np.memmap) is (not compressed)
+    kw = dict(n_components=4, random_state=0, max_iter=15)
+    W = NMF(chunk_bytes=3000, **kw).fit_transform(arrays)
+    assert_allclose(W, NMF(**kw).fit_transform(X), rtol=1e-10, atol=1e-12)
+    sp.save_npz(tmp_path / "C.npz", X.tocsc())
+    with pytest.raises(ValueError, match="holds a 'csc' matrix"):
+        CSRArrays.from_npz(tmp_path / "C.npz")
+    np.savez(tmp_path / "other.npz", a=np.ones(3))
+    with pytest.raises(ValueError, match="is not a scipy.sparse.save_npz file"):
+        CSRArrays.from_npz(tmp_path / "other.npz")
+
+
+def test_csr_from_an_anndata_file(tmp_path):
+    anndata = pytest.importorskip("anndata")
+    h5py = pytest.importorskip("h5py")
+    X = sp.random(300, 50, density=0.1, format="csr", random_state=4, dtype=np.float32)
+    anndata.AnnData(X).write_h5ad(tmp_path / "cells.h5ad")
+    kw = dict(n_components=3, random_state=0, max_iter=15)
+    ref = NMF(**kw).fit_transform(X)
+    with h5py.File(tmp_path / "cells.h5ad", "r") as f:
+        arrays = CSRArrays.from_group(f["X"])
+        assert arrays.shape == (300, 50)
+        W = NMF(chunk_bytes=2000, **kw).fit_transform(arrays)
+    assert W.dtype == np.float32
+    assert_allclose(W, ref, rtol=1e-4, atol=1e-5)
+    anndata.AnnData(X.tocsc()).write_h5ad(tmp_path / "csc.h5ad")
+    with h5py.File(tmp_path / "csc.h5ad", "r") as f:
+        with pytest.raises(ValueError, match="holds a 'csc_matrix'"):
+            CSRArrays.from_group(f["X"])
