@@ -22,7 +22,7 @@ from ..data.missing import prepare
 from ..parallel.threads import blas_threads, online_threads, resolve_n_threads
 from . import checkpoint as ckpt
 from .batches import Batches
-from .steps import Regularization, make_rule
+from .steps import Regularization, batch_form, make_rule
 
 SOLVERS = ("auto", "cd", "mu")
 #: Online cd also stops at the end of an epoch whose mean batch cost fell by less than this
@@ -463,7 +463,13 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         data = as_data(X, kernels, n_threads)
         if beta == 2:
             return float(data.reconstruction_error(W, Ht))
-        return float(np.sqrt(2.0 * max(data.beta_terms(EPS).divergence(W, Ht, beta), 0.0)))
+        if isinstance(X, ChunkedData):  # the divergence summed chunk by chunk (any chunk kind)
+            div = sum(batch_form(Xc, kernels, n_threads).beta_terms(EPS).divergence(
+                np.ascontiguousarray(W[rows]), Ht, beta)
+                for rows, Xc in Batches(X, X.shape[0]).all_rows())
+        else:
+            div = data.beta_terms(EPS).divergence(W, Ht, beta)
+        return float(np.sqrt(2.0 * max(div, 0.0)))
 
     def transform(self, X):
         """W for X with the learned components held fixed: for the Frobenius 'cd' the exact
