@@ -171,15 +171,9 @@ def as_dtype(X64, dtype):
 def machine_lines():
     from threadpoolctl import threadpool_info
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from machine import cpu_model
+
+    cpu = cpu_model()
     blas = sorted({f"{d.get('internal_api')} {d.get('version')} ({d.get('architecture')}, "
                    f"{d.get('threading_layer')}, {d.get('num_threads')} threads)"
                    for d in threadpool_info() if d.get("user_api") == "blas"})

@@ -267,15 +267,9 @@ def machine_lines():
     import fastnmf
     from fastnmf.parallel.threads import usable_cores
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from machine import cpu_model
+
+    cpu = cpu_model()
     blas = sorted({f"{d.get('internal_api')} {d.get('version')} ({d.get('architecture')}, "
                    f"{d.get('num_threads')} threads)"
                    for d in threadpool_info() if d.get("user_api") == "blas"})
@@ -398,11 +392,9 @@ def summary_lines(results):
 
 
 def load_line(when):
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return f"- load average {when}: unavailable"
-    return f"- load average {when}: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"
+    from machine import load_line as line
+
+    return line(when)
 
 
 def table(results, args, elapsed, loads=()):
