@@ -258,25 +258,33 @@ def beta_loss_to_float(beta_loss):
     raise TypeError(f"beta_loss must be a string or a real number; got {beta_loss!r}")
 
 
+def check_n_components(n):
+    """``n_components``: an int >= 1, or 'auto' / None as given."""
+    allowed = "an int >= 1, 'auto' or None"
+    if n is None or (isinstance(n, str) and n == "auto"):
+        return n
+    if isinstance(n, str):
+        raise ValueError(f"n_components must be {allowed}; got {n!r}")
+    return check_int(n, "n_components", 1, allowed)
+
+
+def check_cd_beta(solver, beta, beta_loss):
+    """solver='cd' runs the Frobenius (2) and Kullback-Leibler (1) losses only."""
+    if solver == "cd" and beta not in (1.0, 2.0):
+        raise ValueError(
+            f"beta_loss={beta_loss!r} is not supported by solver='cd', which handles "
+            "'frobenius' (2) and 'kullback-leibler' (1); use solver='mu' for other beta values"
+        )
+
+
 def check_params(est):
     """Validate the estimator's hyper-parameters; return them normalised."""
     p = {}
-    n = est.n_components
-    allowed = "an int >= 1, 'auto' or None"
-    if n is None or (isinstance(n, str) and n == "auto"):
-        p["n_components"] = n
-    elif isinstance(n, str):
-        raise ValueError(f"n_components must be {allowed}; got {n!r}")
-    else:
-        p["n_components"] = check_int(n, "n_components", 1, allowed)
+    p["n_components"] = check_n_components(est.n_components)
     p["init"] = check_option(est.init, "init", INITS)
     p["solver"] = check_option(est.solver, "solver", SOLVERS)
     p["beta_loss"] = beta_loss_to_float(est.beta_loss)
-    if p["solver"] == "cd" and p["beta_loss"] not in (1.0, 2.0):
-        raise ValueError(
-            f"beta_loss={est.beta_loss!r} is not supported by solver='cd', which handles "
-            "'frobenius' (2) and 'kullback-leibler' (1); use solver='mu' for other beta values"
-        )
+    check_cd_beta(p["solver"], p["beta_loss"], est.beta_loss)
     if p["solver"] in FROBENIUS_ONLY and p["beta_loss"] != 2.0:
         raise ValueError(
             f"beta_loss={est.beta_loss!r} is not supported by solver={est.solver!r}, which "

@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._backends import get_backend, resolve_backend_name
 from .._init import initialize
 from .._monitor import IterationInfo, _read_only, logger, verbose_logging
-from .._validation import (INITS, beta_loss_to_float, check_factor, check_int, check_option,
-                           check_real)
+from .._validation import (INITS, beta_loss_to_float, check_cd_beta, check_factor, check_int,
+                           check_n_components, check_option, check_real)
 from ..data import as_data
 from ..data.beta import EPS
 from ..data.chunked import ChunkedData
@@ -195,25 +195,13 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     # ------------------------------------------------------------ parameters
     def _params(self):
         """The hyper-parameters, validated and normalised (a dict)."""
-        p = {}
-        n = self.n_components
-        allowed = "an int >= 1, 'auto' or None"
-        if n is None or (isinstance(n, str) and n == "auto"):
-            p["n_components"] = n
-        elif isinstance(n, str):
-            raise ValueError(f"n_components must be {allowed}; got {n!r}")
-        else:
-            p["n_components"] = check_int(n, "n_components", 1, allowed)
+        p = {"n_components": check_n_components(self.n_components)}
         p["init"] = check_option(self.init, "init", INITS)
         p["solver"] = check_option(self.solver, "solver", SOLVERS)
         p["beta_loss"] = beta_loss_to_float(self.beta_loss)
         if p["solver"] == "auto":
             p["solver"] = "cd" if p["beta_loss"] in (1.0, 2.0) else "mu"
-        elif p["solver"] == "cd" and p["beta_loss"] not in (1.0, 2.0):
-            raise ValueError(
-                f"beta_loss={self.beta_loss!r} is not supported by solver='cd', which handles "
-                "'frobenius' (2) and 'kullback-leibler' (1); use solver='mu' for other beta "
-                "values")
+        check_cd_beta(p["solver"], p["beta_loss"], self.beta_loss)
         p["batch_size"] = check_int(self.batch_size, "batch_size", 1)
         p["tol"] = check_real(self.tol, "tol", low=0.0)
         if self.max_no_improvement is None:
