@@ -273,15 +273,9 @@ def machine_lines():
     blas = sorted({f"{d.get('internal_api')} {d.get('version')} ({d.get('architecture')}, "
                    f"{d.get('num_threads')} threads)"
                    for d in threadpool_info() if d.get("user_api") == "blas"})
-    try:
-        root = Path(fastnmf.__file__).resolve().parent.parent
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "fastnmf"],
-                               capture_output=True, text=True).stdout.strip()
-        rev = commit + (" (with uncommitted changes under fastnmf/)" if dirty else "")
-    except OSError:
-        rev = "unknown"
+    from machine import fastnmf_revision
+
+    rev = fastnmf_revision()
     return [
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- machine: {cpu}, {usable_cores()} usable cores ({os.cpu_count()} online), "

@@ -2,6 +2,8 @@
 
 import os
 import platform
+import subprocess
+from pathlib import Path
 
 
 def cpu_model():
@@ -23,3 +25,19 @@ def load_line(when):
     except OSError:
         return f"- load average {when}: unavailable"
     return f"- load average {when}: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"
+
+
+def fastnmf_revision():
+    """The commit of the fastnmf being measured, with a mark when files under fastnmf/ have
+    uncommitted changes; 'unknown' without git."""
+    import fastnmf
+
+    root = Path(fastnmf.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "fastnmf"],
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+    return commit + (" (with uncommitted changes under fastnmf/)" if dirty else "")

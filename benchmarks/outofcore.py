@@ -217,15 +217,9 @@ def machine_lines(directory):
         pass
     blas = sorted({f"{d.get('internal_api')} {d.get('version')} ({d.get('num_threads')} "
                    f"threads)" for d in threadpool_info() if d.get("user_api") == "blas"})
-    root = Path(fastnmf.__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "fastnmf"],
-                               capture_output=True, text=True).stdout.strip()
-        rev = commit + (" (with uncommitted changes under fastnmf/)" if dirty else "")
-    except OSError:
-        rev = "unknown"
+    from machine import fastnmf_revision
+
+    rev = fastnmf_revision()
     return [
         f"- machine: {cpu}, {os.cpu_count()} cores, "
         + (f"{ram_gb:.0f} GB of RAM, " if ram_gb else "")
