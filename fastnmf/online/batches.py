@@ -82,20 +82,3 @@ class Batches:
             return
         for lo, hi, block in self.X.chunks():
             yield slice(lo, hi), block
-
-    def mean(self):
-        """The mean entry of X (float64)."""
-        X = self.X
-        if self.chunked:
-            return X.mean()
-        if sp.issparse(X):
-            return float(X.data.sum(dtype=np.float64)) / (X.shape[0] * X.shape[1])
-        return float(X.mean(dtype=np.float64))
-
-    def has_zeros(self):
-        X = self.X
-        if self.chunked:
-            return X.has_zeros()
-        if sp.issparse(X):
-            return X.nnz < X.shape[0] * X.shape[1] or bool((X.data == 0).any())
-        return bool(X.min() == 0)

@@ -264,8 +264,8 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 "fastnmf.NMF, which fits the observed entries (missing='nan')")
         return Xa
 
-    def _check_beta_zeros(self, p, batches):
-        if p["beta_loss"] <= 0 and batches.has_zeros():
+    def _check_beta_zeros(self, p, X):
+        if p["beta_loss"] <= 0 and as_data(X).has_zeros():
             raise ValueError(
                 "When beta_loss <= 0 and X contains zeros, the solver may diverge. Please "
                 f"add small values to X, or use a positive beta_loss (got beta_loss="
@@ -320,7 +320,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Xa = self._prepare(X, self.chunk_bytes)
         backend, kernels, n_threads = self._engine()
         batches = Batches(Xa, p["batch_size"])
-        self._check_beta_zeros(p, batches)
+        self._check_beta_zeros(p, Xa)
         if isinstance(Xa, ChunkedData):
             Xa.bind(kernels, n_threads)
         started = time.perf_counter()
@@ -494,7 +494,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if not has_components:
             p = self._params()
             p["random_state"] = self.random_state
-            self._check_beta_zeros(p, Batches(Xa, p["batch_size"]))
+            self._check_beta_zeros(p, Xa)
             _, Ht = self._start(Xa, W, H, p, kernels, n_threads)
             self._online_rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads)
             self._online_rule.start(Ht)
