@@ -258,6 +258,23 @@ def beta_loss_to_float(beta_loss):
     raise TypeError(f"beta_loss must be a string or a real number; got {beta_loss!r}")
 
 
+def check_alphas(alpha_W, alpha_H):
+    """``alpha_W`` (a real >= 0 or 'auto') and ``alpha_H`` (a real >= 0 or 'same'), checked:
+    a dict of ``alpha_W``, ``alpha_H`` (floats, 0.0 for 'auto') and ``alpha_W_auto``,
+    ``alpha_H_auto``.  'auto' is no penalty without unknown entries and
+    :func:`fastnmf.solvers.penalty.auto_alpha` with them."""
+    p = {"alpha_W_auto": isinstance(alpha_W, str) and alpha_W == "auto"}
+    if isinstance(alpha_W, str) and not p["alpha_W_auto"]:
+        raise ValueError(f"alpha_W must be a real number >= 0.0 or 'auto'; got {alpha_W!r}")
+    p["alpha_W"] = 0.0 if p["alpha_W_auto"] else check_real(alpha_W, "alpha_W", low=0.0)
+    if isinstance(alpha_H, str):
+        check_option(alpha_H, "alpha_H", ("same",))
+        p["alpha_H"], p["alpha_H_auto"] = p["alpha_W"], p["alpha_W_auto"]
+    else:
+        p["alpha_H"], p["alpha_H_auto"] = check_real(alpha_H, "alpha_H", low=0.0), False
+    return p
+
+
 def check_n_components(n):
     """``n_components``: an int >= 1, or 'auto' / None as given."""
     allowed = "an int >= 1, 'auto' or None"
@@ -298,17 +315,7 @@ def check_params(est):
         )
     p["tol"] = check_real(est.tol, "tol", low=0.0)
     p["max_iter"] = check_int(est.max_iter, "max_iter", 1)
-    # 'auto': no penalty without unknown entries (p["alpha_W"] = 0), fastnmf.solvers.penalty's
-    # default with them (p["alpha_W_auto"]; see fastnmf.solvers.penalty.auto_alpha)
-    p["alpha_W_auto"] = isinstance(est.alpha_W, str) and est.alpha_W == "auto"
-    if isinstance(est.alpha_W, str) and not p["alpha_W_auto"]:
-        raise ValueError(f"alpha_W must be a real number >= 0.0 or 'auto'; got {est.alpha_W!r}")
-    p["alpha_W"] = 0.0 if p["alpha_W_auto"] else check_real(est.alpha_W, "alpha_W", low=0.0)
-    if isinstance(est.alpha_H, str):
-        check_option(est.alpha_H, "alpha_H", ("same",))
-        p["alpha_H"], p["alpha_H_auto"] = p["alpha_W"], p["alpha_W_auto"]
-    else:
-        p["alpha_H"], p["alpha_H_auto"] = check_real(est.alpha_H, "alpha_H", low=0.0), False
+    p.update(check_alphas(est.alpha_W, est.alpha_H))
     p["l1_ratio"] = check_real(est.l1_ratio, "l1_ratio", low=0.0, high=1.0)
     if not isinstance(est.verbose, (numbers.Integral, np.bool_)) or est.verbose < 0:
         raise ValueError(f"verbose must be a non-negative int or bool; got {est.verbose!r}")

@@ -1,7 +1,8 @@
 """Checkpoints of an online fit: its whole state at the end of an epoch, in one ``.npz`` file.
 
 A checkpoint holds W, H, the rule's accumulated statistics, the counters and the early
-stopping state, and what the fit was (shape of X, rank, solver, loss, batch size, dtype): a
+stopping state, and what the fit was (shape of X, rank, solver, loss, batch size, dtype,
+whether it fitted known entries only): a
 fit resumed from it continues exactly where the saved one stood.  The file is written next
 to its final name and renamed into place (``os.replace``), so a fit stopped while writing
 leaves the previous checkpoint whole, never half a file.
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 #: the keys of what the checkpoint describes (a resumed fit must match them)
-IDENTITY = ("shape", "n_components", "solver", "beta_loss", "batch_size", "dtype")
+IDENTITY = ("shape", "n_components", "solver", "beta_loss", "batch_size", "dtype", "missing")
 
 
 def save(path, identity, arrays, counters):

@@ -13,15 +13,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._backends import get_backend, resolve_backend_name
 from .._init import initialize
 from .._monitor import IterationInfo, _read_only, logger, verbose_logging
-from .._validation import (INITS, beta_loss_to_float, check_cd_beta, check_factor, check_int,
+from .._validation import (INITS, beta_loss_to_float, check_alphas, check_cd_beta, check_factor, check_int,
                            check_n_components, check_option, check_real)
 from ..data import as_data
 from ..data.beta import EPS
 from ..data.chunked import ChunkedData
-from ..data.missing import prepare
+from ..data.missing import MISSING, Observed, from_dense, prepare, scaled_starts
+from ..solvers.penalty import auto_alpha
 from ..parallel.threads import blas_threads, online_threads, resolve_n_threads
 from . import checkpoint as ckpt
 from .batches import Batches
+from .masked import adopt, check_masked, make_masked_rule
 from .steps import Regularization, batch_form, make_rule
 
 SOLVERS = ("auto", "cd", "mu")
@@ -71,7 +73,11 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         exponentially weighted average, scikit-learn's rule); None turns it off.
     max_iter : int, default=200
         Passes over X (epochs) at most.
-    alpha_W, alpha_H, l1_ratio : regularization, as in scikit-learn (per batch: ``alpha_H``
+    alpha_W : float >= 0 or 'auto', default='auto'
+        As in :class:`fastnmf.NMF`: 'auto' is 0 (scikit-learn's default) for a complete X,
+        and with unknown entries the small penalty per known entry that keeps the
+        predictions of rows and columns with few known entries bounded.
+    alpha_H, l1_ratio : regularization, as in scikit-learn (per batch: ``alpha_H``
         times the batch's rows).
     forget_factor : float in [0, 1], default=0.7
         Weight of the statistics of the past after one epoch: each batch multiplies them by
@@ -106,6 +112,13 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     chunk_bytes : int or None, default=None
         For an X read in chunks, the bytes of X in memory at once (None: 256 MB; rounded to
         whole batches).
+    missing : {'nan', 'unobserved'}, default='nan'
+        Which entries of X are unknown, as in :class:`fastnmf.NMF`: NaN entries of a dense X
+        (and ``fit(X, mask=M)``, True = missing), or with 'unobserved' the absent entries of
+        a sparse X.  The fit then minimises the loss over the known entries (Frobenius or
+        KL; 'cd' and 'mu'), each row and column penalised by its known entries; online cd
+        keeps per-column statistics, n_features x n_components^2 floats.  An X read in
+        chunks must be complete.
     checkpoint : str, path or None, default=None
         Save the fit's state to this ``.npz`` file at the end of every epoch; a fit that
         finds the file resumes from it (same X shape, rank, solver, loss, batch size and
@@ -151,7 +164,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         tol=1e-4,
         max_no_improvement=10,
         max_iter=200,
-        alpha_W=0.0,
+        alpha_W="auto",
         alpha_H="same",
         l1_ratio=0.0,
         forget_factor=0.7,
@@ -167,6 +180,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         progress=False,
         chunk_bytes=None,
         checkpoint=None,
+        missing="nan",
     ):
         self.n_components = n_components
         self.init = init
@@ -191,6 +205,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.progress = progress
         self.chunk_bytes = chunk_bytes
         self.checkpoint = checkpoint
+        self.missing = missing
 
     # ------------------------------------------------------------ parameters
     def _params(self):
@@ -198,6 +213,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         p = {"n_components": check_n_components(self.n_components)}
         p["init"] = check_option(self.init, "init", INITS)
         p["solver"] = check_option(self.solver, "solver", SOLVERS)
+        p["missing"] = check_option(self.missing, "missing", MISSING)
         p["beta_loss"] = beta_loss_to_float(self.beta_loss)
         if p["solver"] == "auto":
             p["solver"] = "cd" if p["beta_loss"] in (1.0, 2.0) else "mu"
@@ -210,12 +226,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             p["max_no_improvement"] = check_int(self.max_no_improvement, "max_no_improvement",
                                                 1, "an int >= 1 or None")
         p["max_iter"] = check_int(self.max_iter, "max_iter", 1)
-        p["alpha_W"] = check_real(self.alpha_W, "alpha_W", low=0.0)
-        if isinstance(self.alpha_H, str):
-            check_option(self.alpha_H, "alpha_H", ("same",))
-            p["alpha_H"] = p["alpha_W"]
-        else:
-            p["alpha_H"] = check_real(self.alpha_H, "alpha_H", low=0.0)
+        p.update(check_alphas(self.alpha_W, self.alpha_H))
         p["l1_ratio"] = check_real(self.l1_ratio, "l1_ratio", low=0.0, high=1.0)
         p["forget_factor"] = check_real(self.forget_factor, "forget_factor", low=0.0, high=1.0)
         for name in ("fresh_restarts", "progress"):
@@ -240,12 +251,21 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise TypeError(f"checkpoint must be None or a file path; got {cp!r}")
         return p
 
-    def _rule(self, p, X, k, kernels, n_threads):
+    def _rule(self, p, X, k, kernels, n_threads, masked=False, obs=None):
+        """The online rule of a rank-``k`` fit of X; ``obs``, the known entries of a fit
+        with unknown ones, resolves ``alpha_W='auto'``."""
         m, n = X.shape
         bs = min(p["batch_size"], m)
-        reg = Regularization(p["alpha_W"], p["alpha_H"], p["l1_ratio"], n)
+        alpha_W, alpha_H = p["alpha_W"], p["alpha_H"]
+        if obs is not None and (p["alpha_W_auto"] or p["alpha_H_auto"]):
+            rows, cols = obs.counts()
+            auto = auto_alpha(obs.observed_values(), rows, cols, k, obs.n_missing)
+            alpha_W = auto if p["alpha_W_auto"] else alpha_W
+            alpha_H = auto if p["alpha_H_auto"] else alpha_H
+        reg = Regularization(alpha_W, alpha_H, p["l1_ratio"], n)
         batch_threads, factor_threads = online_threads(X, bs, k, n_threads)
-        return make_rule(p["solver"], p["beta_loss"], reg=reg,
+        make = make_masked_rule if masked else make_rule
+        return make(p["solver"], p["beta_loss"], reg=reg,
                          rho=p["forget_factor"] ** (bs / m), kernels=kernels,
                          n_threads=batch_threads, factor_threads=factor_threads,
                          dtype=X.dtype)
@@ -255,14 +275,14 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return backend, get_backend(backend), resolve_n_threads(self.n_threads)
 
     @staticmethod
-    def _prepare(X, chunk_bytes):
-        """X validated: an ndarray, a canonical CSR matrix or a ChunkedData."""
-        Xa, obs = prepare(X, None, "nan", chunk_bytes=chunk_bytes)
-        if obs is not None:
-            raise ValueError(
-                "Input X contains NaN: MiniBatchNMF fits complete data only; use "
-                "fastnmf.NMF, which fits the observed entries (missing='nan')")
-        return Xa
+    def _prepare(X, chunk_bytes, mask=None, missing="nan", columns=True):
+        """``(Xa, obs)``: X validated (an ndarray, a canonical CSR matrix or a ChunkedData)
+        and, when some of its entries are unknown, its known entries (an
+        :class:`~fastnmf.data.missing.Observed`, CSR), else None."""
+        Xa, obs = prepare(X, mask, missing, columns=columns, chunk_bytes=chunk_bytes)
+        if obs is not None and not isinstance(obs, Observed):
+            obs = obs.representation(1.0, "mu")  # a dense X's known entries, as CSR
+        return Xa, obs
 
     def _check_beta_zeros(self, p, X):
         if p["beta_loss"] <= 0 and as_data(X).has_zeros():
@@ -271,8 +291,10 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"add small values to X, or use a positive beta_loss (got beta_loss="
                 f"{self.beta_loss!r})")
 
-    def _start(self, X, W, H, p, kernels, n_threads):
-        """``(W, Ht)`` to start from: a custom W/H, or the initialization of X."""
+    def _start(self, X, W, H, p, kernels, n_threads, obs=None):
+        """``(W, Ht)`` to start from: a custom W/H, or the initialization of X (with
+        unknown entries: of the stand-in of its known entries, brought to their scale, as in
+        :class:`fastnmf.NMF`)."""
         m, n = X.shape
         k = p["n_components"]
         if p["init"] == "custom":
@@ -288,10 +310,16 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                           "init='custom' to use them as initialization.", RuntimeWarning)
         if k in (None, "auto"):
             k = n
-        Xi = X.bind(kernels, n_threads) if isinstance(X, ChunkedData) else X
+        if obs is not None:
+            Xi = obs.init_view()
+        else:
+            Xi = X.bind(kernels, n_threads) if isinstance(X, ChunkedData) else X
         W0, H0 = initialize(Xi, k, p["init"], p["random_state"], kernels=kernels,
                             n_threads=n_threads)
-        return W0, np.ascontiguousarray(H0.T)
+        Ht0 = np.ascontiguousarray(H0.T)
+        if obs is not None:
+            ((_, W0, Ht0),) = scaled_starts(obs, [(None, W0, Ht0)], p["beta_loss"])
+        return W0, Ht0
 
     # ------------------------------------------------------------------ API
     def fit(self, X, y=None, **params):
@@ -299,7 +327,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.fit_transform(X, **params)
         return self
 
-    def fit_transform(self, X, y=None, W=None, H=None):
+    def fit_transform(self, X, y=None, W=None, H=None, mask=None):
         """Learn the factorization of X and return W.
 
         Parameters
@@ -309,6 +337,8 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         y : ignored
         W, H : array-like, optional
             The start with ``init='custom'`` (copied, never modified).
+        mask : array-like of bool, shape (n_samples, n_features), optional
+            Dense X only: True marks an entry as unknown (see ``missing``).
 
         Returns
         -------
@@ -317,17 +347,23 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         validate_data(self, X, skip_check_array=True, reset=True)
         p = self._params()
         p["random_state"] = self.random_state
-        Xa = self._prepare(X, self.chunk_bytes)
+        Xa, obs = self._prepare(X, self.chunk_bytes, mask, p["missing"])
         backend, kernels, n_threads = self._engine()
-        batches = Batches(Xa, p["batch_size"])
-        self._check_beta_zeros(p, Xa)
+        if obs is None:
+            self._check_beta_zeros(p, Xa)
+            Xf = Xa
+        else:
+            check_masked(p["solver"], p["beta_loss"])
+            obs.kernels, obs.n_threads = kernels, n_threads
+            Xf = obs.X  # the known entries, batched by rows
+        batches = Batches(Xf, p["batch_size"])
         if isinstance(Xa, ChunkedData):
             Xa.bind(kernels, n_threads)
         started = time.perf_counter()
         with verbose_logging(p["verbose"]):
-            W, Ht, fit = self._fit(Xa, batches, W, H, p, kernels, n_threads, started)
+            W, Ht, fit = self._fit(Xf, batches, W, H, p, kernels, n_threads, started, obs)
             with blas_threads(n_threads):
-                err = self._error(Xa, W, Ht, p["beta_loss"], kernels, n_threads)
+                err = self._error(Xa, W, Ht, p["beta_loss"], kernels, n_threads, obs)
         self.components_ = np.ascontiguousarray(Ht.T)
         self.n_components_ = self.components_.shape[0]
         self._n_components = self.n_components_
@@ -337,11 +373,16 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.reconstruction_err_ = err
         self.solver_ = p["solver"]
         self.backend_ = backend
-        self._p = p
+        # the penalties as fitted ('auto' resolved): transform's
+        self._p = dict(p, alpha_W=fit["alphas"][0], alpha_H=fit["alphas"][1],
+                       alpha_W_auto=False, alpha_H_auto=False)
+        self.n_missing_ = 0 if obs is None else obs.n_missing
         return W
 
-    def _fit(self, X, batches, W, H, p, kernels, n_threads, started):
-        """The epochs: ``(W, Ht, counters)``."""
+    def _fit(self, X, batches, W, H, p, kernels, n_threads, started, obs=None):
+        """The epochs: ``(W, Ht, counters)``.  With unknown entries X is the CSR of the
+        known ones (``obs.X``)."""
+        masked = obs is not None
         m, n = X.shape
         spe = batches.steps_per_epoch
         n_steps = p["max_iter"] * spe
@@ -353,18 +394,18 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 k_hint = np.shape(H)[0]
             identity = {"shape": [m, n], "n_components": k_hint, "solver": p["solver"],
                         "beta_loss": p["beta_loss"], "batch_size": batches.batch_size,
-                        "dtype": str(X.dtype)}
+                        "dtype": str(X.dtype), "missing": masked}
             state = ckpt.load(self.checkpoint, identity)
         if state is not None:
             arrays, c = state
             W, Ht = arrays.pop("W"), arrays.pop("Ht")
-            rule = self._rule(p, X, Ht.shape[1], kernels, n_threads)
+            rule = self._rule(p, X, Ht.shape[1], kernels, n_threads, masked, obs)
             rule.start(Ht)
             rule.load_state(arrays)
         else:
             with blas_threads(n_threads):
-                W, Ht = self._start(X, W, H, p, kernels, n_threads)
-            rule = self._rule(p, X, Ht.shape[1], kernels, n_threads)
+                W, Ht = self._start(X, W, H, p, kernels, n_threads, obs)
+            rule = self._rule(p, X, Ht.shape[1], kernels, n_threads, masked, obs)
             rule.start(Ht)
             c = {"epoch": 0, "step": 0, "ewa": None, "ewa_min": None, "no_improvement": 0,
                  "done": False, "losses": [], "times": []}
@@ -436,7 +477,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             warnings.warn(f"Maximum number of iterations {p['max_iter']} reached. Increase it "
                           "to improve convergence.", ConvergenceWarning)
         return W, Ht, {"n_iter": n_iter, "n_steps": n_done, "losses": c["losses"],
-                       "times": c["times"]}
+                       "times": c["times"], "alphas": (rule.reg.alpha_W, rule.reg.alpha_H)}
 
     def _solve_W(self, X, Ht, p, rule, max_iter):
         """W for the fixed H, all of X (a chunk at a time when X is read in chunks)."""
@@ -445,8 +486,11 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             out[rows] = rule.solve_W(Xc, Ht, max_iter, p["tol"])
         return out
 
-    def _error(self, X, W, Ht, beta, kernels, n_threads):
-        """``||X - W H||`` (Frobenius) or ``sqrt(2 D_beta(X | W H))``."""
+    def _error(self, X, W, Ht, beta, kernels, n_threads, obs=None):
+        """``||X - W H||`` (Frobenius) or ``sqrt(2 D_beta(X | W H))``; with unknown
+        entries over the known ones."""
+        if obs is not None:
+            return float(np.sqrt(2.0 * max(obs.mu_terms(0, W, Ht, beta)[2], 0.0)))
         data = as_data(X, kernels, n_threads)
         if beta == 2:
             return float(data.reconstruction_error(W, Ht))
@@ -458,28 +502,40 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             div = data.beta_terms(EPS).divergence(W, Ht, beta)
         return float(np.sqrt(2.0 * max(div, 0.0)))
 
-    def transform(self, X):
+    def transform(self, X, mask=None):
         """W for X with the learned components held fixed: for the Frobenius 'cd' the exact
         W (one NNLS problem per row), otherwise scikit-learn's iterations of the solver
-        from its flat start (``transform_max_iter``, ``tol``)."""
+        from its flat start (``transform_max_iter``, ``tol``).  With unknown entries
+        (``missing``, ``mask``) W fits the known ones (cd: sweeps until the projected
+        gradient fell below ``tol`` times the first one's)."""
         check_is_fitted(self)
-        Xa = self._prepare(X, self.chunk_bytes)
-        validate_data(self, X, skip_check_array=True, reset=False)
         p = self._params()
+        if hasattr(self, "_p"):  # the penalties as fitted
+            p.update({key: self._p[key] for key in ("alpha_W", "alpha_H", "alpha_W_auto",
+                                                     "alpha_H_auto")})
+        Xa, obs = self._prepare(X, self.chunk_bytes, mask, p["missing"], columns=False)
+        validate_data(self, X, skip_check_array=True, reset=False)
         backend, kernels, n_threads = self._engine()
         if isinstance(Xa, ChunkedData):
             Xa.bind(kernels, n_threads)
         Ht = np.ascontiguousarray(self.components_.T.astype(Xa.dtype, copy=False))
-        rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads)
+        if obs is not None:
+            check_masked(p["solver"], p["beta_loss"])
+            Xa = obs.X
+        rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads, obs is not None)
         with blas_threads(n_threads):
             return self._solve_W(Xa, Ht, p, rule, p["transform_max_iter"])
 
-    def partial_fit(self, X, y=None, W=None, H=None):
+    def partial_fit(self, X, y=None, W=None, H=None, mask=None):
         """Update the model with one minibatch X (the rows of X, all at once).
 
         The first call initializes H from this X (``init``, or the ``W``/``H`` given with
         ``init='custom'``; scikit-learn's rule) and the forgetting factor from its size; the
-        next calls continue from ``components_``.
+        next calls continue from ``components_``.  A batch with unknown entries
+        (``missing``, ``mask``) turns the statistics into those of a fit on known entries
+        (online cd: per column), which the later batches keep; a sparse batch with
+        ``missing='nan'`` after that raises ValueError (its absent entries are known zeros,
+        which would have to be listed one by one).
 
         Returns
         -------
@@ -487,30 +543,50 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         has_components = hasattr(self, "components_")
         validate_data(self, X, skip_check_array=True, reset=not has_components)
-        Xa = self._prepare(X, self.chunk_bytes)
+        p = self._p if has_components and hasattr(self, "_p") else self._params()
+        Xa, obs = self._prepare(X, self.chunk_bytes, mask, p["missing"], columns=False)
         if isinstance(Xa, ChunkedData):
             Xa = Xa[0:Xa.shape[0]]  # one batch: in memory
         backend, kernels, n_threads = self._engine()
+        if obs is not None:
+            check_masked(p["solver"], p["beta_loss"])
+            obs.kernels, obs.n_threads = kernels, n_threads
         if not has_components:
-            p = self._params()
             p["random_state"] = self.random_state
-            self._check_beta_zeros(p, Xa)
-            _, Ht = self._start(Xa, W, H, p, kernels, n_threads)
-            self._online_rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads)
+            if obs is None:
+                self._check_beta_zeros(p, Xa)
+            _, Ht = self._start(Xa, W, H, p, kernels, n_threads, obs)
+            self._online_rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads,
+                                           obs is not None, obs)
             self._online_rule.start(Ht)
             self._p = p
             self.n_steps_ = 0
         else:
-            p = self._p
             Ht = np.ascontiguousarray(self.components_.T)
             rule = getattr(self, "_online_rule", None)
             if rule is None:  # fitted by fit(): no statistics kept; start them from H
-                rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads)
+                rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads, obs is not None, obs)
                 rule.start(Ht)
                 self._online_rule = rule
             rule.kernels, rule.n_threads = kernels, n_threads
-        with blas_threads(self._online_rule.n_threads):
-            self._online_rule.step(Xa, None, Ht, True, p["fresh_restarts_max_iter"], p["tol"])
+        rule = self._online_rule
+        masked_rule = getattr(rule, "masked", False)
+        if obs is not None and not masked_rule:  # the first batch with unknown entries
+            rule = adopt(self._rule(p, Xa, Ht.shape[1], kernels, n_threads, True, obs), rule,
+                         Ht)
+            self._online_rule = rule
+        elif obs is None and masked_rule:  # a complete batch: every entry known
+            if sp.issparse(Xa):
+                raise ValueError(
+                    "partial_fit: this model's statistics are those of a fit on known entries "
+                    "(an earlier batch had unknown ones); a sparse batch with missing='nan' "
+                    "has every entry known, absent ones zeros, and is not listed entry by "
+                    "entry: pass it dense, or use missing='unobserved'")
+            obs = from_dense(Xa, None, "nan")
+            obs.kernels, obs.n_threads = kernels, n_threads
+        with blas_threads(rule.n_threads):
+            rule.step(Xa if obs is None else obs.X, None, Ht, True,
+                      p["fresh_restarts_max_iter"], p["tol"])
         self.components_ = np.ascontiguousarray(Ht.T)
         self.n_components_ = self.components_.shape[0]
         self._n_components = self.n_components_
@@ -528,6 +604,15 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                              f"(n_components_ columns); got shape {Wa.shape}")
         return Wa @ self.components_
 
+    def _fits_missing(self):
+        """Whether this solver and loss fit an X with unknown (NaN) entries."""
+        try:
+            check_masked(check_option(self.solver, "solver", SOLVERS),
+                         beta_loss_to_float(self.beta_loss))
+        except (TypeError, ValueError):
+            return False
+        return True
+
     @property
     def _n_features_out(self):
         return self.components_.shape[0]
@@ -536,6 +621,8 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         tags.input_tags.sparse = True
+        # NaN entries are unknown values (``missing``), for the losses fitted on known ones
+        tags.input_tags.allow_nan = self._fits_missing()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

@@ -267,6 +267,8 @@ class OnlineCD(OnlineRule):
         self.B = np.zeros((n, k), dtype=Ht.dtype)
         self.l1_acc = 0.0
         self.l2_acc = 0.0
+        #: the rows behind the statistics (forgotten as they are)
+        self.rows_acc = 0.0
         self.perm = np.arange(k, dtype=np.intp)
 
     def _solve(self, data, Wb, Ht, regs, HtH, C, exact):
@@ -323,11 +325,13 @@ class OnlineCD(OnlineRule):
                 self.B += data.xt_times(Wb)
                 self.l1_acc = rho * self.l1_acc + l1H
                 self.l2_acc = rho * self.l2_acc + l2H
+                self.rows_acc = rho * self.rows_acc + bs
             elif W_old is None:  # the rows' first visit
                 self.A += WtW
                 self.B += data.xt_times(Wb)
                 self.l1_acc += l1H
                 self.l2_acc += l2H
+                self.rows_acc += bs
             else:  # their last visit's part out, this one's in
                 self.A += WtW - W_old.T @ W_old
                 W_old -= Wb
@@ -338,11 +342,12 @@ class OnlineCD(OnlineRule):
 
     def state(self):
         return {"A": self.A, "B": self.B, "l1_acc": np.float64(self.l1_acc),
-                "l2_acc": np.float64(self.l2_acc)}
+                "l2_acc": np.float64(self.l2_acc), "rows_acc": np.float64(self.rows_acc)}
 
     def load_state(self, state):
         super().load_state(state)
         self.l1_acc, self.l2_acc = float(self.l1_acc), float(self.l2_acc)
+        self.rows_acc = float(self.rows_acc)
 
 
 class OnlineKL(OnlineMU):
