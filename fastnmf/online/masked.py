@@ -134,6 +134,8 @@ class MaskedOnlineCD(_MaskedRule):
         self.A = np.zeros((n, k * k), dtype=np.float64)
         self.B = np.zeros((n, k), dtype=np.float64)
         self.count = np.zeros(n, dtype=np.float64)
+        #: the forgetting of ``partial_fit`` so far (see :meth:`_statistics`)
+        self.scale = 1.0
 
     def _perm(self, k):
         return np.arange(k, dtype=np.intp)
@@ -181,42 +183,61 @@ class MaskedOnlineCD(_MaskedRule):
             sq = self._sweeps(obs, Wb, Ht, W_SWEEPS)
         cost = self.masked_cost(obs, Wb, Ht, 0.5 * sq)
         if update_H:
-            self._statistics(obs, Wb, stream, W_old)
-            _, col_counts = obs.counts()
-            cols = np.flatnonzero(col_counts).astype(np.intp)
+            cols = self._statistics(obs, Wb, stream, W_old)
             l1 = self.a1_H * self.count
             l2 = self.a2_H * self.count
             gram_columns_sweep(Ht, self.A, self.B, l1, l2, cols, self._perm(Ht.shape[1]))
         return Wb, cost
 
     def _statistics(self, obs, Wb, stream, W_old):
-        """Add the batch's ``A_j``, ``B_j`` (and known-entry counts), forgetting the past
-        (``stream``) or replacing the rows' last visit (``W_old``)."""
+        """Add the batch's ``A_j``, ``B_j`` (and known-entry counts) for the columns it has
+        known entries in, forgetting the past (``stream``) or replacing the rows' last visit
+        (``W_old``).  Forgetting multiplies every column's statistics and counts by the same
+        ``rho``, which leaves each column's minimiser where it is: the stored ones are those
+        divided by ``scale`` (the product of the ``rho``), and only the batch's columns are
+        touched."""
         XT, kernels = obs.XT, self.kernels
         nt = masked_threads(XT.nnz, obs.n_threads)
-        n, k = self.B.shape
+        k = self.B.shape[1]
+        counts = np.diff(XT.indptr)
+        cols = np.flatnonzero(counts)
+        # the batch's transpose restricted to its columns with known entries
+        indptr = np.concatenate(([0], np.cumsum(counts[cols]))).astype(XT.indptr.dtype)
         Q = outer_rows(Wb)
         D = Wb.astype(np.float64)
+        weight = 1.0
         if stream:
-            self.A *= self.rho
-            self.B *= self.rho
-            self.count *= self.rho
+            self.scale *= self.rho
+            if self.scale < 1e-150:  # fold the scale in before it underflows
+                self.A *= self.scale
+                self.B *= self.scale
+                self.count *= self.scale
+                self.scale = 1.0
+            weight = 1.0 / self.scale
         if W_old is not None and not stream:
             Q -= outer_rows(W_old)
             D -= W_old
         else:
-            self.count += np.diff(XT.indptr)
+            self.count[cols] += weight * counts[cols]
+        if weight != 1.0:
+            Q *= weight
+            D *= weight
         ones = np.ones(XT.nnz, dtype=np.float64)
-        dA = np.empty((n, k * k), dtype=np.float64)
-        kernels.csr_matmul(ones, XT.indices, XT.indptr, Q, dA, nt)
-        self.A += dA
-        dB = np.empty((n, k), dtype=np.float64)
-        kernels.csr_matmul(XT.data.astype(np.float64, copy=False), XT.indices, XT.indptr,
-                           D, dB, nt)
-        self.B += dB
+        dA = np.empty((len(cols), k * k), dtype=np.float64)
+        kernels.csr_matmul(ones, XT.indices, indptr, Q, dA, nt)
+        self.A[cols] += dA
+        dB = np.empty((len(cols), k), dtype=np.float64)
+        kernels.csr_matmul(XT.data.astype(np.float64, copy=False), XT.indices, indptr, D, dB,
+                           nt)
+        self.B[cols] += dB
+        return cols
 
     def state(self):
-        return {"A": self.A, "B": self.B, "count": self.count}
+        return {"A": self.A, "B": self.B, "count": self.count, "scale": np.float64(self.scale)}
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.scale = float(self.scale)
 
 
 class MaskedOnlineMU(_MaskedRule):
