@@ -268,3 +268,42 @@ def test_errors_name_what_is_not_supported(tmp_path):
         MiniBatchNMF(2, missing="zeros").fit(X)
     with pytest.raises(ValueError, match="mask must have the shape of X"):
         MiniBatchNMF(2).fit_transform(X, mask=M[:5])
+
+
+def test_stream_forgetting_matches_a_numpy_reference():
+    """partial_fit's statistics on known entries: ``A_j <- rho A_j + sum w w^T`` etc. (held
+    divided by the running product of rho, only the batch's columns touched) give the H of
+    explicit forgetting, penalties forgotten alike."""
+    from fastnmf._backends import get_backend
+    from fastnmf.online.masked import make_masked_rule
+    from fastnmf.online.steps import W_SWEEPS, Regularization
+
+    X, M, Xn = _data(60, 20, seed=8)
+    known = ~M
+    known[40:, 5:9] = False  # columns the last batch does not touch
+    rng = np.random.default_rng(3)
+    Ht0 = rng.random((20, 3))
+    rho, a, r = 0.6, 0.05, 0.5
+    rule = make_masked_rule("cd", 2.0, reg=Regularization(a, a, r, 20), rho=rho,
+                            kernels=get_backend("numpy"), n_threads=1, dtype=np.float64)
+    Ht = Ht0.copy()
+    rule.start(Ht)
+    A, B, count, Hr = np.zeros((20, 3, 3)), np.zeros((20, 3)), np.zeros(20), Ht0.copy()
+    for lo in range(0, 60, 20):
+        sl = slice(lo, lo + 20)
+        pattern = sp.csr_matrix(known[sl])  # the known entries, stored zeros included
+        Xb = sp.csr_matrix((X[sl][known[sl]], pattern.indices, pattern.indptr), shape=(20, 20))
+        Wb0 = rng.random((20, 3))
+        Wb, _ = rule.step(Xb, Wb0.copy(), Ht, True, 30, 0.0, stream=True)
+        Wr = _masked_sweeps(Wb0, Hr, X[sl], known[sl], W_SWEEPS, a * r, a * (1 - r))
+        assert_allclose(Wb, Wr, rtol=1e-10, atol=1e-12)
+        Kb = known[sl].astype(float)
+        A = rho * A + np.einsum("ij,ik,il->jkl", Kb, Wr, Wr)
+        B = rho * B + np.where(known[sl], X[sl], 0.0).T @ Wr
+        count = rho * count + Kb.sum(axis=0)
+        for j in np.flatnonzero(Kb.sum(axis=0)):
+            for t in range(3):
+                grad = (A[j, t] @ Hr[j] - B[j, t] + a * r * count[j]
+                        + a * (1 - r) * count[j] * Hr[j, t])
+                Hr[j, t] = max(Hr[j, t] - grad / (A[j, t, t] + a * (1 - r) * count[j]), 0.0)
+        assert_allclose(Ht, Hr, rtol=1e-10, atol=1e-12)
