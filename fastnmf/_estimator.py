@@ -8,6 +8,7 @@ from ._backends import get_backend, resolve_backend_name
 from ._plan import exact_W, plan_fit
 from ._validation import beta_loss_to_float, check_params
 from .data.missing import prepare, wh_at
+from .data.output import WOutput, check_out
 from .parallel.threads import resolve_n_threads
 from .solvers.table import resolve_missing
 
@@ -197,8 +198,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     backend_ : str
         The kernel backend that ran the fit.
     W_ : ndarray of shape (n_samples, n_components)
-        The W of the last fit (the array ``fit_transform`` returned, not a copy),
-        used by :meth:`predict_entries`.
+        The W of the last fit (the array ``fit_transform`` returned, not a copy: the
+        ``numpy.memmap`` or the array given when it was called with ``out``), used by
+        :meth:`predict_entries`.
     n_missing_ : int
         How many entries of X were missing (0 for a complete fit).
 
@@ -267,7 +269,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.fit_transform(X, **params)
         return self
 
-    def fit_transform(self, X, y=None, W=None, H=None, mask=None):
+    def fit_transform(self, X, y=None, W=None, H=None, mask=None, out=None):
         """Learn the factorization of X and return W.
 
         Parameters
@@ -282,14 +284,31 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Initial H when ``init='custom'`` (copied, never modified).
         mask : array-like of bool, shape (n_samples, n_features), optional
             Dense X only: True marks an entry as missing (see ``missing``).
+        out : None, str, os.PathLike or ndarray, default=None
+            Where W goes.  None: a new ndarray.  A path: W is written to a ``.npy`` file
+            there (that exact path) and returned as ``np.load(out, mmap_mode='r+')``, a
+            ``numpy.memmap``; the file is written beside it under a temporary name and
+            renamed onto ``out`` only when complete, so ``out`` never holds a partial W
+            (on an error the temporary file is removed and a file already at ``out`` is
+            left as it was).  An ndarray (a ``numpy.memmap`` too) of shape (n_samples,
+            n_components), exactly the result's dtype (float32 for float32 X, else
+            float64), writeable and not sharing memory with X: W is written into it and
+            it is returned.  The fit still computes W in memory (n_samples x
+            n_components, which its solver needs); ``out`` then copies it a block of rows
+            at a time, with no second array of that size.  See
+            :mod:`fastnmf.data.output`.
 
         Returns
         -------
         W : ndarray of shape (n_samples, n_components)
+            ``out`` itself when an array was given, a ``numpy.memmap`` of the file when a
+            path was.
         """
         validate_data(self, X, skip_check_array=True, reset=True)
+        check_out(out)
         Xa, obs = prepare(X, mask, self.missing, chunk_bytes=self.chunk_bytes)
-        result, backend = self._run(Xa, W, H, update_H=True, with_error=True, obs=obs)
+        result, backend, W_out = self._run(Xa, W, H, update_H=True, with_error=True, obs=obs,
+                                           out=out, X_given=X)
         self.components_ = np.ascontiguousarray(result.Ht.T)
         self.n_components_ = self.components_.shape[0]
         self._n_components = self.n_components_  # scikit-learn's private name for it
@@ -300,13 +319,17 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.solver_ = result.solver
         self.backend_ = backend
         self.reconstruction_err_ = result.error
-        self.W_ = result.W
+        self.W_ = W_out
         self.n_missing_ = 0 if obs is None else obs.n_missing
-        # warm_start continues from this W; a private copy (the caller owns the result)
-        self._warm_W = result.W.copy() if self.warm_start else None
-        return result.W
+        # warm_start continues from this W; a private copy (the caller owns the result),
+        # or the fit's own W when the caller got it in ``out``
+        if not self.warm_start:
+            self._warm_W = None
+        else:
+            self._warm_W = result.W if out is not None else result.W.copy()
+        return W_out
 
-    def transform(self, X, mask=None):
+    def transform(self, X, mask=None, out=None):
         """Return W for X with the learned components held fixed.
 
         With ``solver='auto'`` and the Frobenius loss W is exact (one NNLS problem
@@ -320,12 +343,28 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             the observed entries only.
         mask : array-like of bool, optional
             Dense X only: True marks an entry as missing.
+        out : None, str, os.PathLike or ndarray, default=None
+            Where W goes.  None: a new ndarray.  A path: W is written to a ``.npy`` file
+            there (that exact path) and returned as ``np.load(out, mmap_mode='r+')``, a
+            ``numpy.memmap``; the file is written beside it under a temporary name and
+            renamed onto ``out`` only when complete, so ``out`` never holds a partial W
+            (on an error the temporary file is removed and a file already at ``out`` is
+            left as it was).  An ndarray (a ``numpy.memmap`` too) of shape (n_samples,
+            n_components), exactly the result's dtype (float32 for float32 X, else
+            float64), writeable and not sharing memory with X: W is written into it and
+            it is returned.  The fit still computes W in memory (n_samples x
+            n_components, which its solver needs); ``out`` then copies it a block of rows
+            at a time, with no second array of that size.  See
+            :mod:`fastnmf.data.output`.
 
         Returns
         -------
         W : ndarray of shape (n_samples, n_components)
+            ``out`` itself when an array was given, a ``numpy.memmap`` of the file when a
+            path was.
         """
         check_is_fitted(self)
+        check_out(out)
         # X first: a malformed X (1-D, say) gets its own message, not a feature count's
         Xa, obs = prepare(X, mask, self.missing, columns=False,  # H is fixed
                           chunk_bytes=self.chunk_bytes)
@@ -335,15 +374,24 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if obs is None and p["solver"] == "auto" and p["beta_loss"] == 2:
             # 'auto': exact, one NNLS solve per row (block principal pivoting)
             kernels = get_backend(resolve_backend_name(self.backend))
-            return exact_W(Xa, np.ascontiguousarray(H.T), 2.0, p, kernels,
-                           resolve_n_threads(self.n_threads))
+
+            def solve():
+                return exact_W(Xa, np.ascontiguousarray(H.T), 2.0, p, kernels,
+                               resolve_n_threads(self.n_threads))
+
+            if out is None:
+                return solve()
+            with WOutput.open(out, (Xa.shape[0], H.shape[0]), Xa.dtype,
+                              disjoint_from=X) as o:
+                o.fill(solve())
+            return o.result
         # a named solver does what scikit-learn's transform does (its _fit_transform with
         # update_H=False): that solver's iterations on W from its start (zeros for 'cd',
         # sqrt(mean(X) / k) for 'mu'), stopped by tol and max_iter; so transform(X) is
         # non_negative_factorization(X, H=components_, update_H=False, solver=solver)
-        result, _ = self._run(Xa, None, H, update_H=False, n_components=self.n_components_,
-                              obs=obs)
-        return result.W
+        _, _, W = self._run(Xa, None, H, update_H=False, n_components=self.n_components_,
+                            obs=obs, out=out, X_given=X)
+        return W
 
     def inverse_transform(self, X):
         """Map W back to the data space: ``X @ components_``.
@@ -405,7 +453,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         hold-out's training set) without touching the fitted attributes (select_rank).
         Returns ``(W, Ht, mean loss per observed entry, reconstruction error)``; the
         mean loss is the squared error (Frobenius) or the KL divergence per entry."""
-        result, _ = self._run(obs.X, None, None, update_H=True, with_error=True, obs=obs)
+        result, _, _ = self._run(obs.X, None, None, update_H=True, with_error=True, obs=obs)
         loss = max(result.last_data_loss, 0.0)
         n_known = obs.shape[0] * obs.shape[1] - obs.n_missing
         per_entry = (2.0 * loss if check_params(self)["beta_loss"] == 2 else loss) / n_known
@@ -433,12 +481,23 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return True
 
     # ------------------------------------------------------------ internals
-    def _run(self, X, W, H, update_H, n_components=None, with_error=False, obs=None):
+    def _run(self, X, W, H, update_H, n_components=None, with_error=False, obs=None,
+             out=None, X_given=None):
         """Plan the fit (every parameter validated once, :func:`fastnmf._plan.plan_fit`) and
-        run it; returns ``(result, backend)``."""
+        run it; returns ``(result, backend, W)``, W ``result.W`` or, with ``out``, the
+        array it was written to (:class:`fastnmf.data.output.WOutput`: opened once the plan
+        knows W's shape and dtype, before the fit runs; ``X_given``, the caller's X, is
+        what ``out`` may not overlap)."""
         plan = plan_fit(self, X, W, H, update_H, n_components=n_components,
                         with_error=with_error, obs=obs)
-        return plan.run(), plan.backend
+        if out is None:
+            result = plan.run()
+            return result, plan.backend, result.W
+        W0 = plan.starts[0][1]  # every run's start has the shape and dtype of its result
+        with WOutput.open(out, W0.shape, W0.dtype, disjoint_from=X_given) as o:
+            result = plan.run()
+            o.fill(result.W)
+        return result, plan.backend, o.result
 
 
 def non_negative_factorization(
@@ -468,6 +527,7 @@ def non_negative_factorization(
     missing="nan",
     mask=None,
     chunk_bytes=None,
+    out=None,
 ):
     """Compute W and H with ``X ~= W @ H``; mirrors scikit-learn's function.
 
@@ -476,11 +536,16 @@ def non_negative_factorization(
     ``update_H`` (False: solve for W only; ``solver='auto'`` then solves
     exactly, by NNLS, for the Frobenius loss) and ``mask`` (dense X: True marks
     a missing entry; see ``missing`` in :class:`NMF`); ``chunk_bytes`` as in
-    :class:`NMF` (X read in chunks).
+    :class:`NMF` (X read in chunks); ``out`` as in :meth:`NMF.fit_transform`: where W
+    goes (None: a new ndarray; a path: a ``.npy`` file written whole or not at all,
+    returned as a ``numpy.memmap``; an ndarray of the result's shape and dtype, filled
+    and returned).
 
     Returns
     -------
     W : ndarray of shape (n_samples, n_components)
+        ``out`` itself when an array was given, a ``numpy.memmap`` of the file when a
+        path was.
     H : ndarray of shape (n_components, n_features)
     n_iter : int
 
@@ -502,6 +567,8 @@ def non_negative_factorization(
     )
     if not isinstance(update_H, (bool, np.bool_)):
         raise TypeError(f"update_H must be a bool; got {update_H!r}")
+    check_out(out)
     Xa, obs = prepare(X, mask, missing, chunk_bytes=chunk_bytes)
-    result, _ = est._run(Xa, W, H, update_H=bool(update_H), obs=obs)
-    return result.W, np.ascontiguousarray(result.Ht.T), result.n_iter
+    result, _, W_out = est._run(Xa, W, H, update_H=bool(update_H), obs=obs, out=out,
+                                X_given=X)
+    return W_out, np.ascontiguousarray(result.Ht.T), result.n_iter
