@@ -154,6 +154,11 @@ def part2(m, n, nnz, repeats):
     from online import synthetic
 
     X, desc = synthetic(m, n, nnz)
+    # rows and columns without a stored entry have nothing known: dropped (from both cases)
+    X = X[np.diff(X.indptr) > 0]
+    X = X[:, np.bincount(X.indices, minlength=n) > 0].tocsr()
+    desc += f"; rows and columns without a stored entry dropped: {X.shape[0]} x {X.shape[1]}"
+    m, n = X.shape
     lines = [f"### sparse {m} x {n}, nnz {X.nnz}, rank 20, one epoch", "", desc, ""]
     cons = [("complete (absent entries zeros)", "nan"),
             ("known entries = stored ones (missing='unobserved')", "unobserved")]
@@ -199,19 +204,23 @@ def main(argv=None):
              f"({repeats} interleaved rounds, medians)", "",
              f"- machine: {cpu_model()}, {os.cpu_count()} cores; fastnmf {fastnmf_revision()}",
              load_line("at the start"), ""]
+    def save(final=False):
+        text = "\n".join(lines + ([] if final else ["(run in progress)"])) + "\n"
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text)
+        elif final:
+            print(text)
+
     lines += ["## Real data, held-out entries", ""]
     lines += part1([c for c in args.cases.split(",") if c], repeats)
+    save()
     if not args.skip_large:
         lines += ["## Time and memory at the target's size", ""]
         m, n, nnz = (20000, 5000, 2e5) if args.quick else (300000, 20000, 3e6)
         lines += part2(m, n, nnz, repeats)
     lines.append(load_line("at the end"))
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    else:
-        print(text)
+    save(final=True)
 
 
 if __name__ == "__main__":

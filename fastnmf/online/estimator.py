@@ -6,21 +6,35 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backends import get_backend, resolve_backend_name
 from .._init import initialize
 from .._monitor import IterationInfo, _read_only, logger, verbose_logging
-from .._validation import (INITS, beta_loss_to_float, check_alphas, check_cd_beta, check_factor, check_int,
-                           check_n_components, check_option, check_real)
+from .._validation import (
+    INITS,
+    beta_loss_to_float,
+    check_alphas,
+    check_cd_beta,
+    check_factor,
+    check_int,
+    check_n_components,
+    check_option,
+    check_real,
+)
 from ..data import as_data
 from ..data.beta import EPS
 from ..data.chunked import ChunkedData
 from ..data.missing import MISSING, Observed, from_dense, prepare, scaled_starts
-from ..solvers.penalty import auto_alpha
+from ..data.output import WOutput, check_out
 from ..parallel.threads import blas_threads, online_threads, resolve_n_threads
+from ..solvers.penalty import auto_alpha
 from . import checkpoint as ckpt
 from .batches import Batches
 from .masked import adopt, check_masked, make_masked_rule
@@ -327,7 +341,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.fit_transform(X, **params)
         return self
 
-    def fit_transform(self, X, y=None, W=None, H=None, mask=None):
+    def fit_transform(self, X, y=None, W=None, H=None, mask=None, out=None):
         """Learn the factorization of X and return W.
 
         Parameters
@@ -339,12 +353,20 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             The start with ``init='custom'`` (copied, never modified).
         mask : array-like of bool, shape (n_samples, n_features), optional
             Dense X only: True marks an entry as unknown (see ``missing``).
+        out : None, str, os.PathLike or ndarray, optional
+            Where W goes (:mod:`fastnmf.data.output`): a path gets a ``.npy`` file, which
+            holds W during the fit (each batch's rows are written into it; the file appears
+            at the path only when complete) and is returned as a ``numpy.memmap``; an
+            ndarray of shape (n_samples, n_components) and X's dtype is filled and returned.
 
         Returns
         -------
         W : ndarray of shape (n_samples, n_components)
+            ``out`` itself when an array was given, a ``numpy.memmap`` of the file when a
+            path was.
         """
         validate_data(self, X, skip_check_array=True, reset=True)
+        check_out(out)
         p = self._params()
         p["random_state"] = self.random_state
         Xa, obs = self._prepare(X, self.chunk_bytes, mask, p["missing"])
@@ -360,10 +382,27 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if isinstance(Xa, ChunkedData):
             Xa.bind(kernels, n_threads)
         started = time.perf_counter()
-        with verbose_logging(p["verbose"]):
-            W, Ht, fit = self._fit(Xf, batches, W, H, p, kernels, n_threads, started, obs)
-            with blas_threads(n_threads):
-                err = self._error(Xa, W, Ht, p["beta_loss"], kernels, n_threads, obs)
+        output = []
+
+        def place(W0):
+            """The array W lives in during the fit: W0 itself, or ``out``'s (W0 copied in)."""
+            if out is None:
+                return W0
+            output.append(WOutput.open(out, W0.shape, Xf.dtype, disjoint_from=X))
+            return output[0].fill(W0).array
+
+        try:
+            with verbose_logging(p["verbose"]):
+                W, Ht, fit = self._fit(Xf, batches, W, H, p, kernels, n_threads, started, obs,
+                                       place)
+                with blas_threads(n_threads):
+                    err = self._error(Xa, W, Ht, p["beta_loss"], kernels, n_threads, obs)
+            if output:
+                W = output[0].finish()
+        except BaseException:
+            if output:
+                output[0].abort()
+            raise
         self.components_ = np.ascontiguousarray(Ht.T)
         self.n_components_ = self.components_.shape[0]
         self._n_components = self.n_components_
@@ -379,9 +418,9 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.n_missing_ = 0 if obs is None else obs.n_missing
         return W
 
-    def _fit(self, X, batches, W, H, p, kernels, n_threads, started, obs=None):
+    def _fit(self, X, batches, W, H, p, kernels, n_threads, started, obs=None, place=None):
         """The epochs: ``(W, Ht, counters)``.  With unknown entries X is the CSR of the
-        known ones (``obs.X``)."""
+        known ones (``obs.X``).  ``place(W0)`` gives the array W is kept in (``out``)."""
         masked = obs is not None
         m, n = X.shape
         spe = batches.steps_per_epoch
@@ -409,6 +448,8 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             rule.start(Ht)
             c = {"epoch": 0, "step": 0, "ewa": None, "ewa_min": None, "no_improvement": 0,
                  "done": False, "losses": [], "times": []}
+        if place is not None:
+            W = place(W)
         stop = _EarlyStopping(p, m, c, online_cd=rule.name == "cd", steps_per_epoch=spe)
         bar = None
         if p["progress"]:
@@ -464,7 +505,7 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 bar.close()
         if p["fresh_restarts"]:
             with blas_threads(n_threads):
-                W = self._solve_W(X, Ht, p, rule, p["transform_max_iter"])
+                W = self._solve_W(X, Ht, p, rule, p["transform_max_iter"], out=W)
         elif hasattr(rule, "refresh_W") and c["step"]:
             # online cd: each row's W was solved for the H of its batch's last visit; one
             # more pass makes it W for the final H (warm-started sweeps, no H update)
@@ -479,9 +520,11 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return W, Ht, {"n_iter": n_iter, "n_steps": n_done, "losses": c["losses"],
                        "times": c["times"], "alphas": (rule.reg.alpha_W, rule.reg.alpha_H)}
 
-    def _solve_W(self, X, Ht, p, rule, max_iter):
-        """W for the fixed H, all of X (a chunk at a time when X is read in chunks)."""
-        out = np.empty((X.shape[0], Ht.shape[1]), dtype=X.dtype)
+    def _solve_W(self, X, Ht, p, rule, max_iter, out=None):
+        """W for the fixed H, all of X (a chunk at a time when X is read in chunks), into
+        ``out`` (an m x k array) or a new array."""
+        if out is None:
+            out = np.empty((X.shape[0], Ht.shape[1]), dtype=X.dtype)
         for rows, Xc in Batches(X, X.shape[0]).all_rows():
             out[rows] = rule.solve_W(Xc, Ht, max_iter, p["tol"])
         return out
@@ -502,13 +545,15 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             div = data.beta_terms(EPS).divergence(W, Ht, beta)
         return float(np.sqrt(2.0 * max(div, 0.0)))
 
-    def transform(self, X, mask=None):
+    def transform(self, X, mask=None, out=None):
         """W for X with the learned components held fixed: for the Frobenius 'cd' the exact
         W (one NNLS problem per row), otherwise scikit-learn's iterations of the solver
         from its flat start (``transform_max_iter``, ``tol``).  With unknown entries
         (``missing``, ``mask``) W fits the known ones (cd: sweeps until the projected
-        gradient fell below ``tol`` times the first one's)."""
+        gradient fell below ``tol`` times the first one's).  ``out``: where W goes, as in
+        :meth:`fit_transform`."""
         check_is_fitted(self)
+        check_out(out)
         p = self._params()
         if hasattr(self, "_p"):  # the penalties as fitted
             p.update({key: self._p[key] for key in ("alpha_W", "alpha_H", "alpha_W_auto",
@@ -524,7 +569,12 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Xa = obs.X
         rule = self._rule(p, Xa, Ht.shape[1], kernels, n_threads, obs is not None)
         with blas_threads(n_threads):
-            return self._solve_W(Xa, Ht, p, rule, p["transform_max_iter"])
+            if out is None:
+                return self._solve_W(Xa, Ht, p, rule, p["transform_max_iter"])
+            with WOutput.open(out, (Xa.shape[0], Ht.shape[1]), Xa.dtype,
+                              disjoint_from=X) as o:
+                self._solve_W(Xa, Ht, p, rule, p["transform_max_iter"], out=o.array)
+            return o.result
 
     def partial_fit(self, X, y=None, W=None, H=None, mask=None):
         """Update the model with one minibatch X (the rows of X, all at once).

@@ -310,3 +310,60 @@ def test_fortran_ordered_x_gives_the_c_ordered_fit(beta):
     assert_allclose(a.components_, b.components_, rtol=1e-9, atol=1e-12)
     assert_allclose(a.transform(X), b.transform(np.ascontiguousarray(X)), rtol=1e-9,
                     atol=1e-12)
+
+
+# ------------------------------------------------------------------ out=
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_out_path_holds_w_during_the_fit_and_equals_the_in_memory_fit(tmp_path, missing):
+    X = _low_rank(90, 12, seed=4)
+    if missing:
+        X[3, 4] = X[50, 0] = np.nan
+    kw = dict(n_components=3, batch_size=20, random_state=0, max_iter=4)
+    W_mem = MiniBatchNMF(**kw).fit_transform(X)
+    seen = []
+    path = tmp_path / "W.npy"
+
+    def callback(info):  # during the fit: the file is not at its path yet
+        seen.append(path.exists())
+
+    est = MiniBatchNMF(callback=callback, **kw)
+    W = est.fit_transform(X, out=path)
+    assert isinstance(W, np.memmap) and seen and not any(seen)
+    assert_allclose(np.asarray(W), W_mem, rtol=1e-12)
+    assert_allclose(np.load(path), W_mem, rtol=1e-12)
+    assert not list(tmp_path.glob("*.tmp"))
+    # transform into a caller's array (a memmap of X's dtype)
+    dst = np.lib.format.open_memmap(tmp_path / "T.npy", mode="w+", shape=(90, 3))
+    got = est.transform(X, out=dst)
+    assert got is dst
+    assert_allclose(np.asarray(dst), est.transform(X), rtol=1e-12)
+
+
+def test_out_with_fresh_restarts_and_chunked_x(tmp_path):
+    X = _low_rank(120, 10, seed=6)
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", shape=X.shape)
+    mm[...] = X
+    kw = dict(n_components=3, batch_size=30, random_state=0, max_iter=3, fresh_restarts=True)
+    W_mem = MiniBatchNMF(**kw).fit_transform(X)
+    W = MiniBatchNMF(chunk_bytes=60 * 10 * 8, **kw).fit_transform(mm, out=tmp_path / "W.npy")
+    assert_allclose(np.asarray(W), W_mem, rtol=1e-10)
+
+
+def test_out_errors_leave_no_file(tmp_path):
+    X = _low_rank(40, 8)
+    path = tmp_path / "W.npy"
+    path.write_bytes(b"keep")
+
+    def stop(info):
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        MiniBatchNMF(2, batch_size=10, callback=stop).fit_transform(X, out=path)
+    assert path.read_bytes() == b"keep" and not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError, match=r"out must have shape \(40, 2\)"):
+        MiniBatchNMF(2, batch_size=10).fit_transform(X, out=np.empty((40, 3)))
+    with pytest.raises(ValueError, match="out must have dtype float64"):
+        MiniBatchNMF(2, batch_size=10).fit_transform(X, out=np.empty((40, 2), np.float32))
+    with pytest.raises(TypeError, match="out must be None, a file path"):
+        MiniBatchNMF(2, batch_size=10).fit_transform(X, out=[1, 2])
