@@ -144,7 +144,8 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     components_ : ndarray of shape (n_components, n_features)
     n_components_ : int
     reconstruction_err_ : float
-        ``||X - W H||_F`` (other losses: ``sqrt(2 D_beta)``) with the W the fit returned.
+        ``||X - W H||_F`` (other losses: ``sqrt(2 D_beta)``) with the W the fit returned;
+        with unknown entries, over the known ones.
     n_iter_ : int
         Epochs started.
     n_steps_ : int
@@ -152,6 +153,8 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     n_features_in_, feature_names_in_
     solver_ : str
     backend_ : str
+    n_missing_ : int
+        Entries of X unknown in the last ``fit`` (0 for a complete X).
     loss_history_ : ndarray
         The smoothed batch cost at the end of each epoch.
     time_history_ : ndarray
