@@ -258,6 +258,27 @@ complement_hals_sweep(W, HHt, XHt, indices, indptr, B, l1, l2, perm, n_threads) 
     identity's ``||X0 - W H||^2`` to get the loss over the known entries.  Rows in
     parallel; results do not depend on ``n_threads``.
 
+column_stats_sweep(data, indices, indptr, Q, D, A, B, cols, Ht, l1, l2, perm, n_threads) -> None
+    Online coordinate descent on known entries (:class:`fastnmf.MiniBatchNMF`): per column
+    j of H in ``cols`` (intp), its statistics take in a batch, then its row of ``Ht``
+    (n x k, float32 or float64) takes one cd sweep on them.  ``(data, indices, indptr)``
+    is the batch's transpose, CSR (n x b, float64 values: row j lists the batch rows i
+    whose entry in column j is known); ``Q`` (b x k^2) and ``D`` (b x k) are float64 rows
+    of the batch (the outer products ``w_i w_i^T`` flattened, and ``w_i``, both already
+    weighted by the caller); ``A`` (n x k^2), ``B`` (n x k), ``l1``, ``l2`` (n) are float64.
+    For j in ``cols``, entries p of row j in order::
+
+        A[j] += Q[indices[p]];   B[j] += data[p] D[indices[p]]
+
+    then for t in ``perm`` (with ``h = Ht[j]`` as stored)::
+
+        grad = (sum_r A[j, t k + r] h[r]) - B[j, t] + l1[j] + l2[j] h[t]   (r in order)
+        hess = A[j, t k + t] + l2[j]
+        Ht[j, t] = max(h[t] - grad / hess, 0)     (skipped unless hess > 0)
+
+    Columns are independent and run in parallel; results do not depend on ``n_threads``.
+    Columns not in ``cols`` are not touched.
+
 Non-negative least squares.
 
 nnls_bpp(G, C, X, max_iter, n_threads) -> int
@@ -319,7 +340,7 @@ KERNELS = (
     "hals_sweep", "mu_update", "squared_residual", "csr_matmul", "csr_t_matmul",
     "kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep", "kl_cd_sweep_csr",
     "nnls_bpp", "extrapolate", "gram", "hals_sweep_blocks", "masked_hals_sweep",
-    "complement_hals_sweep", "hals_sweeps", "hals_pass_dense",
+    "complement_hals_sweep", "hals_sweeps", "hals_pass_dense", "column_stats_sweep",
 )
 
 #: ``complement_hals_sweep`` skips a coordinate whose curvature over the known entries,

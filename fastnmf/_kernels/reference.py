@@ -382,3 +382,20 @@ def nnls_bpp(G, C, X, max_iter, n_threads):
                 x = warm
         X[i] = x
     return failed
+
+
+def column_stats_sweep(data, indices, indptr, Q, D, A, B, cols, Ht, l1, l2, perm, n_threads):
+    k = Ht.shape[1]
+    for j in cols:
+        span = slice(int(indptr[j]), int(indptr[j + 1]))
+        idx = indices[span]
+        for p, i in zip(range(span.start, span.stop), idx):
+            A[j] += Q[i]
+            B[j] += data[p] * D[i]
+        Aj = A[j].reshape(k, k)
+        for t in perm:
+            h = Ht[j].astype(np.float64)
+            grad = float(Aj[t] @ h) - B[j, t] + l1[j] + l2[j] * h[t]
+            hess = Aj[t, t] + l2[j]
+            if hess > 0:
+                Ht[j, t] = max(h[t] - grad / hess, 0.0)  # rounds to Ht's dtype

@@ -12,9 +12,9 @@ penalties of the complete online fits).
 the batch's residuals (kernel ``masked_hals_sweep``, as in :class:`fastnmf.NMF`'s masked cd).
 H then minimises the batches' losses over their known entries, whose statistics are per
 column: ``A_j = sum w_i w_i^T`` over the rows i where x_ij is known (n x k x k) and
-``B_j = sum x_ij w_i`` (n x k), by one cd sweep of each column on its own ``A_j``.  The
-``A_j`` are the products ``P^T Q`` of the batch's known-entry pattern P with the rows' outer
-products Q (a sparse-dense product, O(known k^2) per batch).  As in the complete fit, a
+``B_j = sum x_ij w_i`` (n x k), by one cd sweep of each column on its own ``A_j``: the
+kernel ``column_stats_sweep`` adds the batch's terms to a column's statistics and sweeps
+it while they are in cache, O(known k^2) per batch.  As in the complete fit, a
 batch's statistics replace those of its last visit in ``fit`` and are forgotten in
 ``partial_fit``.  Memory: the ``A_j``, n k^2 floats (float64), beside the n x k of the
 complete fit.
@@ -44,15 +44,6 @@ FIRST_W_SWEEPS = 100
 FIRST_W_RTOL = 1e-6
 
 
-#: The A_j of a batch whose known entries are at least this fraction of its rows x touched
-#: columns come from a dense 0/1 pattern and a BLAS product; below, from the sparse pattern.
-#: Measured: camera patches (1024 x 256 batches, 80% known, k=16) 8.3 ms per batch by the
-#: sparse product (7.7 G multiply-adds/s), 5 ms with the dense pattern (its construction
-#: included; 17 G/s); MovieLens 100k (one 943 x 1667 batch, 5.7% known, k=20) 0.40 s per
-#: fit sparse, 0.85 s dense.  The rates differ by about 2: the break-even is near half known.
-DENSE_PATTERN_MIN_DENSITY = 0.5
-
-
 def observed(Xb, kernels, n_threads):
     """The :class:`Observed` form of a batch: rows of the CSR of X's known entries."""
     return Observed(Xb.data, Xb.indices, Xb.indptr, Xb.shape, kernels, n_threads)
@@ -79,27 +70,6 @@ def outer_rows(W):
     W64 = W.astype(np.float64, copy=False)
     k = W.shape[1]
     return (W64[:, :, None] * W64[:, None, :]).reshape(len(W), k * k)
-
-
-def gram_columns_sweep(Ht, A, B, l1, l2, cols, perm):
-    """One cd sweep of the rows ``cols`` of ``Ht`` (H's columns), each on its own
-    statistics: minimises ``0.5 h^T A_j h - B_j^T h + l1_j sum(h) + 0.5 l2_j ||h||^2``
-    over h >= 0 coordinate by coordinate, in the order ``perm``.  ``A``: (n, k * k),
-    ``B``: (n, k), ``l1``, ``l2``: (n,) float64 (only their rows ``cols`` are read).
-    Vectorised over the columns (k NumPy steps of O(len(cols) k) each)."""
-    n, k = Ht.shape
-    Aj = A[cols].reshape(len(cols), k, k)
-    Bj = B[cols]
-    a1, a2 = l1[cols], l2[cols]
-    h = Ht[cols].astype(np.float64)
-    for t in perm:
-        grad = np.einsum("jk,jk->j", Aj[:, t, :], h) - Bj[:, t] + a1 + a2 * h[:, t]
-        hess = Aj[:, t, t] + a2
-        ok = hess > 0
-        new = h[:, t].copy()
-        new[ok] = np.maximum(h[ok, t] - grad[ok] / hess[ok], 0.0)
-        h[:, t] = new
-    Ht[cols] = h
 
 
 class _MaskedRule(OnlineRule):
@@ -143,7 +113,7 @@ class MaskedOnlineCD(_MaskedRule):
         self.A = np.zeros((n, k * k), dtype=np.float64)
         self.B = np.zeros((n, k), dtype=np.float64)
         self.count = np.zeros(n, dtype=np.float64)
-        #: the forgetting of ``partial_fit`` so far (see :meth:`_statistics`)
+        #: the forgetting of ``partial_fit`` so far (see :meth:`_update_H`)
         self.scale = 1.0
 
     def _perm(self, k):
@@ -192,26 +162,20 @@ class MaskedOnlineCD(_MaskedRule):
             sq = self._sweeps(obs, Wb, Ht, W_SWEEPS)
         cost = self.masked_cost(obs, Wb, Ht, 0.5 * sq)
         if update_H:
-            cols = self._statistics(obs, Wb, stream, W_old)
-            l1 = self.a1_H * self.count
-            l2 = self.a2_H * self.count
-            gram_columns_sweep(Ht, self.A, self.B, l1, l2, cols, self._perm(Ht.shape[1]))
+            self._update_H(obs, Wb, Ht, stream, W_old)
         return Wb, cost
 
-    def _statistics(self, obs, Wb, stream, W_old):
-        """Add the batch's ``A_j``, ``B_j`` (and known-entry counts) for the columns it has
-        known entries in, forgetting the past (``stream``) or replacing the rows' last visit
-        (``W_old``).  Forgetting multiplies every column's statistics and counts by the same
-        ``rho``, which leaves each column's minimiser where it is: the stored ones are those
-        divided by ``scale`` (the product of the ``rho``), and only the batch's columns are
-        touched."""
-        XT, kernels = obs.XT, self.kernels
-        nt = masked_threads(XT.nnz, obs.n_threads)
-        k = self.B.shape[1]
+    def _update_H(self, obs, Wb, Ht, stream, W_old):
+        """The batch's ``A_j``, ``B_j`` (and known-entry counts) into the statistics of the
+        columns it has known entries in, forgetting the past (``stream``) or replacing the
+        rows' last visit (``W_old``), then one cd sweep of each of those columns of H
+        (kernel ``column_stats_sweep``; the others keep their statistics and their H).
+        Forgetting multiplies every column's statistics and counts by the same ``rho``,
+        which leaves each column's minimiser where it is: the stored ones are those divided
+        by ``scale`` (the product of the ``rho``), and only the batch's columns are touched."""
+        XT = obs.XT
         counts = np.diff(XT.indptr)
-        cols = np.flatnonzero(counts)
-        # the batch's transpose restricted to its columns with known entries
-        indptr = np.concatenate(([0], np.cumsum(counts[cols]))).astype(XT.indptr.dtype)
+        cols = np.flatnonzero(counts).astype(np.intp)
         Q = outer_rows(Wb)
         D = Wb.astype(np.float64)
         weight = 1.0
@@ -231,23 +195,11 @@ class MaskedOnlineCD(_MaskedRule):
         if weight != 1.0:
             Q *= weight
             D *= weight
-        if XT.nnz >= DENSE_PATTERN_MIN_DENSITY * Wb.shape[0] * len(cols):
-            # most of the batch known: its known-entry pattern as a dense 0/1 block and the
-            # A_j by one BLAS product (bs x len(cols) x k^2 multiply-adds, about twice the
-            # sparse product's rate)
-            K = np.zeros((Wb.shape[0], self.B.shape[0]), dtype=np.float64)
-            K[obs.rows, obs.X.indices] = 1.0
-            self.A[cols] += K[:, cols].T @ Q
-        else:
-            ones = np.ones(XT.nnz, dtype=np.float64)
-            dA = np.empty((len(cols), k * k), dtype=np.float64)
-            kernels.csr_matmul(ones, XT.indices, indptr, Q, dA, nt)
-            self.A[cols] += dA
-        dB = np.empty((len(cols), k), dtype=np.float64)
-        kernels.csr_matmul(XT.data.astype(np.float64, copy=False), XT.indices, indptr, D, dB,
-                           nt)
-        self.B[cols] += dB
-        return cols
+        nt = masked_threads(XT.nnz * Ht.shape[1], obs.n_threads)
+        self.kernels.column_stats_sweep(
+            XT.data.astype(np.float64, copy=False), XT.indices, XT.indptr, Q, D, self.A, self.B,
+            cols, Ht, self.a1_H * self.count, self.a2_H * self.count,
+            np.arange(Ht.shape[1], dtype=np.intp), nt)
 
     def state(self):
         return {"A": self.A, "B": self.B, "count": self.count, "scale": np.float64(self.scale)}

@@ -35,7 +35,7 @@ FAMILIES = {
     "sparse": ("csr_matmul", "csr_t_matmul"),
     "kl": ("kl_nonzero_loss", "kl_nonzero_loss_csr", "mu_numerator_csr", "kl_cd_sweep",
            "kl_cd_sweep_csr"),
-    "masked": ("masked_hals_sweep", "complement_hals_sweep"),
+    "masked": ("masked_hals_sweep", "complement_hals_sweep", "column_stats_sweep"),
     "nnls": ("nnls_bpp",),
 }
 

@@ -243,3 +243,42 @@ def complement_hals_sweep(floating[:, ::1] W, const floating[:, ::1] HHt,
             _complement_row(G, width, a, q, r, &W[i, 0], HHt, &XHt[i, 0], k, l1, l2,
                             &order[0] if n_perm else NULL, n_perm, &viol[i], &sq[i])
     return float(np.sum(viol_np)), float(np.sum(sq_np))
+
+
+# ------------------------------------------------------ online statistics per column
+def column_stats_sweep(const double[::1] data, const index_t[::1] indices,
+                       const index_t[::1] indptr, const double[:, ::1] Q,
+                       const double[:, ::1] D, double[:, ::1] A, double[:, ::1] B,
+                       const Py_ssize_t[::1] cols, floating[:, ::1] Ht, const double[::1] l1,
+                       const double[::1] l2, perm, int n_threads):
+    """Per column of ``cols``: its statistics take in its entries, then one cd sweep of its
+    row of Ht on them (see the contract)."""
+    cdef Py_ssize_t n_cols = cols.shape[0]
+    cdef Py_ssize_t k = Ht.shape[1]
+    cdef Py_ssize_t kk = k * k
+    cdef const Py_ssize_t[::1] order = np.ascontiguousarray(perm, dtype=np.intp)
+    cdef Py_ssize_t n_perm = order.shape[0]
+    cdef Py_ssize_t c, j, p, i, u, t, r, q
+    cdef double x, g, hess, v
+    if n_cols == 0:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        for c in prange(n_cols, schedule='dynamic', chunksize=16):
+            j = cols[c]
+            for p in range(indptr[j], indptr[j + 1]):
+                i = indices[p]
+                x = data[p]
+                for u in range(kk):
+                    A[j, u] = A[j, u] + Q[i, u]
+                for t in range(k):
+                    B[j, t] = B[j, t] + x * D[i, t]
+            for q in range(n_perm):
+                t = order[q]
+                g = 0.0
+                for r in range(k):
+                    g = g + A[j, t * k + r] * (<double> Ht[j, r])
+                g = g - B[j, t] + l1[j] + l2[j] * (<double> Ht[j, t])
+                hess = A[j, t * k + t] + l2[j]
+                if hess > 0:
+                    v = (<double> Ht[j, t]) - g / hess
+                    Ht[j, t] = <floating> (v if v > 0 else 0.0)

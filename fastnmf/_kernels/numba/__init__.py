@@ -10,7 +10,7 @@ from .hals import (extrapolate, gram, hals_pass_dense, hals_sweep, hals_sweep_bl
                    hals_sweeps)
 from .kl import kl_cd_sweep, kl_cd_sweep_csr, kl_nonzero_loss, kl_nonzero_loss_csr, mu_numerator_csr
 from .loss import squared_residual
-from .masked import complement_hals_sweep, masked_hals_sweep
+from .masked import column_stats_sweep, complement_hals_sweep, masked_hals_sweep
 from .mu import mu_update
 from .nnls import nnls_bpp
 from .sparse import csr_matmul, csr_t_matmul

@@ -259,3 +259,37 @@ def complement_hals_sweep(W, HHt, XHt, indices, indptr, B, l1, l2, perm, n_threa
     finally:
         numba.set_num_threads(previous)
     return float(np.sum(viol)), float(np.sum(sq))
+
+
+@numba.njit(**PARALLEL_JIT)
+def _column_stats_sweep(data, indices, indptr, Q, D, A, B, cols, Ht, l1, l2, perm):
+    k = Ht.shape[1]
+    kk = k * k
+    for c in numba.prange(cols.shape[0]):
+        j = cols[c]
+        for p in range(indptr[j], indptr[j + 1]):
+            i = indices[p]
+            x = data[p]
+            for u in range(kk):
+                A[j, u] += Q[i, u]
+            for t in range(k):
+                B[j, t] += x * D[i, t]
+        for q in range(perm.shape[0]):
+            t = perm[q]
+            g = 0.0
+            for r in range(k):
+                g += A[j, t * k + r] * Ht[j, r]
+            g = g - B[j, t] + l1[j] + l2[j] * Ht[j, t]
+            hess = A[j, t * k + t] + l2[j]
+            if hess > 0:
+                v = Ht[j, t] - g / hess
+                Ht[j, t] = v if v > 0 else 0.0
+
+
+def column_stats_sweep(data, indices, indptr, Q, D, A, B, cols, Ht, l1, l2, perm, n_threads):
+    previous = set_threads(n_threads)
+    try:
+        _column_stats_sweep(data, indices, indptr, Q, D, A, B, cols, Ht, l1, l2,
+                            np.asarray(perm, dtype=np.intp))
+    finally:
+        numba.set_num_threads(previous)
