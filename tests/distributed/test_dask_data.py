@@ -1,0 +1,105 @@
+"""The data form of a row-chunked Dask X (fastnmf.distributed), on a LocalCluster of worker
+processes: its passes against the in-memory kernels, validation, W kept on the workers."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from fastnmf._backends import get_backend  # noqa: E402
+from fastnmf.distributed.blocks import BlockFactor  # noqa: E402
+from fastnmf.distributed.data import DaskData  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _cd_in_memory(X, W, Ht, iters, kern, l1=0.0, l2=0.0):
+    """cd as NMF runs it on an in-memory X: the fused pass over W, then H's sweep."""
+    k = W.shape[1]
+    perm = np.arange(k, dtype=np.intp)
+    XtW, WtW = np.empty((X.shape[1], k)), np.empty((k, k))
+    violations = []
+    for _ in range(iters):
+        HtH = Ht.T @ Ht
+        if sp.issparse(X):
+            C = X @ Ht
+            v = kern.hals_sweep(W, HtH, C, l1, l2, perm, 1)
+            XtW[...] = X.T @ W
+            WtW[...] = W.T @ W
+        else:
+            v = kern.hals_pass_dense(X, Ht, HtH, W, l1, l2, perm, XtW, WtW, 1)
+        v += kern.hals_sweep(Ht, WtW, XtW, l1, l2, perm, 1)
+        violations.append(v)
+    return violations
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fused_passes_on_the_workers_give_the_in_memory_iterates(client, sparse):
+    rng = np.random.default_rng(0)
+    X = rng.random((230, 40)) @ np.diag(rng.random(40))
+    if sparse:
+        X[X < 0.5 * X.mean()] = 0
+        Xs = sp.csr_matrix(X)
+        dX = da.from_array(Xs, chunks=(60, 40), asarray=False)
+    else:
+        dX = da.from_array(X, chunks=(60, 40))
+    kern = get_backend("cython")
+    W0, Ht0 = rng.random((230, 4)), rng.random((40, 4))
+    W, Ht = W0.copy(), Ht0.copy()
+    ref = _cd_in_memory(Xs if sparse else X, W, Ht, 6, kern, 0.01, 0.02)
+
+    data = DaskData.from_dask(dX, client, backend="cython")
+    assert data.sparse == sparse and data.shape == X.shape
+    assert_allclose(data.norm2(), np.sum(X ** 2), rtol=1e-12)
+    Wd, Htd = data.distribute(W0), Ht0.copy()
+    perm = np.arange(4, dtype=np.intp)
+    XtW, WtW = np.empty((40, 4)), np.empty((4, 4))
+    got = []
+    for _ in range(6):
+        v = data.fused_pass(Htd, Htd.T @ Htd, Wd, 0.01, 0.02, perm, XtW, WtW)
+        v += kern.hals_sweep(Htd, WtW, XtW, 0.01, 0.02, perm, 1)
+        got.append(v)
+    assert isinstance(Wd, BlockFactor) and Wd.n_blocks == 4
+    assert_allclose(Wd.gather(), W, rtol=1e-10, atol=1e-13)
+    assert_allclose(Htd, Ht, rtol=1e-10, atol=1e-13)
+    assert_allclose(got, ref, rtol=1e-9)
+    # the other operations on the block factor
+    assert_allclose(data.gram(Wd), W.T @ W, rtol=1e-12)
+    assert_allclose(data.cross(Htd, Wd), np.sum((X @ Htd) * W), rtol=1e-12)
+    assert_allclose(data.xt_times(Wd), X.T @ W, rtol=1e-12)
+    assert_allclose(data.x_times(Htd), X @ Htd, rtol=1e-12)
+    assert_allclose(data.reconstruction_error(Wd, Htd), np.linalg.norm(X - W @ Htd.T),
+                    rtol=1e-9)
+    assert_allclose(Wd.to_dask().compute(), W, rtol=1e-10, atol=1e-13)
+
+
+def test_w_blocks_sit_beside_x_blocks(client):
+    X = np.random.default_rng(1).random((200, 10))
+    data = DaskData.from_dask(da.from_array(X, chunks=(50, 5)), client)  # rechunked by rows
+    assert len(data.blocks) == 4
+    W = data.distribute(np.ones((200, 3)))
+    who_x, who_w = client.who_has(data.blocks), client.who_has(W.futures)
+    for xb, wb in zip(data.blocks, W.futures):
+        assert set(who_w[wb.key]) & set(who_x[xb.key])
+
+
+def test_bad_x_is_refused_by_name(client):
+    X = np.random.default_rng(2).random((40, 6))
+    X[33, 2] = -1.0
+    with pytest.raises(ValueError, match=r"Negative values in data passed to X: rows 30:40"):
+        DaskData.from_dask(da.from_array(X, chunks=(10, 6)), client)
+    X[33, 2] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        DaskData.from_dask(da.from_array(X, chunks=(10, 6)), client)
+    with pytest.raises(ValueError, match="2-D"):
+        DaskData.from_dask(da.ones(5, chunks=2), client)
