@@ -9,6 +9,7 @@ from ._plan import exact_W, plan_fit
 from ._validation import beta_loss_to_float, check_params
 from .data.missing import prepare, wh_at
 from .data.output import WOutput, check_out
+from .distributed import is_dask
 from .parallel.threads import resolve_n_threads
 from .solvers.table import resolve_missing
 
@@ -488,10 +489,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         array it was written to (:class:`fastnmf.data.output.WOutput`: opened once the plan
         knows W's shape and dtype, before the fit runs; ``X_given``, the caller's X, is
         what ``out`` may not overlap)."""
+        if out is not None and is_dask(X):
+            raise ValueError("out is not supported for a Dask X: W comes back as a Dask array "
+                             "chunked like X (write it with its own to_zarr or to_npy_stack)")
         plan = plan_fit(self, X, W, H, update_H, n_components=n_components,
                         with_error=with_error, obs=obs)
         if out is None:
             result = plan.run()
+            if hasattr(result.W, "to_dask"):  # W held on the cluster: a Dask array of it
+                return result, plan.backend, result.W.to_dask()
             return result, plan.backend, result.W
         W0 = plan.starts[0][1]  # every run's start has the shape and dtype of its result
         with WOutput.open(out, W0.shape, W0.dtype, disjoint_from=X_given) as o:

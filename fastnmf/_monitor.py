@@ -37,6 +37,8 @@ class IterationInfo:
 
 
 def _read_only(A):
+    if hasattr(A, "to_dask"):  # a factor held on a cluster: a lazy Dask array of it
+        return A.to_dask()
     v = A.view()
     v.flags.writeable = False
     return v

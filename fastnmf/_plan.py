@@ -26,6 +26,8 @@ from ._validation import check_factor, check_frozen, check_params
 from .data import as_data
 from .data.base import Data
 from .data.missing import scaled_starts
+from .distributed import SOLVERS as DASK_SOLVERS
+from .distributed import dask_data, is_dask
 from .parallel.pool import PooledKernels, row_threads
 from .parallel.threads import (blas_threads, fit_threads, parallel_runs, resolve_n_threads,
                                thread_plan, use_row_threads)
@@ -166,7 +168,11 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
     m, n = X.shape
     k = n_components if n_components is not None else p["n_components"]
     beta = p["beta_loss"]
-    if obs is not None:
+    on_cluster = is_dask(X)
+    if on_cluster:  # X's blocks on the workers of the current Dask client
+        _check_dask_options(est, p, beta, update_H)
+        data = dask_data(X, backend, n_threads)
+    elif obs is not None:
         solver = resolve_missing(p["solver"], beta)
         if hasattr(obs, "representation"):  # dense X: how to hold its unknown entries
             obs = obs.representation(beta, solver)
@@ -192,13 +198,16 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
         check_frozen_support(solver, beta)
 
     # the starts read X as the fit does (a form of X read in chunks: through its products)
-    X_start = X_init if obs is not None else data if isinstance(X, Data) else X
+    X_start = X_init if obs is not None else data if isinstance(X, Data) or on_cluster else X
     starts = _starts(est, X_start, W, H, k, p, update_H, warm, beta, kernels, n_threads)
     if obs is not None and update_H and not warm and p["init"] != "custom":
         # initialized from a stand-in for X: magnitudes matched to the observed entries
         starts = scaled_starts(obs, starts, beta)
     k = starts[0][1].shape[1]
     frozen = check_frozen(frozen_param, k)
+    if on_cluster:  # W's blocks to the workers of X's blocks; cd, the one solver there
+        starts = [(seed, data.distribute(W0), Ht0) for seed, W0, Ht0 in starts]
+        solver = "cd"
     if obs is None and solver == "auto":  # every rule of 'auto': fastnmf.solvers.auto
         solver = choose_solver(X, k, beta, update_H=update_H,
                                frozen=frozen is not None and len(frozen) > 0)
@@ -215,14 +224,17 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
         penalty = count_penalty(obs, p, solver, k)
     else:
         penalty = Penalty.from_alphas(X.shape, p["alpha_W"], p["alpha_H"], p["l1_ratio"])
-        # a small sparse fit gains nothing from threads
-        n_threads = fit_threads(X, k, beta, n_threads)
-        data = data.bind(kernels, n_threads)
-    n_blas, parallel_kernels = thread_plan(X if obs is None else obs.X, n_threads)
-    workers = parallel_runs(len(starts), n_threads, backend, ordered_output=bool(
-        p["callback"] is not None or p["progress"] or p["verbose"]))
-    pooled = (obs is None and workers == 1
-              and use_row_threads(X, n_threads, beta, backend, solver))
+        if not on_cluster:  # a small sparse fit gains nothing from threads
+            n_threads = fit_threads(X, k, beta, n_threads)
+            data = data.bind(kernels, n_threads)
+    if on_cluster:  # the client's threads: H's sweeps; the workers': their blocks
+        n_blas, parallel_kernels, workers, pooled = n_threads, False, 1, False
+    else:
+        n_blas, parallel_kernels = thread_plan(X if obs is None else obs.X, n_threads)
+        workers = parallel_runs(len(starts), n_threads, backend, ordered_output=bool(
+            p["callback"] is not None or p["progress"] or p["verbose"]))
+        pooled = (obs is None and workers == 1
+                  and use_row_threads(X, n_threads, beta, backend, solver))
     return FitPlan(
         data=data, beta=beta, solver=solver, stop=auto_stop, penalty=penalty,
         starts=tuple(starts), backend=backend, kernels=kernels, n_threads=n_threads,
@@ -230,6 +242,22 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
         update_H=update_H, frozen=frozen, shuffle=p["shuffle"], max_iter=p["max_iter"],
         tol=p["tol"], callback=p["callback"], verbose=p["verbose"], progress=p["progress"],
         with_error=with_error)
+
+
+def _check_dask_options(est, p, beta, update_H):
+    """ValueError for what a fit on a Dask X does not do (yet): solvers other than cd, losses
+    other than Frobenius, ``update_H=False`` (``transform``), ``n_init > 1``."""
+    if p["solver"] not in DASK_SOLVERS:
+        raise ValueError(f"solver={est.solver!r} is not supported for a Dask X; use "
+                         "solver='cd' or 'auto' (coordinate descent, run on the workers)")
+    if beta != 2:
+        raise ValueError(f"beta_loss={est.beta_loss!r} is not supported for a Dask X, which "
+                         "is fitted with the Frobenius loss for now")
+    if not update_H:
+        raise ValueError("a Dask X is fitted with update_H=True only (fit, fit_transform); "
+                         "transform it block by block with X.map_blocks(model.transform, ...)")
+    if getattr(est, "n_init", 1) not in (1, None):
+        raise ValueError("n_init > 1 is not supported for a Dask X")
 
 
 def _starts(est, X, W, H, k, p, update_H, warm, beta, kernels, n_threads):

@@ -152,7 +152,10 @@ def _check_finite_nonnegative(arr, name, sparse=False, allow_nan=False):
 
 
 def squared_norm(arr):
-    """``||arr||_F^2`` accumulated in float64, block by block (no full-size temporary)."""
+    """``||arr||_F^2`` accumulated in float64, block by block (no full-size temporary); a
+    factor held elsewhere (``fastnmf.distributed.blocks.BlockFactor``) computes its own."""
+    if hasattr(arr, "squared_norm"):
+        return arr.squared_norm()
     return dot64(arr, arr)
 
 

@@ -155,6 +155,16 @@ def prepare(X, mask=None, missing="nan", name="X", columns=True, chunk_bytes=Non
     from .chunked import chunked, in_memory, is_chunked
 
     check_option(missing, "missing", MISSING)
+    from ..distributed import is_dask
+
+    if is_dask(X):  # held on its cluster by the plan (fastnmf.distributed.data.DaskData)
+        if mask is not None or missing != "nan":
+            raise ValueError(
+                f"unknown entries (mask, missing={missing!r}) are not supported for a Dask "
+                f"{name}; compute it, or fit its blocks' known entries in memory")
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got a {X.ndim}-D Dask array for {name}")
+        return X, None
     if is_chunked(X):
         small = in_memory(X, chunk_bytes) if _valid_chunk_bytes(chunk_bytes) else None
         if small is not None:  # fits in one chunk: read whole, an array like any other

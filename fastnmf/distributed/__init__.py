@@ -13,3 +13,32 @@ Work in progress (issue 18); not yet reachable from :class:`fastnmf.NMF`.  What 
 
 Importing this package does not import dask; its modules do.
 """
+
+
+def is_dask(X):
+    """Whether X is a ``dask.array.Array`` (without importing dask)."""
+    module = type(X).__module__ or ""
+    return module.startswith("dask.array") and hasattr(X, "chunks") and hasattr(X, "dask")
+
+
+def dask_data(X, backend, n_threads, name="X"):
+    """The :class:`~fastnmf.distributed.data.DaskData` of the Dask array X on the current
+    ``distributed`` client (ValueError when there is none)."""
+    try:
+        from distributed import get_client
+    except ImportError as exc:  # pragma: no cover - the extra not installed
+        raise ImportError("a Dask X needs dask and distributed: pip install "
+                          "'fastnmf[dask]'") from exc
+    try:
+        client = get_client()
+    except ValueError:
+        raise ValueError(f"{name} is a Dask array: start a distributed.Client first (a "
+                         "LocalCluster, dask-jobqueue, Kubernetes...); fastnmf runs its kernels "
+                         "on that client's workers") from None
+    from .data import DaskData
+
+    return DaskData.from_dask(X, client, backend=backend, n_threads=n_threads, name=name)
+
+
+#: What a fit on a Dask X supports (the rest raises ValueError naming it).
+SOLVERS = ("auto", "cd")

@@ -73,6 +73,18 @@ class BlockFactor:
                  for f, lo, hi in zip(self.futures, self.bounds[:-1], self.bounds[1:])]
         return da.concatenate(parts, axis=0)
 
+    def sum(self, dtype=None):
+        """The sum of the entries (float64), computed on the workers."""
+        parts = self.client.map(lambda b: (float(b.sum(dtype=np.float64)),), self.futures,
+                                pure=False)
+        return tree_sum(self.client, parts)[0]
+
+    def squared_norm(self):
+        """``||W||_F^2`` (float64), computed on the workers."""
+        parts = self.client.map(lambda b: (float(np.dot(b.ravel().astype(np.float64),
+                                                        b.ravel())),), self.futures, pure=False)
+        return tree_sum(self.client, parts)[0]
+
     def copy(self):
         """The same blocks (futures are immutable: a copy shares them)."""
         return BlockFactor(self.client, self.futures, self.bounds, self.shape[1], self.dtype)

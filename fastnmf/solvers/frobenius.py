@@ -302,8 +302,12 @@ class Alternating(UpdateRule):
 
     def start(self, W, Ht, what, monitor):
         self._setup(W, Ht)
-        XHt = self.XHt if self.XHt is not None else self.data.x_times(Ht)
-        loss = data_loss(self.data.norm2(), dot64(XHt, W), self.data.gram(W), self.HtH)
+        if hasattr(self.data, "cross"):  # W held on a cluster: <X Ht, W> computed there
+            cross = self.data.cross(Ht, W)
+        else:
+            XHt = self.XHt if self.XHt is not None else self.data.x_times(Ht)
+            cross = dot64(XHt, W)
+        loss = data_loss(self.data.norm2(), cross, self.data.gram(W), self.HtH)
         return loss if what == "loss" else loss + self.penalty.value(W, Ht)
 
     def step(self, W, Ht, it):

@@ -103,3 +103,54 @@ def test_bad_x_is_refused_by_name(client):
         DaskData.from_dask(da.from_array(X, chunks=(10, 6)), client)
     with pytest.raises(ValueError, match="2-D"):
         DaskData.from_dask(da.ones(5, chunks=2), client)
+
+
+# ------------------------------------------------------------ fastnmf.NMF on a Dask X
+from fastnmf import NMF  # noqa: E402
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("solver", ["cd", "auto"])
+def test_nmf_on_a_dask_array_is_the_in_memory_fit(client, sparse, dtype, solver):
+    rng = np.random.default_rng(3)
+    X = (rng.random((260, 5)) @ rng.random((5, 35)) + 0.05 * rng.random((260, 35))).astype(dtype)
+    if sparse:
+        X[X < np.quantile(X, 0.6)] = 0
+        Xm = sp.csr_matrix(X)
+        dX = da.from_array(Xm, chunks=(70, 35), asarray=False)
+    else:
+        Xm = X
+        dX = da.from_array(X, chunks=(70, 35))
+    kw = dict(n_components=4, random_state=0, max_iter=40, alpha_W=0.01, l1_ratio=0.5, solver=solver)
+    # the in-memory fit of what a Dask X runs: cd ('auto': with the stopping rule 'auto' gives
+    # cd on dense X, which may pick another solver on a small sparse X)
+    ref = NMF(**kw)
+    if solver == "auto" and sparse:
+        pytest.skip("'auto' on an in-memory sparse X may choose another solver than cd")
+    W_ref = ref.fit_transform(Xm)
+    est = NMF(**kw)
+    W = est.fit_transform(dX)
+    assert isinstance(W, da.Array) and W.chunks[0] == dX.chunks[0]
+    # float64: rounding; float32: 40 iterations of float32 rounding, relative to the largest
+    rtol, scale = (1e-9, 1e-12) if dtype == np.float64 else (1e-3, 1e-3)
+    assert est.solver_ == "cd" and est.n_iter_ == ref.n_iter_
+    assert W.dtype == dtype and est.components_.dtype == dtype
+    assert_allclose(W.compute(), W_ref, rtol=rtol, atol=scale * W_ref.max())
+    assert_allclose(est.components_, ref.components_, rtol=rtol,
+                    atol=scale * ref.components_.max())
+    assert_allclose(est.reconstruction_err_, ref.reconstruction_err_, rtol=rtol)
+    assert_allclose(est.loss_history_, ref.loss_history_, rtol=rtol)
+
+
+def test_nmf_on_a_dask_array_refuses_what_it_does_not_do(client, tmp_path):
+    dX = da.from_array(np.random.default_rng(4).random((60, 8)), chunks=(20, 8))
+    with pytest.raises(ValueError, match="solver='mu' is not supported for a Dask X"):
+        NMF(2, solver="mu").fit(dX)
+    with pytest.raises(ValueError, match="beta_loss='kullback-leibler' is not supported"):
+        NMF(2, beta_loss="kullback-leibler").fit(dX)
+    with pytest.raises(ValueError, match="out is not supported for a Dask X"):
+        NMF(2).fit_transform(dX, out=tmp_path / "W.npy")
+    with pytest.raises(ValueError, match="unknown entries"):
+        NMF(2, missing="unobserved").fit(dX)
+    assert not list(tmp_path.iterdir())
