@@ -1,7 +1,11 @@
 """``fastnmf.NMF``: scikit-learn's NMF estimator, with compiled kernels underneath."""
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backends import get_backend, resolve_backend_name
@@ -370,6 +374,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Xa, obs = prepare(X, mask, self.missing, columns=False,  # H is fixed
                           chunk_bytes=self.chunk_bytes)
         validate_data(self, X, skip_check_array=True, reset=False)
+        if is_dask(Xa):  # each block of rows on its worker: W as a Dask array chunked like X
+            if out is not None:
+                raise ValueError("out is not supported for a Dask X: W comes back as a Dask "
+                                 "array chunked like X")
+            if Xa.numblocks[1] != 1:
+                Xa = Xa.rechunk({1: -1})
+            k = self.components_.shape[0]
+            dtype = np.float32 if Xa.dtype == np.float32 else np.float64
+            return Xa.map_blocks(_transform_block, self, dtype=dtype,
+                                 chunks=(Xa.chunks[0], (k,)), meta=np.empty((0, 0), dtype))
         H = self.components_.astype(Xa.dtype, copy=False)
         p = check_params(self)
         if obs is None and p["solver"] == "auto" and p["beta_loss"] == 2:
@@ -504,6 +518,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             result = plan.run()
             o.fill(result.W)
         return result, plan.backend, o.result
+
+
+def _transform_block(block, model):
+    """``model.transform`` of one block of a Dask X (on a worker)."""
+    return model.transform(block)
 
 
 def non_negative_factorization(

@@ -29,8 +29,14 @@ from .data.missing import scaled_starts
 from .distributed import SOLVERS as DASK_SOLVERS
 from .distributed import dask_data, is_dask
 from .parallel.pool import PooledKernels, row_threads
-from .parallel.threads import (blas_threads, fit_threads, parallel_runs, resolve_n_threads,
-                               thread_plan, use_row_threads)
+from .parallel.threads import (
+    blas_threads,
+    fit_threads,
+    parallel_runs,
+    resolve_n_threads,
+    thread_plan,
+    use_row_threads,
+)
 from .solvers import run
 from .solvers.auto import choose_solver, stopping
 from .solvers.frobenius import solve_W

@@ -30,9 +30,10 @@ from .._validation import (
 )
 from ..data import as_data
 from ..data.beta import EPS
-from ..data.chunked import ChunkedData
+from ..data.chunked import ArraySource, ChunkedData
 from ..data.missing import MISSING, Observed, from_dense, prepare, scaled_starts
 from ..data.output import WOutput, check_out
+from ..distributed import is_dask
 from ..parallel.threads import blas_threads, online_threads, resolve_n_threads
 from ..solvers.penalty import auto_alpha
 from . import checkpoint as ckpt
@@ -295,7 +296,14 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _prepare(X, chunk_bytes, mask=None, missing="nan", columns=True):
         """``(Xa, obs)``: X validated (an ndarray, a canonical CSR matrix or a ChunkedData)
         and, when some of its entries are unknown, its known entries (an
-        :class:`~fastnmf.data.missing.Observed`, CSR), else None."""
+        :class:`~fastnmf.data.missing.Observed`, CSR), else None.  A dense Dask array is
+        read like an array on disk, a chunk of rows at a time (each chunk computed by
+        Dask)."""
+        if is_dask(X):
+            if sp.issparse(getattr(X, "_meta", None)):
+                raise ValueError("MiniBatchNMF reads a dense Dask X chunk by chunk; a Dask X of "
+                                 "sparse blocks is not supported (use NMF, or CSRArrays)")
+            X = ArraySource(X)
         Xa, obs = prepare(X, mask, missing, columns=columns, chunk_bytes=chunk_bytes)
         if obs is not None and not isinstance(obs, Observed):
             obs = obs.representation(1.0, "mu")  # a dense X's known entries, as CSR

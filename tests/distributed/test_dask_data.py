@@ -154,3 +154,27 @@ def test_nmf_on_a_dask_array_refuses_what_it_does_not_do(client, tmp_path):
     with pytest.raises(ValueError, match="unknown entries"):
         NMF(2, missing="unobserved").fit(dX)
     assert not list(tmp_path.iterdir())
+
+
+def test_transform_of_a_dask_array_runs_block_by_block(client):
+    rng = np.random.default_rng(5)
+    X = rng.random((150, 12))
+    model = NMF(3, random_state=0, max_iter=50).fit(X)
+    dX = da.from_array(X, chunks=(40, 6))
+    W = model.transform(dX)
+    assert isinstance(W, da.Array) and W.chunks == ((40, 40, 40, 30), (3,))
+    assert_allclose(W.compute(), model.transform(X), rtol=1e-12)
+
+
+def test_minibatch_nmf_reads_a_dask_array_chunk_by_chunk(client):
+    from fastnmf import MiniBatchNMF
+
+    X = np.random.default_rng(6).random((300, 10))
+    kw = dict(n_components=3, batch_size=50, random_state=0, max_iter=3)
+    W_mem = MiniBatchNMF(**kw).fit_transform(X)
+    est = MiniBatchNMF(chunk_bytes=100 * 10 * 8, **kw)  # three chunks of two batches
+    W = est.fit_transform(da.from_array(X, chunks=(70, 10)))
+    assert_allclose(W, W_mem, rtol=1e-10, atol=1e-12)  # the start through X's products
+    sparse = da.from_array(sp.csr_matrix(X), chunks=(100, 10), asarray=False)
+    with pytest.raises(ValueError, match="sparse blocks is not supported"):
+        MiniBatchNMF(**kw).fit(sparse)
