@@ -178,3 +178,15 @@ def test_minibatch_nmf_reads_a_dask_array_chunk_by_chunk(client):
     sparse = da.from_array(sp.csr_matrix(X), chunks=(100, 10), asarray=False)
     with pytest.raises(ValueError, match="sparse blocks is not supported"):
         MiniBatchNMF(**kw).fit(sparse)
+
+
+def test_nmf_on_a_dask_array_of_pydata_sparse_blocks(client):
+    sparse = pytest.importorskip("sparse")
+    rng = np.random.default_rng(7)
+    X = rng.random((120, 15))
+    X[X < 0.5] = 0
+    dX = da.from_array(sparse.COO.from_numpy(X), chunks=(40, 15), asarray=False)
+    kw = dict(n_components=3, solver="cd", random_state=0, max_iter=20)
+    est = NMF(**kw).fit(dX)
+    ref = NMF(**kw).fit(sp.csr_matrix(X))
+    assert_allclose(est.components_, ref.components_, rtol=1e-9, atol=1e-12)
