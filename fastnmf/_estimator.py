@@ -204,7 +204,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         The kernel backend that ran the fit.
     W_ : ndarray of shape (n_samples, n_components)
         The W of the last fit (the array ``fit_transform`` returned, not a copy: the
-        ``numpy.memmap`` or the array given when it was called with ``out``), used by
+        ``numpy.memmap`` or the array given when it was called with ``out``; for a Dask
+        X a Dask array chunked like X, held on the cluster), used by
         :meth:`predict_entries`.
     n_missing_ : int
         How many entries of X were missing (0 for a complete fit).
@@ -282,6 +283,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features), non-negative
             Sparse X (any format) is never densified.  A memmap, HDF5 or zarr array, CSR
             arrays on disk or row blocks are read in chunks, never whole (``chunk_bytes``).
+            A row-chunked ``dask.array.Array`` is fitted on the workers of the current
+            ``distributed`` client (coordinate descent, Frobenius loss; see the guide "On a
+            Dask cluster"), and W returned as a Dask array chunked like X.
         y : ignored
         W : array-like of shape (n_samples, n_components), optional
             Initial W when ``init='custom'`` (copied, never modified).
