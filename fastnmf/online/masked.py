@@ -29,13 +29,20 @@ MiniBatchNMF with the numerator and denominator summed over the known entries
 import numpy as np
 
 from .._validation import dot64, squared_norm
-from ..data.beta import EPS, TINY
+from ..data.beta import TINY
 from ..data.missing import Observed
 from ..parallel.threads import masked_threads
 from ..solvers.beta import KL_MAX_INNER
 from ..solvers.masked import apply_rows
 from ..solvers.penalty import Groups, sweep_rows
-from .steps import KL_W_RTOL, KL_W_SWEEPS, REFRESH_SWEEPS, W_SWEEPS, OnlineRule
+from .steps import (
+    KL_W_RTOL,
+    KL_W_SWEEPS,
+    REFRESH_SWEEPS,
+    W_SWEEPS,
+    OnlineRule,
+    accumulate,
+)
 
 #: cd sweeps at most of a batch's W solved from zero (``partial_fit``, ``fresh_restarts``),
 #: until the projected gradient fell below FIRST_W_RTOL times the first sweep's: the complete
@@ -264,15 +271,7 @@ class MaskedOnlineMU(_MaskedRule):
             den += self.a1_H * c
         if self.a2_H:
             den += self.a2_H * c * Ht
-        den[den == 0] = EPS
-        num *= Ht
-        self.A *= self.rho
-        self.B *= self.rho
-        self.A += num
-        self.B += den
-        np.divide(self.A, self.B, out=Ht)
-        if self.beta <= 1:
-            Ht[Ht < TINY] = 0.0
+        accumulate(self, num, den, Ht)
 
     def state(self):
         return {"A": self.A, "B": self.B}

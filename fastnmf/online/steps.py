@@ -87,6 +87,27 @@ class Regularization:
                 n * self.alpha_W * (1.0 - r), rows * self.alpha_H * (1.0 - r))
 
 
+def accumulate(rule, num, den, Ht):
+    """scikit-learn's accumulated update of H (in place) from a batch's numerator ``num`` and
+    denominator ``den`` (penalties included; both modified): ``rule``'s statistics ``A``, ``B``
+    forgotten by its ``rho`` take in ``num * H`` and ``den``, and H is their ratio (its
+    ``gamma`` applied; entries below TINY zeroed for beta <= 1)."""
+    den[den == 0] = EPS
+    gamma = rule.gamma
+    if gamma != 1:
+        Ht **= 1.0 / gamma
+    num *= Ht
+    rule.A *= rule.rho
+    rule.B *= rule.rho
+    rule.A += num
+    rule.B += den
+    np.divide(rule.A, rule.B, out=Ht)
+    if gamma != 1:
+        Ht **= gamma
+    if rule.beta <= 1:
+        Ht[Ht < TINY] = 0.0
+
+
 class OnlineRule:
     """What the online rules share: the loss, the penalties, the forgetting, the kernels."""
 
@@ -235,20 +256,7 @@ class OnlineMU(OnlineRule):
             den = den + Ht.dtype.type(l2H) * Ht
         if den.ndim == 2 and den.shape[0] == 1:
             den = den.copy()
-        den[den == 0] = EPS
-        gamma = self.gamma
-        if gamma != 1:
-            Ht **= 1.0 / gamma
-        num *= Ht
-        self.A *= self.rho
-        self.B *= self.rho
-        self.A += num
-        self.B += den
-        np.divide(self.A, self.B, out=Ht)
-        if gamma != 1:
-            Ht **= gamma
-        if beta <= 1:
-            Ht[Ht < TINY] = 0.0
+        accumulate(self, num, den, Ht)
 
     def state(self):
         return {"A": self.A, "B": self.B}
