@@ -353,18 +353,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         mask : array-like of bool, optional
             Dense X only: True marks an entry as missing.
         out : None, str, os.PathLike or ndarray, default=None
-            Where W goes.  None: a new ndarray.  A path: W is written to a ``.npy`` file
-            there (that exact path) and returned as ``np.load(out, mmap_mode='r+')``, a
-            ``numpy.memmap``; the file is written beside it under a temporary name and
-            renamed onto ``out`` only when complete, so ``out`` never holds a partial W
-            (on an error the temporary file is removed and a file already at ``out`` is
-            left as it was).  An ndarray (a ``numpy.memmap`` too) of shape (n_samples,
-            n_components), exactly the result's dtype (float32 for float32 X, else
-            float64), writeable and not sharing memory with X: W is written into it and
-            it is returned.  The fit still computes W in memory (n_samples x
-            n_components, which its solver needs); ``out`` then copies it a block of rows
-            at a time, with no second array of that size.  See
-            :mod:`fastnmf.data.output`.
+            Where W goes, as in :meth:`fit_transform`.  A Dask X: not supported (W is
+            returned as a Dask array chunked like X).
 
         Returns
         -------
