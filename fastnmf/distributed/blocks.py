@@ -81,8 +81,9 @@ class BlockFactor:
 
     def squared_norm(self):
         """``||W||_F^2`` (float64), computed on the workers."""
-        parts = self.client.map(lambda b: (float(np.dot(b.ravel().astype(np.float64),
-                                                        b.ravel())),), self.futures, pure=False)
+        from .._validation import squared_norm
+
+        parts = self.client.map(lambda b: (squared_norm(b),), self.futures, pure=False)
         return tree_sum(self.client, parts)[0]
 
     def copy(self):

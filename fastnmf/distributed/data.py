@@ -16,7 +16,9 @@ import operator
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import dot64, squared_norm
 from ..data.base import Data
+from ..solvers.frobenius import data_loss
 from .blocks import BlockFactor, tree_sum
 
 
@@ -28,23 +30,25 @@ def _canonical(block, dtype):
         block.sum_duplicates()
         block.sort_indices()
         return block
-    if hasattr(block, "todense") and not isinstance(block, np.ndarray):  # sparse.COO
-        return _canonical(block.tocsr() if hasattr(block, "tocsr") else
-                          sp.csr_matrix(block.todense()), dtype)
+    if hasattr(block, "tocsr") and not isinstance(block, np.ndarray):  # pydata sparse.COO
+        return _canonical(block.tocsr(), dtype)
+    if hasattr(block, "todense") and not isinstance(block, np.ndarray):
+        raise TypeError(f"a block of the Dask X is a sparse {type(block).__name__} without "
+                        "tocsr(); use scipy.sparse or pydata sparse blocks (never densified)")
     return np.ascontiguousarray(block, dtype=dtype)
 
 
 def _scan(block):
     """What the validation pass needs of a block: ``(finite, negatives, sum, ||X_b||^2,
-    nonzeros, has zeros)``."""
+    nonzeros, has zeros, sparse)``."""
     values = block.data if sp.issparse(block) else block
     finite = bool(np.isfinite(values).all())
     negatives = int(np.count_nonzero(values < 0)) if finite else 0
     total = float(values.sum(dtype=np.float64)) if finite else 0.0
-    norm2 = float(np.dot(values.ravel().astype(np.float64), values.ravel())) if finite else 0.0
+    norm2 = squared_norm(values) if finite else 0.0
     nonzeros = int(np.count_nonzero(values))
     size = block.shape[0] * block.shape[1]
-    return finite, negatives, total, norm2, nonzeros, nonzeros < size
+    return finite, negatives, total, norm2, nonzeros, nonzeros < size, sp.issparse(block)
 
 
 def _kernels(backend):
@@ -78,9 +82,7 @@ def _gram(W):
 
 def _cross(X, W, Ht):
     """``<X_b Ht, W_b>`` in float64."""
-    C = X @ Ht
-    return (float(np.dot(np.asarray(C, dtype=np.float64).ravel(),
-                         np.asarray(W, dtype=np.float64).ravel())),)
+    return (dot64(np.asarray(X @ Ht), W),)
 
 
 def _x_times(X, Ht):
@@ -93,11 +95,8 @@ def _xt_times(X, W):
 
 def _squared_residual(X, W, Ht, backend):
     if sp.issparse(X):  # the Gram identity (nothing m x n)
-        C = X @ Ht
-        x2 = float(np.dot(X.data.astype(np.float64), X.data))
-        cross = float(np.dot(np.asarray(C, np.float64).ravel(), np.asarray(W, np.float64).ravel()))
-        quad = float(np.sum((W.T @ W).astype(np.float64) * (Ht.T @ Ht)))
-        return (max(x2 - 2 * cross + quad, 0.0),)
+        return (2.0 * data_loss(squared_norm(X.data), _cross(X, W, Ht)[0], W.T @ W,
+                                Ht.T @ Ht),)
     return (float(_kernels(backend).squared_residual(X, np.ascontiguousarray(W),
                                                       np.ascontiguousarray(Ht.T), 1)),)
 
@@ -163,7 +162,7 @@ class DaskData(Data):
             raise ValueError(f"Negative values in data passed to {name}: rows {lo}:{hi}")
         who = client.who_has(blocks)
         workers = [sorted(who[f.key])[0] if who.get(f.key) else None for f in blocks]
-        sparse = bool(client.submit(sp.issparse, blocks[0], pure=False).result())
+        sparse = bool(scans[0][6])
         data = cls(client, blocks, bounds, X.shape, dtype, sparse, backend, n_threads, workers)
         data.cache.update({"sum": sum(s[2] for s in scans), "norm2": sum(s[3] for s in scans),
                            "nonzeros": sum(s[4] for s in scans),
@@ -257,8 +256,3 @@ class DaskData(Data):
 
     def init_view(self):
         return self
-
-    def bind(self, kernels, n_threads):
-        other = super().bind(kernels, n_threads)
-        other.n_threads = n_threads
-        return other
