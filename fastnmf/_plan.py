@@ -211,9 +211,10 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
         starts = scaled_starts(obs, starts, beta)
     k = starts[0][1].shape[1]
     frozen = check_frozen(frozen_param, k)
-    if on_cluster:  # W's blocks to the workers of X's blocks; cd, the one solver there
+    if on_cluster:  # W's blocks to the workers of X's blocks; 'auto': cd, or mu for beta != 2
         starts = [(seed, data.distribute(W0), Ht0) for seed, W0, Ht0 in starts]
-        solver = "cd"
+        if solver == "auto":
+            solver = "cd" if beta == 2 else "mu"
     if obs is None and solver == "auto":  # every rule of 'auto': fastnmf.solvers.auto
         solver = choose_solver(X, k, beta, update_H=update_H,
                                frozen=frozen is not None and len(frozen) > 0)
@@ -251,14 +252,15 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
 
 
 def _check_dask_options(est, p, beta, update_H):
-    """ValueError for what a fit on a Dask X does not do (yet): solvers other than cd, losses
-    other than Frobenius, ``update_H=False`` (``transform``), ``n_init > 1``."""
+    """ValueError for what a fit on a Dask X does not do: solvers other than cd and mu (for
+    beta != 2, mu only), ``update_H=False`` (``transform``), ``n_init > 1``."""
     if p["solver"] not in DASK_SOLVERS:
         raise ValueError(f"solver={est.solver!r} is not supported for a Dask X; use "
-                         "solver='cd' or 'auto' (coordinate descent, run on the workers)")
-    if beta != 2:
-        raise ValueError(f"beta_loss={est.beta_loss!r} is not supported for a Dask X, which "
-                         "is fitted with the Frobenius loss for now")
+                         f"{' or '.join(map(repr, DASK_SOLVERS))} (run on the workers)")
+    if beta != 2 and p["solver"] == "cd":
+        raise ValueError(f"solver='cd' with beta_loss={est.beta_loss!r} is not supported for a "
+                         "Dask X (its coordinate descent of H reads X's columns whole); use "
+                         "solver='mu' or 'auto'")
     if not update_H:
         raise ValueError("a Dask X is fitted with update_H=True only (fit, fit_transform); "
                          "transform it block by block with X.map_blocks(model.transform, ...)")

@@ -41,4 +41,4 @@ def dask_data(X, backend, n_threads, name="X"):
 
 
 #: What a fit on a Dask X supports (the rest raises ValueError naming it).
-SOLVERS = ("auto", "cd")
+SOLVERS = ("auto", "cd", "mu")

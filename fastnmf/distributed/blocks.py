@@ -7,12 +7,24 @@ worker that holds block b of X.  Updating it makes new futures (a future's value
 changes); the old ones are released when nothing refers to them.
 """
 
+from concurrent.futures import CancelledError
+
 import numpy as np
+
+from .._validation import squared_norm
 
 
 def _add(a, b):
     """``a + b`` of two tuples of arrays and numbers, element by element."""
     return tuple(x + y for x, y in zip(a, b))
+
+
+def _block_sum(block):
+    return (float(block.sum(dtype=np.float64)),)
+
+
+def _block_squared_norm(block):
+    return (squared_norm(block),)
 
 
 def tree_sum(client, futures):
@@ -41,6 +53,10 @@ class BlockFactor:
         self.bounds = np.asarray(bounds, dtype=np.int64)
         self.shape = (int(self.bounds[-1]), int(k))
         self.dtype = np.dtype(dtype)
+        #: for losing a worker (``fastnmf.distributed.data.DaskData``): copies of the blocks
+        #: on other workers (None: not made yet), the passes since, how many blocks were
+        #: rebuilt, and what rebuilds lost blocks (``recover(self)``)
+        self.backup, self.log, self.recoveries, self.recover = None, [], 0, None
 
     @classmethod
     def scatter(cls, client, W, bounds, workers=None):
@@ -73,22 +89,31 @@ class BlockFactor:
                  for f, lo, hi in zip(self.futures, self.bounds[:-1], self.bounds[1:])]
         return da.concatenate(parts, axis=0)
 
+    def reduce(self, fn, *args):
+        """The element-wise sum of the tuples ``fn(block, *args)`` over the blocks, on the
+        workers; blocks lost with a worker are rebuilt (``recover``) and it runs again."""
+        for attempt in range(4):
+            try:
+                parts = [self.client.submit(fn, f, *args, pure=False) for f in self.futures]
+                return tree_sum(self.client, parts)
+            except CancelledError:
+                if self.recover is None or attempt == 3:
+                    raise
+                self.recover(self)
+
     def sum(self, dtype=None):
         """The sum of the entries (float64), computed on the workers."""
-        parts = self.client.map(lambda b: (float(b.sum(dtype=np.float64)),), self.futures,
-                                pure=False)
-        return tree_sum(self.client, parts)[0]
+        return self.reduce(_block_sum)[0]
 
     def squared_norm(self):
         """``||W||_F^2`` (float64), computed on the workers."""
-        from .._validation import squared_norm
-
-        parts = self.client.map(lambda b: (squared_norm(b),), self.futures, pure=False)
-        return tree_sum(self.client, parts)[0]
+        return self.reduce(_block_squared_norm)[0]
 
     def copy(self):
         """The same blocks (futures are immutable: a copy shares them)."""
-        return BlockFactor(self.client, self.futures, self.bounds, self.shape[1], self.dtype)
+        other = BlockFactor(self.client, self.futures, self.bounds, self.shape[1], self.dtype)
+        other.backup, other.log, other.recover = self.backup, list(self.log), self.recover
+        return other
 
     def __repr__(self):
         return (f"<BlockFactor {self.shape[0]}x{self.shape[1]} {self.dtype.name} in "

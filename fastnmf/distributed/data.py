@@ -12,6 +12,9 @@ per block, added in a tree); nothing m x k or m x n.
 """
 
 import operator
+import time
+import warnings
+from concurrent.futures import CancelledError
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +23,17 @@ from .._validation import dot64, squared_norm
 from ..data.base import Data
 from ..solvers.frobenius import data_loss
 from .blocks import BlockFactor, tree_sum
+
+
+#: A pass is tried again at most this many times after losing workers.
+MAX_RECOVERIES = 3
+#: W's blocks are copied to a second worker every this many passes (and at the start); a
+#: lost block is rebuilt from its copy by replaying the passes since (their Ht, HtH and
+#: options are kept on the client until the next copy: this many n x k arrays).
+CHECKPOINT_EVERY = 10
+#: Sending Ht (n x k) to the workers is tried this many times, waiting at most this many
+#: seconds each time (a dead worker the scheduler still lists makes it wait).
+BROADCAST_TRIES, BROADCAST_TIMEOUT = 4, 10
 
 
 # ------------------------------------------------------------ tasks (run on the workers)
@@ -57,11 +71,16 @@ def _kernels(backend):
     return get_backend(backend)
 
 
-def _fused_pass(X, W, Ht, HtH, l1, l2, perm, backend, n_threads):
-    """cd's sweep of a block of W fused with its products: ``(W_new, (X^T W, W^T W,
-    violation))`` (the block's part)."""
-    kernels = _kernels(backend)
+def _run_block(fn, X, W, backend, n_threads, *args):
+    """A block's W half of an iteration: ``fn(X, W, kernels, n_threads, *args)`` on a private
+    copy of ``W`` (updated in place), returning ``(W_new, partials)``."""
     W = np.array(W, copy=True, order="C")
+    return W, fn(X, W, _kernels(backend), n_threads, *args)
+
+
+def cd_block(X, W, kernels, n_threads, Ht, HtH, l1, l2, perm):
+    """cd's sweep of a block of W fused with its products: ``(X^T W, W^T W, violation)``
+    of the block (the in-memory forms' ``fused_pass`` on the block)."""
     n, k = Ht.shape
     XtW = np.empty((n, k), dtype=W.dtype)
     if sp.issparse(X):
@@ -73,7 +92,7 @@ def _fused_pass(X, W, Ht, HtH, l1, l2, perm, backend, n_threads):
     else:
         WtW = np.empty((k, k), dtype=W.dtype)
         violation = kernels.hals_pass_dense(X, Ht, HtH, W, l1, l2, perm, XtW, WtW, n_threads)
-    return W, (XtW, WtW, float(violation))
+    return XtW, WtW, float(violation)
 
 
 def _gram(W):
@@ -99,6 +118,88 @@ def _squared_residual(X, W, Ht, backend):
                                 Ht.T @ Ht),)
     return (float(_kernels(backend).squared_residual(X, np.ascontiguousarray(W),
                                                       np.ascontiguousarray(Ht.T), 1)),)
+
+
+def _block_divergence(X, W, Ht, beta, floor, backend):
+    """The block's part of ``D_beta(X | W H)`` (the parts add up: the in-memory formula
+    on the block)."""
+    from ..data import as_data
+
+    return (as_data(X, _kernels(backend), 1).beta_terms(floor).divergence(W, Ht, beta),)
+
+
+def _positive_sums(X, keys):
+    """The block's sums over its positive entries that the loss needs (``sum x log x``,
+    ``sum log x``, ``sum x ** beta``), by key (:class:`fastnmf.data.beta.BetaTerms`)."""
+    from ..data import as_data
+
+    terms = as_data(X, None, 1).beta_terms()
+    for key in keys:
+        if key == "x log x":
+            terms.x_log_x
+        elif key == "log":
+            terms.x_log_sum
+        else:
+            terms.x_beta_sum(key[1])
+    return dict(terms.data.cache["positive sums"])
+
+
+class FactorSums:
+    """What the penalty reads of a factor (``sum``, ``||.||^2``), summed elsewhere."""
+
+    def __init__(self, total, norm2):
+        self.total, self.norm2 = float(total), float(norm2)
+
+    def sum(self, dtype=None):
+        return self.total
+
+    def squared_norm(self):
+        return self.norm2
+
+
+class DaskBetaTerms:
+    """The beta-divergence's terms of a Dask X for the multiplicative updates
+    (:class:`fastnmf.solvers.beta.MultiplicativeUpdates`): W's half of an iteration runs
+    on the workers (:func:`fastnmf.solvers.beta.mu_block`, fused with the block's parts of
+    H's numerator and denominator and of the divergence), H's half on the client."""
+
+    def __init__(self, data, floor):
+        self.data = data
+        self.floor = floor
+
+    def loss_in_pass(self, beta):
+        """As :meth:`fastnmf.data.beta.BetaTerms.loss_in_pass`."""
+        if beta == 1:
+            return True
+        return not self.data.sparse and (beta > 0 or not self.data.has_zeros())
+
+    def _sums(self, beta):
+        """Per block, a future of the positive sums the in-pass loss needs (computed once)."""
+        key = "x log x" if beta == 1 else "log" if beta == 0 else ("power", beta)
+        cache = self.data.cache.setdefault("block sums", {})
+        if key not in cache:
+            cache[key] = [self.data._submit(_positive_sums, b, Xb, [key])
+                          for b, Xb in enumerate(self.data.blocks)]
+        return cache[key]
+
+    def mu_pass(self, W, Ht, beta, penalty, exponent, want_loss):
+        """W's multiplicative update on every block (W's blocks replaced), and the sums of
+        H's numerator and denominator (KL: W's column sums) over the blocks, with the
+        divergence at the (W, H) the pass started from when ``want_loss``, and the sums of
+        that W the penalty reads (:class:`FactorSums`)."""
+        from ..solvers.beta import mu_block
+
+        sums = self._sums(beta) if want_loss and not self.data.sparse else None
+        num, den, div, w_sum, w_norm2 = self.data.block_pass(
+            mu_block, W, (Ht,), (beta, penalty.l1_W, penalty.l2_W, exponent, self.floor,
+                                 bool(want_loss)), per_block=sums)
+        return (num.astype(Ht.dtype, copy=False), den.astype(Ht.dtype, copy=False), div,
+                FactorSums(w_sum, w_norm2))
+
+    def divergence(self, W, Ht, beta):
+        """``D_beta(X | W H)`` in float64, per block on the workers, summed."""
+        return self.data.per_block(_block_divergence, W, Ht,
+                                   extra=(beta, self.floor, self.data.backend))[0]
 
 
 # ------------------------------------------------------------------- the data form
@@ -187,26 +288,52 @@ class DaskData(Data):
 
     # ----------------------------------------------------------------- factors
     def distribute(self, W):
-        """A local m x k W as a :class:`BlockFactor` beside X's blocks."""
-        return BlockFactor.scatter(self.client, np.asarray(W, dtype=self.dtype), self.bounds,
-                                   self.workers)
+        """A local m x k W as a :class:`BlockFactor` beside X's blocks (rebuilt by
+        :meth:`recover` when a worker holding some of it is lost)."""
+        F = BlockFactor.scatter(self.client, np.asarray(W, dtype=self.dtype), self.bounds,
+                                self.workers)
+        F.recover = self.recover
+        return F
+
+    def per_block(self, fn, W, *shared, extra=()):
+        """The element-wise sum of the tuples ``fn(X_b, W_b, *shared, *extra)`` over the
+        blocks (``shared``: arrays sent once to every worker), on the workers, added in a
+        tree; W's lost blocks are rebuilt and it runs again."""
+        for attempt in range(MAX_RECOVERIES + 1):
+            try:
+                sent = [self._broadcast(a) for a in shared]
+                parts = [self._submit(fn, b, Xb, Wb, *sent, *extra)
+                         for b, (Xb, Wb) in enumerate(zip(self.blocks, W.futures))]
+                return tree_sum(self.client, parts)
+            except CancelledError:
+                if attempt == MAX_RECOVERIES:
+                    raise
+                self.recover(W)
 
     def _broadcast(self, a):
-        return self.client.scatter(np.ascontiguousarray(a), broadcast=True, hash=False)
+        """``a`` (Ht, HtH: small) sent to one worker, from which the workers that need it
+        copy it (each once).  Not distributed's ``broadcast=True``: its replication waits
+        for ever on a worker that has just died.  A scatter that meets a dead worker the
+        scheduler still lists is tried again after a pause (by then the scheduler knows)."""
+        a = np.ascontiguousarray(a)
+        for attempt in range(BROADCAST_TRIES):
+            try:
+                return self.client.scatter(a, hash=False, timeout=BROADCAST_TIMEOUT)
+            except (OSError, TimeoutError):  # distributed's CommClosedError, TimeoutError
+                if attempt == BROADCAST_TRIES - 1:
+                    raise
+                time.sleep(1.0)
 
     def gram(self, F):
         """``F^T F``: of a local factor (Ht) on the client, of a BlockFactor on the workers
         (summed in a tree)."""
         if isinstance(F, BlockFactor):
-            return tree_sum(self.client, self.client.map(_gram, F.futures, pure=False))[0]
+            return F.reduce(_gram)[0]
         return F.T @ F
 
     def cross(self, Ht, W):
         """``<X Ht, W>`` (the Gram identity's cross term) for a BlockFactor W, float64."""
-        Hf = self._broadcast(Ht)
-        parts = [self.client.submit(_cross, Xb, Wb, Hf, pure=False)
-                 for Xb, Wb in zip(self.blocks, W.futures)]
-        return tree_sum(self.client, parts)[0]
+        return self.per_block(_cross, W, Ht)[0]
 
     def x_times(self, Ht, out=None):
         """``X @ Ht`` gathered to the client (m x k: the initialization only)."""
@@ -223,36 +350,136 @@ class DaskData(Data):
         """``X^T W`` (n x k) for a local or block W, summed in a tree."""
         if not isinstance(W, BlockFactor):
             W = self.distribute(W)
-        parts = [self.client.submit(_xt_times, Xb, Wb, pure=False)
-                 for Xb, Wb in zip(self.blocks, W.futures)]
-        return tree_sum(self.client, parts)[0].astype(self.dtype, copy=False)
+        return self.per_block(_xt_times, W)[0].astype(self.dtype, copy=False)
 
-    def fused_pass(self, Ht, HtH, W, l1, l2, perm, XtW, WtW, n_threads=None):
-        """cd's sweep of the BlockFactor ``W`` (its blocks replaced by the new ones, on their
-        workers), fused with ``X^T W`` and ``W^T W`` of the new W (into ``XtW``, ``WtW``);
-        returns the violation.  Each worker runs the kernels on its blocks; only the n x k
-        and k x k partials come back, summed in a tree."""
+    def _submit(self, fn, b, *args, **kwargs):
+        """A task on block b's worker when it is known (a preference: another worker takes
+        it when that one is gone)."""
+        w = self.workers[b] if b < len(self.workers) else None
+        return self.client.submit(fn, *args, pure=False, workers=None if w is None else [w],
+                                  allow_other_workers=True, **kwargs)
+
+    def block_pass(self, fn, W, shared=(), options=(), per_block=None, n_threads=None):
+        """W's half of an iteration, on the workers: for every block b,
+        ``fn(X_b, W_b, kernels, n_threads, *shared, *options[, per_block[b]])`` on the worker
+        of X's block b, with ``W_b`` a private copy it updates in place; W's blocks are
+        replaced by the updated ones.  ``shared``: arrays sent once to every worker (Ht,
+        HtH); ``options``: small values; ``per_block``: one more argument per block (a
+        future).  Returns the element-wise sum of the tuples ``fn`` returns (n x k and
+        k x k terms, numbers), added in a tree.
+
+        A worker lost during the pass does not lose the fit: the blocks of W it held are
+        rebuilt (:meth:`recover`) and the pass runs again, with the same result."""
+        nt = self.n_threads if n_threads is None else int(n_threads)
+        shared = tuple(np.array(a, copy=True, order="C") for a in shared)  # kept for replays
+        if W.backup is None:
+            self.checkpoint(W)
+        entry = (fn, shared, tuple(options), per_block, nt)
+        for attempt in range(MAX_RECOVERIES + 1):
+            before = list(W.futures)
+            try:
+                total = self._pass(W, entry)
+                break
+            except CancelledError as exc:  # a worker died with data nothing can recompute
+                W.futures = before
+                if attempt == MAX_RECOVERIES:
+                    raise RuntimeError(f"the fit lost workers {MAX_RECOVERIES + 1} times in one "
+                                       "iteration; giving up") from exc
+                self.recover(W)
+        W.log.append(entry)
+        if len(W.log) >= CHECKPOINT_EVERY:
+            self.checkpoint(W)
+        return total
+
+    def _pass(self, W, entry):
+        fn, shared, options, per_block, nt = entry
         client = self.client
-        Hf, Gf = self._broadcast(Ht), self._broadcast(HtH)
-        perm = np.asarray(perm, dtype=np.intp)
-        nt = self.n_threads if n_threads is None else n_threads
-        results = [client.submit(_fused_pass, Xb, Wb, Hf, Gf, l1, l2, perm, self.backend, nt,
-                                 pure=False, workers=None if w is None else [w])
-                   for Xb, Wb, w in zip(self.blocks, W.futures, self.workers)]
-        W.futures = [client.submit(operator.getitem, r, 0, pure=False) for r in results]
+        sent = [self._broadcast(a) for a in shared]
+        results = []
+        for b, (Xb, Wb) in enumerate(zip(self.blocks, W.futures)):
+            extra = () if per_block is None else (per_block[b],)
+            results.append(self._submit(_run_block, b, fn, Xb, Wb, self.backend, nt, *sent,
+                                        *options, *extra))
+        new = [client.submit(operator.getitem, r, 0, pure=False) for r in results]
         partials = [client.submit(operator.getitem, r, 1, pure=False) for r in results]
         del results
-        xtw, wtw, violation = tree_sum(client, partials)
+        total = tree_sum(client, partials)
+        W.futures = new
+        return total
+
+    # ---------------------------------------------------------- losing a worker
+    def checkpoint(self, W):
+        """Copy every block of W to a worker other than the one holding it (its backup), and
+        start a new log of the passes since.  With one worker there is nowhere else: no
+        backup, and a lost worker ends the fit."""
+        client = self.client
+        W.log = []
+        workers = sorted(client.scheduler_info()["workers"])
+        if len(workers) < 2:
+            W.backup = []
+            return
+        holders = client.who_has(W.futures)
+        backup = []
+        for b, f in enumerate(W.futures):
+            here = set(holders.get(f.key, ()))
+            others = [w for w in workers if w not in here] or workers
+            backup.append(client.submit(np.copy, f, workers=[others[b % len(others)]],
+                                        allow_other_workers=True, pure=False))
+        W.backup = backup
+
+    def recover(self, W):
+        """Rebuild the blocks of W lost with a worker: each from its backup, replaying the
+        passes logged since on X's block (which Dask recomputes from X's graph); the others
+        are kept.  The replayed passes are the ones that ran, with the same inputs, so W is
+        the one the fit had."""
+        client = self.client
+        lost = [b for b, f in enumerate(W.futures) if f.status != "finished"]
+        if not lost:
+            return
+        if not W.backup or any(W.backup[b].status != "finished" for b in lost):
+            raise RuntimeError(f"blocks {lost} of W were lost with a worker, and their copies "
+                               "too (a fit survives the loss of one worker at a time, with at "
+                               "least two workers)")
+        who = client.who_has(self.blocks)
+        self.workers = [sorted(who[f.key])[0] if who.get(f.key) else None
+                        for f in self.blocks]
+        futures = list(W.futures)
+        for b in lost:
+            Wb = W.backup[b]
+            for fn, shared, options, per_block, nt in W.log:
+                sent = [client.scatter(a, hash=False) for a in shared]
+                extra = () if per_block is None else (per_block[b],)
+                r = self._submit(_run_block, b, fn, self.blocks[b], Wb, self.backend, nt,
+                                 *sent, *options, *extra)
+                Wb = client.submit(operator.getitem, r, 0, pure=False)
+            futures[b] = Wb
+        W.futures = futures
+        W.recoveries += len(lost)
+        warnings.warn(f"a worker was lost during the fit: blocks {lost} of W rebuilt from their "
+                      f"copies by replaying the {len(W.log)} passes since", RuntimeWarning)
+
+    def fused_pass(self, Ht, HtH, W, l1, l2, perm, XtW, WtW, n_threads=None):
+        """cd's sweep of the BlockFactor ``W`` (:func:`cd_block` on every block), fused with
+        ``X^T W`` and ``W^T W`` of the new W (into ``XtW``, ``WtW``); returns the violation.
+        Only the n x k and k x k partials come back, summed in a tree."""
+        perm = np.asarray(perm, dtype=np.intp)
+        xtw, wtw, violation = self.block_pass(cd_block, W, (Ht, HtH), (l1, l2, perm),
+                                              n_threads=n_threads)
         XtW[...] = xtw
         WtW[...] = wtw
         return violation
 
     def reconstruction_error(self, W, Ht):
         """``||X - W H||_F`` for a BlockFactor W (per block, summed)."""
-        Hf = self._broadcast(Ht)
-        parts = [self.client.submit(_squared_residual, Xb, Wb, Hf, self.backend, pure=False)
-                 for Xb, Wb in zip(self.blocks, W.futures)]
-        return float(np.sqrt(tree_sum(self.client, parts)[0]))
+        return float(np.sqrt(self.per_block(_squared_residual, W, Ht,
+                                            extra=(self.backend,))[0]))
+
+    def beta_terms(self, floor=None):
+        """The beta-divergence's terms on the workers (:class:`DaskBetaTerms`), W H clamped
+        at ``floor`` where it divides (scikit-learn's EPS by default)."""
+        from ..data.beta import EPS
+
+        return DaskBetaTerms(self, EPS if floor is None else floor)
 
     def init_view(self):
         return self

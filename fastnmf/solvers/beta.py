@@ -70,25 +70,67 @@ def _apply(F, num, den, l1, l2, gamma):
     F *= num
 
 
+def mu_W(W, Ht, beta, num, den, l1, l2, exponent):
+    """The multiplicative update of W (in place) from its numerator and denominator
+    (without regularization; ignored for KL, whose denominator is ``sum(H)``), the ratio
+    raised to ``exponent``, with scikit-learn's zeroing of tiny entries."""
+    if beta == 1:
+        den = Ht.sum(axis=0)[np.newaxis, :]
+    _apply(W, num, den, l1, l2, exponent)
+    if beta < 1:
+        W[W < TINY] = 0.0
+
+
+def mu_H(Ht, beta, num, den, l1, l2, exponent, keep):
+    """The multiplicative update of H (in place); for KL ``den`` is W's column sums."""
+    if beta == 1:
+        w_sum = np.array(den, copy=True)
+        w_sum[w_sum == 0] = 1.0
+        den = w_sum[np.newaxis, :]
+    _apply(Ht, num, den, l1, l2, exponent)
+    if beta <= 1:
+        Ht[Ht < TINY] = 0.0
+    keep.restore(Ht)
+
+
 def mu_step(terms, W, Ht, beta, num, den, penalty, exponent, update_H, keep):
     """One multiplicative update of W (from its numerator and denominator, already formed)
     and then of H, in place, the ratio raised to ``exponent`` (scikit-learn's ``gamma``
     for mu), with scikit-learn's KL denominators and its zeroing of tiny entries."""
-    if beta == 1:
-        den = Ht.sum(axis=0)[np.newaxis, :]
-    _apply(W, num, den, penalty.l1_W, penalty.l2_W, exponent)
-    if beta < 1:
-        W[W < TINY] = 0.0
+    mu_W(W, Ht, beta, num, den, penalty.l1_W, penalty.l2_W, exponent)
     if update_H:
         num, den = terms.mu_terms_H(W, Ht, beta)
         if beta == 1:
-            w_sum = W.sum(axis=0)
-            w_sum[w_sum == 0] = 1.0
-            den = w_sum[np.newaxis, :]
-        _apply(Ht, num, den, penalty.l1_H, penalty.l2_H, exponent)
-        if beta <= 1:
-            Ht[Ht < TINY] = 0.0
-        keep.restore(Ht)
+            den = W.sum(axis=0)
+        mu_H(Ht, beta, num, den, penalty.l1_H, penalty.l2_H, exponent, keep)
+
+
+def mu_block(X, W, kernels, n_threads, Ht, beta, l1, l2, exponent, floor, want_loss,
+             sums=None):
+    """The W half of an iteration of the multiplicative updates on a block of rows of X
+    and W (W held in blocks on a cluster: :meth:`fastnmf.distributed.data.DaskData.block_pass`),
+    the same steps as :func:`mu_step` on the block: W's numerator and denominator (and, with
+    ``want_loss``, the block's part of ``D_beta`` at the (W, H) it starts from), W's update,
+    then the block's parts of H's numerator and denominator (KL: W's column sums).
+    ``sums``: the block's positive sums (``sum x log x``...), computed once.  Returns
+    ``(num_H, den_H, divergence, sum(W), ||W||^2)`` (the last two of the block before its
+    update, for the penalty at the point the divergence is of), which add up over the
+    blocks."""
+    from .._validation import squared_norm
+    from ..data import as_data
+
+    before = (float(W.sum(dtype=np.float64)), squared_norm(W)) if want_loss else (0.0, 0.0)
+
+    data = as_data(X, kernels, n_threads)
+    if sums:
+        data.cache["positive sums"] = dict(sums)
+    terms = data.beta_terms(floor)
+    num, den, div = terms.mu_terms_W(W, Ht, beta, want_loss=want_loss)
+    mu_W(W, Ht, beta, num, den, l1, l2, exponent)
+    num, den = terms.mu_terms_H(W, Ht, beta)
+    if beta == 1:
+        den = W.sum(axis=0)
+    return (num, den, 0.0 if div is None else float(div)) + before
 
 
 class _Multiplicative(UpdateRule):
@@ -132,10 +174,18 @@ class MultiplicativeUpdates(_Multiplicative):
     def step(self, W, Ht, it):
         terms, beta, penalty = self.terms, self.beta, self.penalty
         fused = terms.loss_in_pass(beta) and not it.watched
-        num, den, div = terms.mu_terms_W(W, Ht, beta, want_loss=fused and it.n > 1)
-        if div is not None:
-            self.monitor.fill_last(div + penalty.value(W, Ht))
-        mu_step(terms, W, Ht, beta, num, den, penalty, self.gamma, self.update_H, self.keep)
+        want = fused and it.n > 1
+        if hasattr(terms, "mu_pass"):  # W in blocks on a cluster: its half on the workers
+            num, den, div, W_before = terms.mu_pass(W, Ht, beta, penalty, self.gamma, want)
+            if want:
+                self.monitor.fill_last(div + penalty.value(W_before, Ht))
+            mu_H(Ht, beta, num, den, penalty.l1_H, penalty.l2_H, self.gamma, self.keep)
+        else:
+            num, den, div = terms.mu_terms_W(W, Ht, beta, want_loss=want)
+            if div is not None:
+                self.monitor.fill_last(div + penalty.value(W, Ht))
+            mu_step(terms, W, Ht, beta, num, den, penalty, self.gamma, self.update_H,
+                    self.keep)
         if it.checked or not fused or it.last:
             divergence = terms.divergence(W, Ht, beta)
             return Step(divergence + penalty.value(W, Ht), divergence)

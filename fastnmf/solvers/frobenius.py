@@ -504,8 +504,24 @@ def mu(data, W, Ht, *, penalty, update_H=True, frozen=None, parallel_kernels=Fal
         kernels.mu_update(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, nt_H)
         keep.restore(Ht)
 
+    pass_W = None
+    if update_H and hasattr(data, "block_pass"):  # W in blocks on a cluster (a Dask X)
+        def pass_W(W, HtH, Ht):  # mu_block on every block of rows, on its worker
+            XtW, WtW = data.block_pass(mu_block, W, (Ht, HtH), (penalty.l1_W, penalty.l2_W))
+            return None, XtW, WtW
+
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
-                       stop="error")
+                       stop="error", pass_W=pass_W)
+
+
+def mu_block(X, W, kernels, n_threads, Ht, HtH, l1, l2):
+    """The W half of an iteration of :func:`mu` on a block of rows of X and W (W held in
+    blocks on a cluster: :meth:`fastnmf.distributed.data.DaskData.block_pass`): W's
+    multiplicative update from ``X Ht``, then ``(X^T W, W^T W)`` of the new W, the block's
+    parts of what H's update needs."""
+    XHt = np.ascontiguousarray(X @ Ht, dtype=W.dtype)
+    kernels.mu_update(W, HtH, XHt, l1, l2, n_threads)
+    return np.ascontiguousarray(X.T @ W, dtype=W.dtype), W.T @ W
 
 
 def solve_W(data, Ht, *, penalty):

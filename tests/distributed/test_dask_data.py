@@ -143,12 +143,56 @@ def test_nmf_on_a_dask_array_is_the_in_memory_fit(client, sparse, dtype, solver)
     assert_allclose(est.loss_history_, ref.loss_history_, rtol=rtol)
 
 
+@pytest.mark.parametrize("beta,sparse,dtype", [
+    ("frobenius", False, np.float64), ("frobenius", True, np.float32),
+    ("kullback-leibler", False, np.float64), ("kullback-leibler", True, np.float64),
+    ("kullback-leibler", False, np.float32), (0.5, False, np.float64), (0.5, True, np.float64),
+    ("itakura-saito", False, np.float64)])
+def test_multiplicative_updates_on_a_dask_array_are_the_in_memory_fit(client, beta, sparse,
+                                                                      dtype):
+    rng = np.random.default_rng(8)
+    X = (rng.random((250, 4)) @ rng.random((4, 30)) + 0.05 * rng.random((250, 30))).astype(dtype)
+    if sparse:
+        X[X < np.quantile(X, 0.5)] = 0
+        Xm = sp.csr_matrix(X)
+        dX = da.from_array(Xm, chunks=(60, 30), asarray=False)
+    else:
+        Xm = X
+        dX = da.from_array(X, chunks=(60, 30))
+    kw = dict(n_components=3, solver="mu", beta_loss=beta, random_state=0, max_iter=40,
+              alpha_W=0.01, alpha_H=0.02, l1_ratio=0.3, init="nndsvda")
+    ref = NMF(**kw)
+    W_ref = ref.fit_transform(Xm)
+    est = NMF(**kw)
+    W = est.fit_transform(dX)
+    rtol, scale = (1e-8, 1e-12) if dtype == np.float64 else (2e-3, 1e-3)
+    assert est.n_iter_ == ref.n_iter_ and est.solver_ == "mu"
+    assert W.dtype == dtype and est.components_.dtype == dtype
+    assert_allclose(W.compute(), W_ref, rtol=rtol, atol=scale * W_ref.max())
+    assert_allclose(est.components_, ref.components_, rtol=rtol,
+                    atol=scale * ref.components_.max())
+    assert_allclose(est.reconstruction_err_, ref.reconstruction_err_, rtol=rtol)
+    assert_allclose(est.loss_history_, ref.loss_history_, rtol=rtol)
+
+
+def test_auto_on_a_dask_array_runs_mu_for_kl(client):
+    X = np.random.default_rng(9).random((120, 14))
+    est = NMF(3, beta_loss="kullback-leibler", random_state=0, max_iter=30)
+    est.fit(da.from_array(X, chunks=(40, 14)))
+    ref = NMF(3, beta_loss="kullback-leibler", solver="mu", random_state=0, max_iter=30).fit(X)
+    assert est.solver_ == "mu"
+    assert_allclose(est.components_, ref.components_, rtol=1e-8, atol=1e-12)
+
+
 def test_nmf_on_a_dask_array_refuses_what_it_does_not_do(client, tmp_path):
     dX = da.from_array(np.random.default_rng(4).random((60, 8)), chunks=(20, 8))
-    with pytest.raises(ValueError, match="solver='mu' is not supported for a Dask X"):
-        NMF(2, solver="mu").fit(dX)
-    with pytest.raises(ValueError, match="beta_loss='kullback-leibler' is not supported"):
-        NMF(2, beta_loss="kullback-leibler").fit(dX)
+    with pytest.raises(ValueError, match="solver='hals' is not supported for a Dask X"):
+        NMF(2, solver="hals").fit(dX)
+    with pytest.raises(ValueError, match="solver='cd' with beta_loss='kullback-leibler' is "
+                                         "not supported .* use solver='mu'"):
+        NMF(2, solver="cd", beta_loss="kullback-leibler").fit(dX)
+    with pytest.raises(ValueError, match="n_init > 1"):
+        NMF(2, init="random", n_init=2).fit(dX)
     with pytest.raises(ValueError, match="out is not supported for a Dask X"):
         NMF(2).fit_transform(dX, out=tmp_path / "W.npy")
     with pytest.raises(ValueError, match="unknown entries"):
