@@ -62,32 +62,17 @@ def initialize(X, n_components, init, random_state, eps=1e-6, *, kernels=None, n
         np.abs(W, out=W)
         return np.ascontiguousarray(W), np.ascontiguousarray(H)
 
+    if init not in ("nndsvd", "nndsvda", "nndsvdar"):
+        raise ValueError(f"init must be one of {[None, 'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom']}; got {init!r}")
+    if hasattr(X, "distribute") and init != "nndsvdar" and m >= n:
+        # X on a cluster: the same start with W's blocks made where X's are
+        from .distributed.start import nndsvd
+
+        return nndsvd(X, k, init, random_state, eps)
     U, S, Vt = randomized_svd(X, k, random_state=random_state, kernels=kernels,
                               n_threads=n_threads)
-    W = np.zeros_like(U)
-    H = np.zeros_like(Vt)
-    # the leading singular pair of a non-negative matrix can be taken non-negative
-    W[:, 0] = np.sqrt(S[0]) * np.abs(U[:, 0])
-    H[0, :] = np.sqrt(S[0]) * np.abs(Vt[0, :])
-    for j in range(1, k):
-        u, v = U[:, j], Vt[j, :]
-        up, un = np.maximum(u, 0), np.abs(np.minimum(u, 0))
-        vp, vn = np.maximum(v, 0), np.abs(np.minimum(v, 0))
-        up_n, un_n = np.linalg.norm(up), np.linalg.norm(un)
-        vp_n, vn_n = np.linalg.norm(vp), np.linalg.norm(vn)
-        pos, neg = up_n * vp_n, un_n * vn_n
-        # keep whichever sign pattern carries more of the rank-one term
-        if pos > neg:
-            a, b, sigma = up / up_n, vp / vp_n, pos
-        elif neg > 0:
-            a, b, sigma = un / un_n, vn / vn_n, neg
-        else:  # nothing of this pair survives the sign split (e.g. X == 0)
-            continue
-        lam = np.sqrt(S[j] * sigma)
-        W[:, j] = lam * a
-        H[j, :] = lam * b
-    W[W < eps] = 0
-    H[H < eps] = 0
+    scales, H = nndsvd_H(S, Vt, split_norms(U), eps)
+    W = nndsvd_W(U, scales, eps)
 
     if init == "nndsvda":
         mean = X.mean()
@@ -98,9 +83,63 @@ def initialize(X, n_components, init, random_state, eps=1e-6, *, kernels=None, n
         mean = X.mean()
         W[W == 0] = np.abs(mean * rng.standard_normal(size=int((W == 0).sum())) / 100)
         H[H == 0] = np.abs(mean * rng.standard_normal(size=int((H == 0).sum())) / 100)
-    elif init != "nndsvd":
-        raise ValueError(f"init must be one of {[None, 'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom']}; got {init!r}")
     return (np.ascontiguousarray(W, dtype=X.dtype), np.ascontiguousarray(H, dtype=X.dtype))
+
+
+def split_norms(U):
+    """``(||max(u, 0)||^2, ||min(u, 0)||^2)`` of every column u of U (k x 2, float64): what
+    NNDSVD needs of U, which adds up over blocks of rows."""
+    U = np.asarray(U, dtype=np.float64)
+    pos = np.einsum("ij,ij->j", np.maximum(U, 0), np.maximum(U, 0))
+    neg = np.einsum("ij,ij->j", np.minimum(U, 0), np.minimum(U, 0))
+    return np.stack([pos, neg], axis=1)
+
+
+def nndsvd_H(S, Vt, norms2, eps):
+    """NNDSVD's H (k x n, entries below ``eps`` zeroed) and, for W, the scale of each column
+    of U: ``+c`` (W's column is ``c max(u, 0)``), ``-c`` (``c max(-u, 0)``), ``0`` (an empty
+    column), from the singular values ``S``, ``Vt`` and U's :func:`split_norms`.  The leading
+    pair is taken non-negative (``|u|``, scale ``'abs'``: the Perron vector)."""
+    k = len(S)
+    H = np.zeros_like(Vt)
+    H[0, :] = np.sqrt(S[0]) * np.abs(Vt[0, :])
+    scales = np.zeros(k)
+    scales[0] = np.sqrt(S[0])
+    for j in range(1, k):
+        v = Vt[j, :]
+        vp, vn = np.maximum(v, 0), np.abs(np.minimum(v, 0))
+        up_n, un_n = np.sqrt(norms2[j, 0]), np.sqrt(norms2[j, 1])
+        vp_n, vn_n = np.linalg.norm(vp), np.linalg.norm(vn)
+        pos, neg = up_n * vp_n, un_n * vn_n
+        # keep whichever sign pattern carries more of the rank-one term
+        if pos > neg:
+            lam = np.sqrt(S[j] * pos)
+            scales[j] = lam / up_n
+            H[j, :] = lam * (vp / vp_n)
+        elif neg > 0:
+            lam = np.sqrt(S[j] * neg)
+            scales[j] = -lam / un_n
+            H[j, :] = lam * (vn / vn_n)
+        # else nothing of this pair survives the sign split (e.g. X == 0): zeros
+    H[H < eps] = 0
+    return scales, H
+
+
+def nndsvd_W(U, scales, eps, fill=None):
+    """NNDSVD's W from U (any block of its rows) and :func:`nndsvd_H`'s ``scales``: column 0
+    ``scales[0] |u|``, column j ``scales[j] max(u, 0)`` or ``|scales[j]| max(-u, 0)``;
+    entries below ``eps`` zeroed, then set to ``fill`` when given (nndsvda)."""
+    W = np.zeros_like(U)
+    W[:, 0] = scales[0] * np.abs(U[:, 0])
+    for j in range(1, U.shape[1]):
+        if scales[j] > 0:
+            W[:, j] = scales[j] * np.maximum(U[:, j], 0)
+        elif scales[j] < 0:
+            W[:, j] = -scales[j] * np.abs(np.minimum(U[:, j], 0))
+    W[W < eps] = 0
+    if fill is not None:
+        W[W == 0] = fill
+    return W
 
 
 def _threads_if(threaded):

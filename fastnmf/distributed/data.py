@@ -290,6 +290,8 @@ class DaskData(Data):
     def distribute(self, W):
         """A local m x k W as a :class:`BlockFactor` beside X's blocks (rebuilt by
         :meth:`recover` when a worker holding some of it is lost)."""
+        if isinstance(W, BlockFactor):  # made on the workers (the start)
+            return W
         F = BlockFactor.scatter(self.client, np.asarray(W, dtype=self.dtype), self.bounds,
                                 self.workers)
         F.recover = self.recover

@@ -234,3 +234,28 @@ def test_nmf_on_a_dask_array_of_pydata_sparse_blocks(client):
     est = NMF(**kw).fit(dX)
     ref = NMF(**kw).fit(sp.csr_matrix(X))
     assert_allclose(est.components_, ref.components_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_nndsvd_start_is_made_on_the_workers(client, sparse, dtype):
+    from fastnmf._init import initialize
+
+    rng = np.random.default_rng(10)
+    X = (rng.random((500, 7)) @ rng.random((7, 50)) + 0.1 * rng.random((500, 50))).astype(dtype)
+    if sparse:
+        X[X < np.quantile(X, 0.6)] = 0
+        Xm = sp.csr_matrix(X)
+        dX = da.from_array(Xm, chunks=(120, 50), asarray=False)
+    else:
+        Xm = X
+        dX = da.from_array(X, chunks=(120, 50))
+    data = DaskData.from_dask(dX, client)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for init in ("nndsvd", "nndsvda"):
+        W0, H0 = initialize(Xm, 6, init, 0)
+        Wd, Hd = initialize(data, 6, init, 0)
+        assert isinstance(Wd, BlockFactor) and Wd.n_blocks == 5  # W never on the client
+        assert Wd.dtype == dtype and Hd.dtype == dtype and Hd.flags.c_contiguous
+        assert_allclose(Wd.gather(), W0, rtol=0, atol=tol * W0.max())
+        assert_allclose(Hd, H0, rtol=0, atol=tol * H0.max())
