@@ -27,6 +27,15 @@ def _block_squared_norm(block):
     return (squared_norm(block),)
 
 
+def map_blocks(client, fn, *args):
+    """``[fn(*args_b) for every block b]`` as tasks, submitted in one message (each task's
+    worker chosen by the scheduler: where its largest input, X's block, is).  Each of
+    ``args`` is a list (one value per block) or one value for all blocks."""
+    count = max((len(a) for a in args if isinstance(a, list)), default=0)
+    columns = [a if isinstance(a, list) else [a] * count for a in args]
+    return client.map(fn, *columns, pure=False) if count else []
+
+
 def tree_sum(client, futures):
     """The element-wise sum of the tuples that ``futures`` hold, added pairwise in a tree on
     the workers (log2 of the count levels; each level's additions in block order, so the
@@ -35,8 +44,7 @@ def tree_sum(client, futures):
     if not level:
         raise ValueError("tree_sum of no futures")
     while len(level) > 1:
-        nxt = [client.submit(_add, level[i], level[i + 1], pure=False)
-               for i in range(0, len(level) - 1, 2)]
+        nxt = client.map(_add, level[0:len(level) - 1:2], level[1::2], pure=False)
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
@@ -94,7 +102,7 @@ class BlockFactor:
         workers; blocks lost with a worker are rebuilt (``recover``) and it runs again."""
         for attempt in range(4):
             try:
-                parts = [self.client.submit(fn, f, *args, pure=False) for f in self.futures]
+                parts = map_blocks(self.client, fn, self.futures, *args)
                 return tree_sum(self.client, parts)
             except CancelledError:
                 if self.recover is None or attempt == 3:

@@ -31,7 +31,7 @@ from scipy import linalg
 from sklearn.utils import check_random_state
 
 from .._init import nndsvd_H, nndsvd_W, split_norms
-from .blocks import BlockFactor, tree_sum
+from .blocks import BlockFactor, map_blocks, tree_sum
 
 #: Rows of a float32 block converted to float64 at once: about this many entries.
 PIECE_ENTRIES = 1 << 22
@@ -108,26 +108,26 @@ def randomized_svd(data, k, random_state, n_oversamples=10):
     n_iter = 7 if k < 0.1 * min(m, n) else 4
     Q = rng.normal(size=(n, width))  # the in-memory start's sketch
     for _ in range(n_iter):
-        parts = [data._submit(_gram_times, b, Xb, Q) for b, Xb in enumerate(data.blocks)]
+        parts = map_blocks(client, _gram_times, data.blocks, Q)
         Q = linalg.lu(np.asfortranarray(tree_sum(client, parts)[0]), permute_l=True,
                       check_finite=False)[0]
     # TSQR of Y = X Q: each block's QR, then the QR of the stacked R factors
-    qrs = [data._submit(_block_qr, b, Xb, Q) for b, Xb in enumerate(data.blocks)]
-    Rs = client.gather([client.submit(operator.getitem, f, 1, pure=False) for f in qrs])
+    qrs = map_blocks(client, _block_qr, data.blocks, Q)
+    Rs = client.gather(map_blocks(client, operator.getitem, qrs, 1))
     Z, _ = linalg.qr(np.concatenate(Rs, axis=0), mode="economic", check_finite=False)
     rows = np.concatenate(([0], np.cumsum([r.shape[0] for r in Rs])))
-    Qb = [data._submit(_finish_q, b, f, Z[rows[b]:rows[b + 1]]) for b, f in enumerate(qrs)]
+    Qb = map_blocks(client, _finish_q, qrs, [Z[rows[b]:rows[b + 1]] for b in range(len(qrs))])
     del qrs
-    Bt = tree_sum(client, [data._submit(_t_times_task, b, Xb, q)
-                           for b, (Xb, q) in enumerate(zip(data.blocks, Qb))])[0]
+    Bt = tree_sum(client, map_blocks(client, _t_times_task, data.blocks, Qb))[0]
     Uhat, s, Vt = linalg.svd(Bt.T, full_matrices=False, lapack_driver="gesdd")
     # svd_flip on U = Q Uhat: each column's largest entry made positive
-    peaks = client.gather([data._submit(_column_peaks, b, q, Uhat) for b, q in enumerate(Qb)])
+    peaks = client.gather(map_blocks(client, _column_peaks, Qb, Uhat))
     peaks = np.stack(peaks)
     best = np.argmax(np.abs(peaks), axis=0)  # the first block on ties, as argmax over rows
+    width = peaks.shape[1]  # below k + 10 when X has fewer columns (the LU cuts the sketch)
     signs = np.sign(peaks[best, np.arange(width)])
     signs[signs == 0] = 1.0
-    U = [data._submit(_signed, b, q, Uhat, signs) for b, q in enumerate(Qb)]
+    U = map_blocks(client, _signed, Qb, Uhat, signs)
     Vt = Vt * signs[:, None]
     return (BlockFactor(client, U, data.bounds, width, np.float64), s[:k], Vt[:k])
 
@@ -137,15 +137,13 @@ def nndsvd(data, k, init, random_state, eps=1e-6):
     :class:`~fastnmf.distributed.blocks.BlockFactor` beside X's blocks, H (k x n) on the
     client, in X's dtype; the in-memory :func:`fastnmf._init.initialize` to rounding."""
     U, s, Vt = randomized_svd(data, k, random_state)
-    norms2 = tree_sum(data.client, [data._submit(_norms, b, u, k)
-                                    for b, u in enumerate(U.futures)])[0]
+    norms2 = tree_sum(data.client, map_blocks(data.client, _norms, U.futures, k))[0]
     scales, H = nndsvd_H(s, Vt, norms2, eps)
     fill = None
     if init == "nndsvda":
         fill = data.mean()
         H[H == 0] = fill
-    W = [data._submit(_w_block, b, u, scales, eps, fill, data.dtype)
-         for b, u in enumerate(U.futures)]
+    W = map_blocks(data.client, _w_block, U.futures, scales, eps, fill, data.dtype)
     del U
     F = BlockFactor(data.client, W, data.bounds, k, data.dtype)
     F.recover = data.recover

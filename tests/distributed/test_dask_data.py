@@ -70,6 +70,10 @@ def test_fused_passes_on_the_workers_give_the_in_memory_iterates(client, sparse)
         v += kern.hals_sweep(Htd, WtW, XtW, 0.01, 0.02, perm, 1)
         got.append(v)
     assert isinstance(Wd, BlockFactor) and Wd.n_blocks == 4
+    # each new block of W was made, and stays, on the worker of its block of X
+    who_x, who_w = client.who_has(data.blocks), client.who_has(Wd.futures)
+    for xb, wb in zip(data.blocks, Wd.futures):
+        assert set(who_w[wb.key]) & set(who_x[xb.key])
     assert_allclose(Wd.gather(), W, rtol=1e-10, atol=1e-13)
     assert_allclose(Htd, Ht, rtol=1e-10, atol=1e-13)
     assert_allclose(got, ref, rtol=1e-9)
@@ -259,3 +263,24 @@ def test_the_nndsvd_start_is_made_on_the_workers(client, sparse, dtype):
         assert Wd.dtype == dtype and Hd.dtype == dtype and Hd.flags.c_contiguous
         assert_allclose(Wd.gather(), W0, rtol=0, atol=tol * W0.max())
         assert_allclose(Hd, H0, rtol=0, atol=tol * H0.max())
+
+
+def test_many_small_chunks_are_merged_into_a_few_blocks_per_thread(client):
+    from fastnmf.distributed.data import BLOCKS_PER_THREAD, merge_chunks
+
+    assert merge_chunks((5, 5, 5), 4) == (5, 5, 5)
+    sizes = (7, 3, 9, 1, 5, 12, 2, 8, 4, 6, 10)
+    merged = merge_chunks(sizes, 4)
+    assert len(merged) <= 4 and sum(merged) == sum(sizes)
+    # groups of whole consecutive chunks
+    ends = set(np.cumsum(sizes).tolist())
+    assert set(np.cumsum(merged).tolist()) <= ends
+    X = np.random.default_rng(12).random((300, 9))
+    dX = da.from_array(X, chunks=(10, 9))  # 30 chunks, 2 threads on the cluster
+    data = DaskData.from_dask(dX, client)
+    threads = sum(client.nthreads().values())
+    assert len(data.blocks) == BLOCKS_PER_THREAD * threads
+    assert data.bounds[-1] == 300 and set(data.bounds.tolist()) <= set(range(0, 301, 10))
+    est = NMF(3, solver="cd", random_state=0, max_iter=20).fit(dX)
+    ref = NMF(3, solver="cd", random_state=0, max_iter=20).fit(X)
+    assert_allclose(est.components_, ref.components_, rtol=1e-9, atol=1e-12)
