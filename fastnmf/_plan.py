@@ -177,7 +177,7 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
     on_cluster = is_dask(X)
     if on_cluster:  # X's blocks on the workers of the current Dask client
         _check_dask_options(est, p, beta, update_H)
-        data = dask_data(X, backend, n_threads)
+        data = dask_data(X, backend)
     elif obs is not None:
         solver = resolve_missing(p["solver"], beta)
         if hasattr(obs, "representation"):  # dense X: how to hold its unknown entries

@@ -1,15 +1,18 @@
 """NMF on a Dask cluster: X as a row-chunked ``dask.array.Array``, W held where X's blocks are.
 
-Work in progress (issue 18); not yet reachable from :class:`fastnmf.NMF`.  What is here:
+:class:`fastnmf.NMF` fits a Dask X on the workers of the current ``distributed`` client,
+through the same plan, driver and update rules as an in-memory X:
 
-* :class:`~fastnmf.distributed.blocks.BlockFactor`: a factor with one block of rows per
-  block of X, each block a ``distributed.Future`` on a worker (W's blocks never travel to the
-  client during a fit);
-* :class:`~fastnmf.distributed.data.DaskData`: the data form of a row-chunked Dask X (dense
-  blocks, or scipy.sparse CSR blocks): its validation pass, ``||X||^2``, the Gram of a
-  factor, the starting loss's cross term, and coordinate descent's fused pass (each worker
-  sweeps its blocks of W with the compiled kernels and returns only ``X_b^T W_b`` and
-  ``W_b^T W_b``, n x k and k x k, summed in a tree), and the final error.
+* :class:`~fastnmf.distributed.data.DaskData` is X's data form: its blocks of rows computed
+  once and kept on the workers; W's half of every iteration runs there
+  (:meth:`~fastnmf.distributed.data.DaskData.block_pass`: cd's fused pass, or the
+  multiplicative updates of any beta), and only the n x k and k x k terms of H's update come
+  back, summed in a tree; H's half runs on the client;
+* :class:`~fastnmf.distributed.blocks.BlockFactor`: W as one block of rows per block of X,
+  each a ``distributed.Future`` beside X's block (never gathered during a fit); its blocks
+  are copied to another worker every few passes, so that a lost worker costs a replay of
+  those passes, not the fit;
+* :mod:`~fastnmf.distributed.start`: the NNDSVD start with W's blocks made on the workers.
 
 Importing this package does not import dask; its modules do.
 """
@@ -21,7 +24,7 @@ def is_dask(X):
     return module.startswith("dask.array") and hasattr(X, "chunks") and hasattr(X, "dask")
 
 
-def dask_data(X, backend, n_threads, name="X"):
+def dask_data(X, backend, name="X"):
     """The :class:`~fastnmf.distributed.data.DaskData` of the Dask array X on the current
     ``distributed`` client (ValueError when there is none)."""
     try:
@@ -37,7 +40,9 @@ def dask_data(X, backend, n_threads, name="X"):
                          "on that client's workers") from None
     from .data import DaskData
 
-    return DaskData.from_dask(X, client, backend=backend, n_threads=n_threads, name=name)
+    # the workers' tasks run on one thread each: a worker runs as many of them at once as it
+    # has threads (the client's thread count says nothing about the workers')
+    return DaskData.from_dask(X, client, backend=backend, n_threads=1, name=name)
 
 
 #: What a fit on a Dask X supports (the rest raises ValueError naming it).

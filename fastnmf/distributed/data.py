@@ -11,6 +11,7 @@ worker (n k + k^2 numbers per worker), and ``X_b^T W_b``, ``W_b^T W_b`` back (n 
 per block, added in a tree); nothing m x k or m x n.
 """
 
+import functools
 import operator
 import time
 import warnings
@@ -281,9 +282,11 @@ class DaskData(Data):
         if merged != tuple(X.chunks[0]):  # every block costs tasks each iteration
             X = X.rechunk({0: merged})
         bounds = np.concatenate(([0], np.cumsum(X.chunks[0])))
-        raw = client.compute(list(X.to_delayed().ravel()))
-        blocks = client.map(_canonical, raw, dtype=dtype, pure=False)
-        del raw
+        # each block made canonical in the task that computes it: one key per block to keep
+        # (and to spill), recomputed from X's graph if a worker is lost
+        canonical = X.map_blocks(functools.partial(_canonical, dtype=dtype), dtype=dtype,
+                                 meta=np.empty((0, 0), dtype=dtype))
+        blocks = client.compute(list(canonical.to_delayed().ravel()))
         scans = client.gather(client.map(_scan, blocks, pure=False))
         bad = [b for b, s in enumerate(scans) if not s[0]]
         if bad:
@@ -392,8 +395,10 @@ class DaskData(Data):
         """A task on block b's worker when it is known (a preference: another worker takes
         it when that one is gone)."""
         w = self.workers[b] if b < len(self.workers) else None
-        return self.client.submit(fn, *args, pure=False, workers=None if w is None else [w],
-                                  allow_other_workers=True, **kwargs)
+        if w is None:
+            return self.client.submit(fn, *args, pure=False, **kwargs)
+        return self.client.submit(fn, *args, pure=False, workers=[w], allow_other_workers=True,
+                                  **kwargs)
 
     def block_pass(self, fn, W, shared=(), options=(), per_block=None, n_threads=None):
         """W's half of an iteration, on the workers: for every block b,
