@@ -65,6 +65,7 @@ class BlockFactor:
         #: on other workers (None: not made yet), the passes since, how many blocks were
         #: rebuilt, and what rebuilds lost blocks (``recover(self)``)
         self.backup, self.log, self.recoveries, self.recover = None, [], 0, None
+        self.backup_at = []  # the log's length when each block's copy was made
 
     @classmethod
     def scatter(cls, client, W, bounds, workers=None):
@@ -121,6 +122,7 @@ class BlockFactor:
         """The same blocks (futures are immutable: a copy shares them)."""
         other = BlockFactor(self.client, self.futures, self.bounds, self.shape[1], self.dtype)
         other.backup, other.log, other.recover = self.backup, list(self.log), self.recover
+        other.backup_at = list(self.backup_at)
         return other
 
     def __repr__(self):

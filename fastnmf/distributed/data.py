@@ -32,6 +32,8 @@ MAX_RECOVERIES = 3
 #: lost block is rebuilt from its copy by replaying the passes since (their Ht, HtH and
 #: options are kept on the client until the next copy: this many n x k arrays).
 CHECKPOINT_EVERY = 10
+#: Seconds to wait for W's copies to be made before choosing their workers again.
+BACKUP_TIMEOUT = 60
 #: Sending Ht (n x k) to the workers is tried this many times, waiting at most this many
 #: seconds each time (a dead worker the scheduler still lists makes it wait).
 BROADCAST_TRIES, BROADCAST_TIMEOUT = 4, 10
@@ -41,6 +43,9 @@ BROADCAST_TRIES, BROADCAST_TIMEOUT = 4, 10
 #: merged (an iteration runs about four small tasks per block, at about a millisecond each
 #: on the scheduler: measured, 2 processes on this machine, 7 ms per block per iteration).
 BLOCKS_PER_THREAD = 4
+#: Row chunks are merged only into blocks of at most 1/MEMORY_PER_BLOCK of the smallest
+#: worker memory limit (dense bytes).
+MEMORY_PER_BLOCK = 16
 
 
 def merge_chunks(chunks, most):
@@ -99,6 +104,12 @@ def _kernels(backend):
     from .._backends import get_backend
 
     return get_backend(backend)
+
+
+def distributed_wait(futures, timeout):
+    from distributed import wait
+
+    wait(futures, timeout=timeout)
 
 
 def _run_block(fn, X, W, backend, n_threads, *args):
@@ -279,7 +290,14 @@ class DaskData(Data):
             X = X.rechunk({1: -1})
         threads = sum(client.nthreads().values()) or 1
         merged = merge_chunks(X.chunks[0], BLOCKS_PER_THREAD * threads)
-        if merged != tuple(X.chunks[0]):  # every block costs tasks each iteration
+        # every block costs tasks each iteration; but a merged block must stay small next to a
+        # worker's memory limit (a task holds it, a copy read back from the spill, the rechunk's
+        # pieces), or a limit smaller than X, which spills, has the nanny kill the worker
+        limits = [w.get("memory_limit") or 0
+                  for w in client.scheduler_info()["workers"].values()]
+        largest = max(merged) * X.shape[1] * np.dtype(X.dtype).itemsize
+        if merged != tuple(X.chunks[0]) and (not all(limits)
+                                             or largest <= min(limits) // MEMORY_PER_BLOCK):
             X = X.rechunk({0: merged})
         bounds = np.concatenate(([0], np.cumsum(X.chunks[0])))
         # each block made canonical in the task that computes it: one key per block to keep
@@ -430,6 +448,8 @@ class DaskData(Data):
         W.log.append(entry)
         if len(W.log) >= CHECKPOINT_EVERY:
             self.checkpoint(W)
+        elif W.backup:
+            self.keep_apart(W)
         return total
 
     def _pass(self, W, entry):
@@ -451,20 +471,50 @@ class DaskData(Data):
         """Copy every block of W to a worker other than the one holding it (its backup), and
         start a new log of the passes since.  With one worker there is nowhere else: no
         backup, and a lost worker ends the fit."""
-        client = self.client
         W.log = []
-        workers = sorted(client.scheduler_info()["workers"])
-        if len(workers) < 2:
+        W.backup, W.backup_at = [None] * W.n_blocks, [0] * W.n_blocks
+        if not self._back_up(W, range(W.n_blocks)):
             W.backup = []
-            return
-        holders = client.who_has(W.futures)
-        backup = []
-        for b, f in enumerate(W.futures):
-            here = set(holders.get(f.key, ()))
-            others = [w for w in workers if w not in here] or workers
-            backup.append(client.submit(np.copy, f, workers=[others[b % len(others)]],
-                                        allow_other_workers=True, pure=False))
-        W.backup = backup
+
+    def keep_apart(self, W):
+        """After a pass: a block of W the scheduler ran on the worker holding its backup
+        (work stealing moves tasks), or whose backup was lost with a worker, is backed up
+        again elsewhere, from this pass on."""
+        distributed_wait(W.futures, BACKUP_TIMEOUT)
+        lost = [b for b, c in enumerate(W.backup) if c.status != "finished"]
+        kept = [b for b in range(W.n_blocks) if b not in lost]
+        who = self.client.who_has([W.futures[b] for b in kept] + [W.backup[b] for b in kept])
+        together = [b for b in kept if set(who.get(W.futures[b].key, ()))
+                    & set(who.get(W.backup[b].key, ()))]
+        if lost or together:
+            self._back_up(W, sorted(lost + together))
+
+    def _back_up(self, W, which):
+        """Copy blocks ``which`` of W, each strictly to a worker that does not hold it (a
+        loose restriction would let the scheduler run the copy where the block is, and one
+        loss would take both); False when there is no other worker."""
+        client = self.client
+        for attempt in range(3):
+            workers = sorted(client.scheduler_info()["workers"])
+            if len(workers) < 2:
+                return False
+            distributed_wait(W.futures, BACKUP_TIMEOUT)  # where each block is, once it is
+            holders = client.who_has([W.futures[b] for b in which])
+            made = {}
+            for b in which:
+                here = set(holders.get(W.futures[b].key, ()))
+                others = [w for w in workers if w not in here] or workers
+                made[b] = client.submit(np.copy, W.futures[b],
+                                        workers=[others[b % len(others)]],
+                                        allow_other_workers=False, pure=False)
+            try:  # made before the passes they stand for go on
+                distributed_wait(list(made.values()), BACKUP_TIMEOUT)
+            except TimeoutError:  # a worker chosen has just died: choose again
+                continue
+            for b, f in made.items():
+                W.backup[b], W.backup_at[b] = f, len(W.log)
+            return True
+        raise RuntimeError("could not copy W's blocks to other workers (workers lost?)")
 
     def recover(self, W):
         """Rebuild the blocks of W lost with a worker: each from its backup, replaying the
@@ -485,7 +535,7 @@ class DaskData(Data):
         futures = list(W.futures)
         for b in lost:
             Wb = W.backup[b]
-            for fn, shared, options, per_block, nt in W.log:
+            for fn, shared, options, per_block, nt in W.log[W.backup_at[b]:]:
                 sent = [client.scatter(a, hash=False) for a in shared]
                 extra = () if per_block is None else (per_block[b],)
                 r = self._submit(_run_block, b, fn, self.blocks[b], Wb, self.backend, nt,
@@ -495,7 +545,8 @@ class DaskData(Data):
         W.futures = futures
         W.recoveries += len(lost)
         warnings.warn(f"a worker was lost during the fit: blocks {lost} of W rebuilt from their "
-                      f"copies by replaying the {len(W.log)} passes since", RuntimeWarning)
+                      f"copies by replaying the {len(W.log) - min(W.backup_at[b] for b in lost)} "
+                      "passes since", RuntimeWarning)
 
     def fused_pass(self, Ht, HtH, W, l1, l2, perm, XtW, WtW, n_threads=None):
         """cd's sweep of the BlockFactor ``W`` (:func:`cd_block` on every block), fused with
