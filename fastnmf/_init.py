@@ -99,7 +99,8 @@ def nndsvd_H(S, Vt, norms2, eps):
     """NNDSVD's H (k x n, entries below ``eps`` zeroed) and, for W, the scale of each column
     of U: ``+c`` (W's column is ``c max(u, 0)``), ``-c`` (``c max(-u, 0)``), ``0`` (an empty
     column), from the singular values ``S``, ``Vt`` and U's :func:`split_norms`.  The leading
-    pair is taken non-negative (``|u|``, scale ``'abs'``: the Perron vector)."""
+    pair of a non-negative matrix can be taken non-negative: W's column 0 is
+    ``sqrt(S[0]) |u|`` (:func:`nndsvd_W`)."""
     k = len(S)
     H = np.zeros_like(Vt)
     H[0, :] = np.sqrt(S[0]) * np.abs(Vt[0, :])
