@@ -506,9 +506,11 @@ def mu(data, W, Ht, *, penalty, update_H=True, frozen=None, parallel_kernels=Fal
 
     pass_W = None
     if update_H and hasattr(data, "block_pass"):  # W in blocks on a cluster (a Dask X)
-        def pass_W(W, HtH, Ht):  # mu_block on every block of rows, on its worker
+        def blocks_W(W, HtH, Ht):  # mu_block on every block of rows, on its worker
             XtW, WtW = data.block_pass(mu_block, W, (Ht, HtH), (penalty.l1_W, penalty.l2_W))
             return None, XtW, WtW
+
+        pass_W = blocks_W
 
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
                        stop="error", pass_W=pass_W)
