@@ -28,7 +28,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from machine import cpu_model, fastnmf_revision, load_line  # noqa: E402
+from machine import cpu_model, fastnmf_revision, load_line, write_report  # noqa: E402
 
 
 def per_iteration(times):
@@ -94,11 +94,7 @@ def main(argv=None):
               f"- bytes an iteration moves between the client and the block tasks (model): "
               f"{moved / 2**20:.1f} MiB ({args.blocks} blocks x 2 x (n k + k^2) float64); "
               f"X: {m * n * 8 / 2**20:.0f} MiB never moves", "", load_line("at the end")]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    print(text)
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

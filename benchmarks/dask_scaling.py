@@ -41,7 +41,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from machine import cpu_model, fastnmf_revision, load_line  # noqa: E402
+from machine import cpu_model, fastnmf_revision, load_line, write_report  # noqa: E402
 
 BANDWIDTH = 1.25e9  # bytes/s of a 10 Gbit/s network (an assumption, stated in the output)
 
@@ -243,11 +243,7 @@ def main(argv=None):
         a, t0, t1 = part2(args, lines)
         part3(a, t0, t1, lines, k=20)
     lines.append(load_line("at the end"))
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    print(text)
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

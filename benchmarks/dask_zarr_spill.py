@@ -45,7 +45,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from machine import cpu_model, fastnmf_revision, load_line  # noqa: E402
+from machine import cpu_model, fastnmf_revision, load_line, write_report  # noqa: E402
 
 
 def per_iteration(times):
@@ -217,11 +217,7 @@ def main(argv=None):
                      f"{format_bytes(r['peak'])} | {r['pauses']} | {r['restarts']} | "
                      f"{diff:.1e} |")
     lines += ["", load_line("at the end")]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    print(text)
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,12 @@ def fastnmf_revision():
     except OSError:
         return "unknown"
     return commit + (" (with uncommitted changes under fastnmf/)" if dirty else "")
+
+
+def write_report(lines, out=None):
+    """The report's lines joined, written to ``out`` when given, and printed."""
+    text = "\n".join(lines) + "\n"
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    print(text)

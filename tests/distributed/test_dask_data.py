@@ -13,6 +13,8 @@ from fastnmf._backends import get_backend  # noqa: E402
 from fastnmf.distributed.blocks import BlockFactor  # noqa: E402
 from fastnmf.distributed.data import DaskData  # noqa: E402
 
+from ._arrays import dask_pair  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def client():
@@ -119,13 +121,7 @@ from fastnmf import NMF  # noqa: E402
 def test_nmf_on_a_dask_array_is_the_in_memory_fit(client, sparse, dtype, solver):
     rng = np.random.default_rng(3)
     X = (rng.random((260, 5)) @ rng.random((5, 35)) + 0.05 * rng.random((260, 35))).astype(dtype)
-    if sparse:
-        X[X < np.quantile(X, 0.6)] = 0
-        Xm = sp.csr_matrix(X)
-        dX = da.from_array(Xm, chunks=(70, 35), asarray=False)
-    else:
-        Xm = X
-        dX = da.from_array(X, chunks=(70, 35))
+    Xm, dX = dask_pair(X, 70, sparse, 0.6)
     kw = dict(n_components=4, random_state=0, max_iter=40, alpha_W=0.01, l1_ratio=0.5, solver=solver)
     # the in-memory fit of what a Dask X runs: cd ('auto': with the stopping rule 'auto' gives
     # cd on dense X, which may pick another solver on a small sparse X)
@@ -156,13 +152,7 @@ def test_multiplicative_updates_on_a_dask_array_are_the_in_memory_fit(client, be
                                                                       dtype):
     rng = np.random.default_rng(8)
     X = (rng.random((250, 4)) @ rng.random((4, 30)) + 0.05 * rng.random((250, 30))).astype(dtype)
-    if sparse:
-        X[X < np.quantile(X, 0.5)] = 0
-        Xm = sp.csr_matrix(X)
-        dX = da.from_array(Xm, chunks=(60, 30), asarray=False)
-    else:
-        Xm = X
-        dX = da.from_array(X, chunks=(60, 30))
+    Xm, dX = dask_pair(X, 60, sparse, 0.5)
     kw = dict(n_components=3, solver="mu", beta_loss=beta, random_state=0, max_iter=40,
               alpha_W=0.01, alpha_H=0.02, l1_ratio=0.3, init="nndsvda")
     ref = NMF(**kw)
@@ -247,13 +237,7 @@ def test_the_nndsvd_start_is_made_on_the_workers(client, sparse, dtype):
 
     rng = np.random.default_rng(10)
     X = (rng.random((500, 7)) @ rng.random((7, 50)) + 0.1 * rng.random((500, 50))).astype(dtype)
-    if sparse:
-        X[X < np.quantile(X, 0.6)] = 0
-        Xm = sp.csr_matrix(X)
-        dX = da.from_array(Xm, chunks=(120, 50), asarray=False)
-    else:
-        Xm = X
-        dX = da.from_array(X, chunks=(120, 50))
+    Xm, dX = dask_pair(X, 120, sparse, 0.6)
     data = DaskData.from_dask(dX, client)
     tol = 1e-12 if dtype == np.float64 else 2e-5
     for init in ("nndsvd", "nndsvda"):

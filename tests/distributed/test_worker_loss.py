@@ -7,13 +7,14 @@ import signal
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 from fastnmf import NMF  # noqa: E402
+
+from ._arrays import dask_pair  # noqa: E402
 
 
 @pytest.fixture
@@ -52,13 +53,7 @@ class KillAt:
 def test_a_worker_killed_mid_fit_does_not_change_the_fit(cluster, solver, beta, sparse):
     rng = np.random.default_rng(11)
     X = rng.random((600, 6)) @ rng.random((6, 40)) + 0.01 * rng.random((600, 40))
-    if sparse:
-        X[X < np.quantile(X, 0.5)] = 0
-        Xm = sp.csr_matrix(X)
-        dX = da.from_array(Xm, chunks=(50, 40), asarray=False)
-    else:
-        Xm = X
-        dX = da.from_array(X, chunks=(50, 40))
+    Xm, dX = dask_pair(X, 50, sparse, 0.5)
     kw = dict(n_components=5, solver=solver, beta_loss=beta, random_state=0, max_iter=30,
               tol=0)
     ref = NMF(**kw)
