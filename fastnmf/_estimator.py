@@ -329,7 +329,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.backend_ = backend
         self.reconstruction_err_ = result.error
         self.W_ = W_out
-        self.n_missing_ = 0 if obs is None else obs.n_missing
+        self.n_missing_ = getattr(result, "n_missing", 0) if obs is None else obs.n_missing
         # warm_start continues from this W; a private copy (the caller owns the result),
         # or the fit's own W when the caller got it in ``out``
         if not self.warm_start:
@@ -505,6 +505,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if out is None:
             result = plan.run()
             if hasattr(result.W, "to_dask"):  # W held on the cluster: a Dask array of it
+                result.n_missing = plan.data.n_missing  # (found on the workers)
                 return result, plan.backend, result.W.to_dask()
             return result, plan.backend, result.W
         W0 = plan.starts[0][1]  # every run's start has the shape and dtype of its result

@@ -177,7 +177,11 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
     on_cluster = is_dask(X)
     if on_cluster:  # X's blocks on the workers of the current Dask client
         _check_dask_options(est, p, beta, update_H)
-        data = dask_data(X, backend)
+        data = dask_data(X, backend, missing=getattr(est, "missing", "nan"))
+        if data.protocol == "observed":  # unknown entries: the known ones, per block
+            obs = data
+            solver = _dask_missing_solver(est, p, beta)
+            X_init = obs.init_view()
     elif obs is not None:
         solver = resolve_missing(p["solver"], beta)
         if hasattr(obs, "representation"):  # dense X: how to hold its unknown entries
@@ -266,6 +270,16 @@ def _check_dask_options(est, p, beta, update_H):
                          "transform it block by block with X.map_blocks(model.transform, ...)")
     if getattr(est, "n_init", 1) not in (1, None):
         raise ValueError("n_init > 1 is not supported for a Dask X")
+
+
+def _dask_missing_solver(est, p, beta):
+    """The solver of a fit of a Dask X's known entries: the multiplicative updates on the
+    observed entries (:class:`fastnmf.solvers.masked.MaskedMU`), for 'auto' and 'mu'."""
+    if resolve_missing("mu", beta) and p["solver"] not in ("auto", "mu"):
+        raise ValueError(f"solver={est.solver!r} does not fit the unknown entries of a Dask X "
+                         "(the coordinate descent of H reads X's columns whole); use "
+                         "solver='mu' or 'auto'")
+    return "mu"
 
 
 def _starts(est, X, W, H, k, p, update_H, warm, beta, kernels, n_threads):

@@ -157,11 +157,12 @@ def prepare(X, mask=None, missing="nan", name="X", columns=True, chunk_bytes=Non
     check_option(missing, "missing", MISSING)
     from ..distributed import is_dask
 
-    if is_dask(X):  # held on its cluster by the plan (fastnmf.distributed.data.DaskData)
-        if mask is not None or missing != "nan":
+    if is_dask(X):  # held on its cluster by the plan (fastnmf.distributed.data.DaskData,
+        # or, with unknown entries, fastnmf.distributed.observed.DaskObserved)
+        if mask is not None:
             raise ValueError(
-                f"unknown entries (mask, missing={missing!r}) are not supported for a Dask "
-                f"{name}; compute it, or fit its blocks' known entries in memory")
+                f"mask is not supported for a Dask {name}: mark its unknown entries NaN "
+                f"instead ({name} = dask.array.where(mask, numpy.nan, {name}))")
         if X.ndim != 2:
             raise ValueError(f"Expected 2D array, got a {X.ndim}-D Dask array for {name}")
         return X, None
@@ -252,9 +253,9 @@ class DenseMissing:
         m, n = self.shape
         if self.n_missing == m * n:
             raise ValueError(f"{name} has no observed entry: every entry is missing")
-        _check_empty(np.flatnonzero(np.diff(self.T.indptr) == n), "row", name)
+        check_empty(np.flatnonzero(np.diff(self.T.indptr) == n), "row", name)
         if columns:
-            _check_empty(np.flatnonzero(np.bincount(self.T.indices, minlength=n) == m),
+            check_empty(np.flatnonzero(np.bincount(self.T.indices, minlength=n) == m),
                          "column", name)
 
     def representation(self, beta, solver):
@@ -340,12 +341,12 @@ def check_observed(obs, name="X", columns=True):
     values themselves were checked with X: finite, non-negative)."""
     if obs.nnz == 0:
         raise ValueError(f"{name} has no observed entry: every entry is missing")
-    _check_empty(np.flatnonzero(np.diff(obs.X.indptr) == 0), "row", name)
+    check_empty(np.flatnonzero(np.diff(obs.X.indptr) == 0), "row", name)
     if columns:
-        _check_empty(np.flatnonzero(np.diff(obs.XT.indptr) == 0), "column", name)
+        check_empty(np.flatnonzero(np.diff(obs.XT.indptr) == 0), "column", name)
 
 
-def _check_empty(empty, what, name):
+def check_empty(empty, what, name):
     if len(empty):
         shown = ", ".join(str(int(i)) for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
         raise ValueError(
@@ -451,7 +452,9 @@ def scaled_starts(obs, starts, beta):
     scale = getattr(obs, "init_scale", None)
     out = []
     for seed, W0, Ht0 in starts:
-        if scale is None and isinstance(obs, Observed):
+        if scale is None and hasattr(obs, "start_scale"):  # known entries on a cluster
+            s = obs.start_scale(W0, Ht0, beta)
+        elif scale is None and isinstance(obs, Observed):
             wh = wh_at(W0, Ht0, obs.rows, obs.X.indices)
             x = obs.X.data
             if beta == 2:

@@ -24,9 +24,11 @@ def is_dask(X):
     return module.startswith("dask.array") and hasattr(X, "chunks") and hasattr(X, "dask")
 
 
-def dask_data(X, backend, name="X"):
+def dask_data(X, backend, name="X", missing="nan"):
     """The :class:`~fastnmf.distributed.data.DaskData` of the Dask array X on the current
-    ``distributed`` client (ValueError when there is none)."""
+    ``distributed`` client (ValueError when there is none); with unknown entries (NaN;
+    ``missing='unobserved'``) the :class:`~fastnmf.distributed.observed.DaskObserved` of its
+    known ones."""
     try:
         from distributed import get_client
     except ImportError as exc:  # pragma: no cover - the extra not installed
@@ -42,7 +44,8 @@ def dask_data(X, backend, name="X"):
 
     # the workers' tasks run on one thread each: a worker runs as many of them at once as it
     # has threads (the client's thread count says nothing about the workers')
-    return DaskData.from_dask(X, client, backend=backend, n_threads=1, name=name)
+    return DaskData.from_dask(X, client, backend=backend, n_threads=1, name=name,
+                              missing=missing)
 
 
 #: What a fit on a Dask X supports (the rest raises ValueError naming it).

@@ -118,6 +118,14 @@ class BlockFactor:
         """``||W||_F^2`` (float64), computed on the workers."""
         return self.reduce(_block_squared_norm)[0]
 
+    def __mul__(self, factor):
+        """The factor times the scalar ``factor`` (new blocks, on the same workers)."""
+        other = BlockFactor(self.client, map_blocks(self.client, np.multiply, self.futures,
+                                                    factor), self.bounds, self.shape[1],
+                            self.dtype)
+        other.recover = self.recover
+        return other
+
     def copy(self):
         """The same blocks (futures are immutable: a copy shares them)."""
         other = BlockFactor(self.client, self.futures, self.bounds, self.shape[1], self.dtype)

@@ -89,15 +89,18 @@ def _canonical(block, dtype):
 
 def _scan(block):
     """What the validation pass needs of a block: ``(finite, negatives, sum, ||X_b||^2,
-    nonzeros, has zeros, sparse)``."""
+    nonzeros, has zeros, sparse, infinite)`` (``finite``: no NaN and no infinity; the sums
+    are 0 when not finite)."""
     values = block.data if sp.issparse(block) else block
     finite = bool(np.isfinite(values).all())
-    negatives = int(np.count_nonzero(values < 0)) if finite else 0
+    infinite = not finite and bool(np.isinf(values).any())
+    negatives = int(np.count_nonzero(values < 0))  # (NaN compares False)
     total = float(values.sum(dtype=np.float64)) if finite else 0.0
     norm2 = squared_norm(values) if finite else 0.0
     nonzeros = int(np.count_nonzero(values))
     size = block.shape[0] * block.shape[1]
-    return finite, negatives, total, norm2, nonzeros, nonzeros < size, sp.issparse(block)
+    return (finite, negatives, total, norm2, nonzeros, nonzeros < size, sp.issparse(block),
+            infinite)
 
 
 def _kernels(backend):
@@ -271,10 +274,13 @@ class DaskData(Data):
         self.cache = {}
 
     @classmethod
-    def from_dask(cls, X, client, backend="cython", n_threads=1, name="X"):
+    def from_dask(cls, X, client, backend="cython", n_threads=1, name="X", missing="nan"):
         """The form of the Dask array ``X``: its row blocks computed and kept on the
         workers (columns in one chunk: rechunked if not), checked finite and
-        non-negative (ValueError naming ``name``), with ``||X||^2`` and its sums."""
+        non-negative (ValueError naming ``name``), with ``||X||^2`` and its sums.  With
+        unknown entries (NaN in a dense X; ``missing='unobserved'``: see
+        :func:`fastnmf.data.missing.prepare`) the form of its known entries,
+        :class:`~fastnmf.distributed.observed.DaskObserved`."""
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D; got a Dask array of shape {X.shape}")
         if any(np.isnan(c) for c in X.shape):
@@ -306,19 +312,26 @@ class DaskData(Data):
                                  meta=np.empty((0, 0), dtype=dtype))
         blocks = client.compute(list(canonical.to_delayed().ravel()))
         scans = client.gather(client.map(_scan, blocks, pure=False))
-        bad = [b for b, s in enumerate(scans) if not s[0]]
+        sparse = bool(scans[0][6])
+        bad = [b for b, s in enumerate(scans) if s[7] or (not s[0] and sparse
+                                                          and missing != "unobserved")]
         if bad:
             lo, hi = bounds[bad[0]], bounds[bad[0] + 1]
-            raise ValueError(f"{name} must contain only finite values (a Dask X may not have "
-                             f"unknown entries); rows {lo}:{hi} have NaN or infinite entries")
+            what = ("infinite entries" if scans[bad[0]][7] else "stored NaN (the unknown "
+                    "entries of a sparse X are its absent ones, with missing='unobserved')")
+            raise ValueError(f"{name} must not contain infinities or stored NaN; rows "
+                             f"{lo}:{hi} have {what}")
         neg = [b for b, s in enumerate(scans) if s[1]]
         if neg:
             lo, hi = bounds[neg[0]], bounds[neg[0] + 1]
             raise ValueError(f"Negative values in data passed to {name}: rows {lo}:{hi}")
         who = client.who_has(blocks)
         workers = [sorted(who[f.key])[0] if who.get(f.key) else None for f in blocks]
-        sparse = bool(scans[0][6])
         data = cls(client, blocks, bounds, X.shape, dtype, sparse, backend, n_threads, workers)
+        if missing == "unobserved" or not all(s[0] for s in scans):
+            from .observed import DaskObserved
+
+            return DaskObserved.from_data(data, missing, name)
         data.cache.update({"sum": sum(s[2] for s in scans), "norm2": sum(s[3] for s in scans),
                            "nonzeros": sum(s[4] for s in scans),
                            "has zeros": any(s[5] for s in scans)})

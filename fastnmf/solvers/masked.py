@@ -31,7 +31,7 @@ from ..data.beta import EPS, TINY
 from ..parallel.threads import masked_threads, sweep_threads_with_blas
 from .driver import Step, UpdateRule
 from .frobenius import Keeper, data_loss, free_components
-from .penalty import sweep_rows
+from .penalty import sweep_rows, weighted_penalty
 
 
 def _perm(rng, shuffle, base):
@@ -190,37 +190,97 @@ def apply_rows(F, num, den, l1, l2):
     F *= num
 
 
+def masked_mu_block(obs, W, kernels, n_threads, Ht, beta, a1_W, a2_W, want_loss,
+                    weights=None):
+    """The W half of :class:`MaskedMU`'s iteration on a block of rows (W held in blocks on a
+    cluster: :meth:`fastnmf.distributed.observed.DaskObserved.mu_pass`): the block's W
+    numerator and denominator over its known entries (``obs``, an in-memory
+    :class:`~fastnmf.data.missing.Observed`), W's update (row penalties ``a1_W``, ``a2_W``
+    times the rows' ``weights``), then the block's parts of H's numerator and denominator.
+    Returns ``(num_H, den_H, loss, penalty)``: with ``want_loss``, the block's loss at the
+    (W, H) it started from and the penalty of its rows of that W (else 0); they add up over
+    the blocks."""
+    obs = obs.bind(kernels, n_threads)
+    if weights is None:
+        l1 = l2 = 0.0
+        pen = 0.0
+    else:
+        w = weights.astype(W.dtype)[:, None]
+        l1, l2 = a1_W * w, a2_W * w
+        pen = weighted_penalty(W, weights, a1_W, a2_W) if want_loss else 0.0
+    num, den, loss = obs.mu_terms(0, W, Ht, beta)
+    apply_rows(W, num, den, l1, l2)
+    num, den, _ = obs.mu_terms(1, Ht, W, beta)
+    return num, den, float(loss) if want_loss else 0.0, pen
+
+
 class MaskedMU(UpdateRule):
     """Multiplicative updates over the known entries of an
     :class:`~fastnmf.data.missing.Observed` or a
     :class:`~fastnmf.data.missing.SparseComplement` (Frobenius or KL, their ``mu_terms``),
     scikit-learn's update and stopping rule (every 10 iterations, the error's improvement
-    relative to the initial error below ``tol``)."""
+    relative to the initial error below ``tol``).
+
+    On a Dask X (:class:`~fastnmf.distributed.observed.DaskObserved`, W in blocks) W's half
+    runs on the workers (:func:`masked_mu_block`), H's here; the pass that starts iteration
+    i gives the loss of iteration i - 1, filled in then unless someone watches each loss or
+    the stopping rule reads it (then one more pass computes it)."""
 
     stop = "error"
 
     def __init__(self, form, W, Ht, *, beta, penalty, update_H=True, frozen=None, **_):
         self.form, self.beta, self.penalty, self.update_H = form, beta, penalty, update_H
         self.keep = Keeper(Ht, frozen)
-        self.l1_W, self.l2_W = penalty.per_row(0, W.dtype)
+        self.on_cluster = hasattr(form, "mu_pass")
+        if not self.on_cluster:  # (on a cluster each block weighs its own rows)
+            self.l1_W, self.l2_W = penalty.per_row(0, W.dtype)
         self.l1_H, self.l2_H = penalty.per_row(1, Ht.dtype)
-        self.terms = None
+        self.terms = self.monitor = None
 
     def start(self, W, Ht, what, monitor):
+        self.monitor = monitor
+        if self.on_cluster:
+            return self.form.loss(W, Ht, self.beta, self.penalty)[0]
         self.terms = self.form.mu_terms(0, W, Ht, self.beta)
         return self.terms[2]
 
+    def _update_H(self, Ht, num, den):
+        apply_rows(Ht, num, den, self.l1_H, self.l2_H)
+        if self.beta == 1:
+            Ht[Ht < TINY] = 0.0
+        self.keep.restore(Ht)
+
     def step(self, W, Ht, it):
+        if self.on_cluster:
+            return self._cluster_step(W, Ht, it)
         form, beta = self.form, self.beta
         num, den, _ = self.terms
         apply_rows(W, num, den, self.l1_W, self.l2_W)
         if self.update_H:
             num, den, _ = form.mu_terms(1, Ht, W, beta)
-            apply_rows(Ht, num, den, self.l1_H, self.l2_H)
-            if beta == 1:
-                Ht[Ht < TINY] = 0.0
-            self.keep.restore(Ht)
+            self._update_H(Ht, num, den)
         # the next W update's terms, which give this iteration's loss
         self.terms = form.mu_terms(0, W, Ht, beta)
         loss = self.terms[2]
         return Step(loss + self.penalty.value(W, Ht), loss)
+
+    def _cluster_step(self, W, Ht, it):
+        form, beta, pen, monitor = self.form, self.beta, self.penalty, self.monitor
+        pending = bool(monitor.losses) and monitor.losses[-1] is None
+        num, den, loss, pen_W = form.mu_pass(W, Ht, beta, pen, pending)
+        if pending:  # the previous iteration's loss, at the (W, H) this pass started from
+            monitor.fill_last(loss + pen_W + pen.part(1, Ht))
+        self._update_H(Ht, num, den)
+        if it.checked or it.watched or it.last:
+            loss, pen_W = form.loss(W, Ht, beta, pen)
+            return Step(loss + pen_W + pen.part(1, Ht), loss)
+        return Step()  # its loss comes with the next pass
+
+    def finish(self, W, Ht, monitor, last_step):
+        if last_step is not None and last_step.loss is not None:
+            return last_step.loss
+        if not self.on_cluster:
+            return None if last_step is None else last_step.loss
+        loss, pen_W = self.form.loss(W, Ht, self.beta, self.penalty)
+        monitor.fill_last(loss + pen_W + self.penalty.part(1, Ht))
+        return loss

@@ -91,13 +91,41 @@ def auto_alpha(values, counts_W=None, counts_H=None, k=None, n_missing=1):
     """
     if not n_missing:
         return 0.0
+    fewest = None
     if k is not None and counts_W is not None:
         fewest = min(int(np.min(counts_W)), int(np.min(counts_H)))
-        if fewest >= AUTO_MIN_RATIO * k:
-            return 0.0
     values = np.asarray(values)
     mean = float(values.mean(dtype=np.float64)) if values.size else 0.0
-    return AUTO_ALPHA * mean
+    return auto_alpha_of(mean, fewest, k, n_missing)
+
+
+def auto_alpha_of(mean, fewest, k, n_missing):
+    """:func:`auto_alpha` from the observed values' ``mean`` and the ``fewest`` observed
+    entries of a row or column (None: not known, as without ``k``): what a form whose
+    entries are not in one place (a Dask X's blocks) sums up."""
+    if not n_missing:
+        return 0.0
+    if k is not None and fewest is not None and fewest >= AUTO_MIN_RATIO * k:
+        return 0.0
+    return AUTO_ALPHA * float(mean)
+
+
+def count_groups(values, frequencies, ratio=GROUP_RATIO):
+    """How :class:`Groups` groups rows by count: for the distinct counts ``values``
+    (ascending) seen ``frequencies`` times, ``(group, weight)``: each value's group and each
+    group's weight (the mean count of its rows).  One group per count when there are at most
+    :data:`MAX_EXACT_GROUPS` of them, else counts whose logarithms in base ``ratio`` have
+    the same integer part share one.  From the counts' histogram alone, so that rows held
+    apart (a Dask X's blocks) are grouped as if they were together."""
+    values = np.asarray(values, dtype=np.float64)
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    if len(values) > MAX_EXACT_GROUPS:
+        level = np.floor(np.log(np.maximum(values, 1.0)) / np.log(ratio)).astype(np.int64)
+        _, group = np.unique(level, return_inverse=True)
+    else:
+        group = np.arange(len(values))
+    sizes = np.bincount(group, weights=frequencies)
+    return group, np.bincount(group, weights=values * frequencies) / sizes
 
 
 class Groups:
@@ -111,12 +139,10 @@ class Groups:
 
     def __init__(self, counts, pattern, ratio=GROUP_RATIO, parts=True):
         counts = np.asarray(counts, dtype=np.float64)
-        _, inv = np.unique(counts, return_inverse=True)
-        if inv.max() + 1 > MAX_EXACT_GROUPS:  # else one group per count: exact weights
-            level = np.floor(np.log(np.maximum(counts, 1.0)) / np.log(ratio)).astype(np.int64)
-            _, inv = np.unique(level, return_inverse=True)
+        values, inv, frequencies = np.unique(counts, return_inverse=True, return_counts=True)
+        group, group_weight = count_groups(values, frequencies, ratio)
+        inv = group[inv.ravel()]
         sizes = np.bincount(inv)
-        group_weight = np.bincount(inv, weights=counts) / sizes
         self.weight = group_weight[inv]
         self.parts = None
         self.single = float(group_weight[0]) if len(sizes) == 1 else None
@@ -155,17 +181,13 @@ class CountPenalty:
         return self.rows is None and self.cols is None
 
     def value(self, W, Ht):
-        v = 0.0
-        for a1, a2, g, A in ((self.a1_W, self.a2_W, self.rows, W),
-                             (self.a1_H, self.a2_H, self.cols, Ht)):
-            if g is None:
-                continue
-            if a1:
-                v += a1 * float(np.dot(g.weight, A.sum(axis=1, dtype=np.float64)))
-            if a2:
-                v += 0.5 * a2 * float(np.dot(g.weight, np.einsum("ik,ik->i", A, A,
-                                                                   dtype=np.float64)))
-        return v
+        return self.part(0, W) + self.part(1, Ht)
+
+    def part(self, side, A):
+        """The penalty of W (side 0) or of Ht (side 1)."""
+        a1, a2, g = ((self.a1_W, self.a2_W, self.rows) if side == 0
+                     else (self.a1_H, self.a2_H, self.cols))
+        return 0.0 if g is None else weighted_penalty(A, g.weight, a1, a2)
 
     def per_row(self, side, dtype):
         """``(l1, l2)`` of every row of W (side 0) or of Ht (side 1), as column vectors
@@ -178,11 +200,24 @@ class CountPenalty:
         return a1 * w, a2 * w
 
 
+def weighted_penalty(A, weight, a1, a2):
+    """``sum_i weight_i (a1 sum(A_i) + 0.5 a2 ||A_i||^2)`` over the rows of A, float64."""
+    v = 0.0
+    if a1:
+        v += a1 * float(np.dot(weight, A.sum(axis=1, dtype=np.float64)))
+    if a2:
+        v += 0.5 * a2 * float(np.dot(weight, np.einsum("ik,ik->i", A, A, dtype=np.float64)))
+    return v
+
+
 def count_penalty(form, p, solver="cd", k=None):
     """The :class:`CountPenalty` of a rank-``k`` fit of the data form ``form`` (one with
     unknown entries: :mod:`fastnmf.data.missing`) with the checked parameters ``p``
     (``alpha_W_auto``/``alpha_H_auto``: ``alpha_W='auto'``, see :func:`auto_alpha`);
-    ``solver`` 'mu' needs no groups of rows, only their weights."""
+    ``solver`` 'mu' needs no groups of rows, only their weights.  A form whose entries
+    are held elsewhere (a Dask X's) makes it itself (its ``count_penalty``)."""
+    if hasattr(form, "count_penalty"):
+        return form.count_penalty(p, k)
     alpha_W, alpha_H, l1_ratio = p["alpha_W"], p["alpha_H"], p["l1_ratio"]
     counts_W, counts_H = form.counts()
     if p.get("alpha_W_auto") or p.get("alpha_H_auto"):
