@@ -507,6 +507,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             if hasattr(result.W, "to_dask"):  # W held on the cluster: a Dask array of it
                 result.n_missing = plan.data.n_missing  # (found on the workers)
                 return result, plan.backend, result.W.to_dask()
+            if hasattr(result.Ht, "gather"):  # X by columns: H was held on the cluster
+                import dask.array as da
+
+                result.Ht = result.Ht.gather()
+                return result, plan.backend, da.from_array(result.W, chunks=(X.chunks[0], -1))
             return result, plan.backend, result.W
         W0 = plan.starts[0][1]  # every run's start has the shape and dtype of its result
         with WOutput.open(out, W0.shape, W0.dtype, disjoint_from=X_given) as o:

@@ -85,8 +85,8 @@ class Monitor:
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{loss:.6e}", refresh=False)
         if self.callback is not None:
-            info = IterationInfo(iteration, float(loss), elapsed, _read_only(W), _read_only(Ht.T),
-                                 self.solver)
+            H = Ht.to_dask().T if hasattr(Ht, "to_dask") else _read_only(Ht.T)
+            info = IterationInfo(iteration, float(loss), elapsed, _read_only(W), H, self.solver)
             if self.callback(info) is False:
                 self.stopped_by_callback = True
                 if self.verbose:

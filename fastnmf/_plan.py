@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._backends import get_backend, resolve_backend_name
-from ._init import initialize
+from ._init import default_init, initialize
 from ._monitor import Monitor, verbose_logging
 from ._validation import check_factor, check_frozen, check_params
 from .data import as_data
@@ -152,9 +152,12 @@ class FitPlan:
             # sparse X: the error comes from the Gram identity, which the last iteration
             # already evaluated for these W, H
             return float(np.sqrt(2 * result.last_data_loss))
+        W, Ht = result.W, result.Ht
+        if getattr(data, "transposed", False):  # the form of X^T: ||X^T - H^T W^T||
+            W, Ht = Ht, W
         if beta == 2:
-            return data.reconstruction_error(result.W, result.Ht)
-        div = data.beta_terms().divergence(result.W, result.Ht, beta)
+            return data.reconstruction_error(W, Ht)
+        div = data.beta_terms().divergence(W, Ht, beta)
         return float(np.sqrt(2 * max(div, 0.0)))
 
 
@@ -209,14 +212,18 @@ def plan_fit(est, X, W, H, update_H, n_components=None, with_error=False, obs=No
 
     # the starts read X as the fit does (a form of X read in chunks: through its products)
     X_start = X_init if obs is not None else data if isinstance(X, Data) or on_cluster else X
-    starts = _starts(est, X_start, W, H, k, p, update_H, warm, beta, kernels, n_threads)
+    if on_cluster and data.transposed:  # X^T's row blocks: H in blocks, W on the client
+        starts = _transposed_starts(est, data, W, H, k, p, warm, frozen_param)
+    else:
+        starts = _starts(est, X_start, W, H, k, p, update_H, warm, beta, kernels, n_threads)
     if obs is not None and update_H and not warm and p["init"] != "custom":
         # initialized from a stand-in for X: magnitudes matched to the observed entries
         starts = scaled_starts(obs, starts, beta)
     k = starts[0][1].shape[1]
     frozen = check_frozen(frozen_param, k)
     if on_cluster:  # W's blocks to the workers of X's blocks; 'auto': cd, or mu for beta != 2
-        starts = [(seed, data.distribute(W0), Ht0) for seed, W0, Ht0 in starts]
+        if not data.transposed:
+            starts = [(seed, data.distribute(W0), Ht0) for seed, W0, Ht0 in starts]
         if solver == "auto":
             solver = "cd" if beta == 2 else "mu"
     if obs is None and solver == "auto":  # every rule of 'auto': fastnmf.solvers.auto
@@ -270,6 +277,45 @@ def _check_dask_options(est, p, beta, update_H):
                          "transform it block by block with X.map_blocks(model.transform, ...)")
     if getattr(est, "n_init", 1) not in (1, None):
         raise ValueError("n_init > 1 is not supported for a Dask X")
+
+
+class _Shape:
+    """What the random start reads of X (shape, dtype, mean), for X held by columns."""
+
+    def __init__(self, shape, dtype, mean):
+        self.shape, self.dtype, self._mean = shape, dtype, mean
+
+    def mean(self):
+        return self._mean
+
+
+def _transposed_starts(est, data, W, H, k, p, warm, frozen):
+    """The start ``(seed, W0, Ht0)`` of a fit of a wide X held by columns (``data``: the form
+    of X^T): W0 (m x k) on the client, Ht0 in blocks beside X's column blocks; the start of
+    the same X in memory (NNDSVD, which is the same for X^T; 'random' drawn as in memory), but
+    'nndsvdar''s random fill (drawn for X^T)."""
+    n, m = data.shape
+    if warm or frozen is not None:
+        raise ValueError("warm_start and frozen_components are not supported for a wide Dask X "
+                         "chunked by columns; chunk it by rows")
+    init = p["init"]
+    if init == "custom":
+        if H is None or W is None:
+            raise ValueError("init='custom' needs both W and H passed to fit_transform")
+        H = _given_H(H, k, n, data.dtype)
+        W = check_factor(W, "W", (m, H.shape[0]), data.dtype)
+        return [(est.random_state, np.array(W, order="C"), data.distribute(H.T))]
+    if W is not None or H is not None:
+        warnings.warn("When init!='custom', provided W or H are ignored. Set init='custom' to "
+                      "use them as initialization.", RuntimeWarning)
+    k = n if k in (None, "auto") else k
+    init = init if init is not None else default_init(k, (m, n))
+    if init == "random":
+        W0, H0 = initialize(_Shape((m, n), data.dtype, data.mean()), k, "random",
+                            est.random_state)
+        return [(est.random_state, W0, data.distribute(H0.T))]
+    F, G = initialize(data, k, init, est.random_state)  # X^T ~ F G: F = H^T, G = W^T
+    return [(est.random_state, np.ascontiguousarray(G.T), data.distribute(F))]
 
 
 def _dask_missing_solver(est, p, beta):

@@ -240,6 +240,29 @@ class DaskBetaTerms:
         return (num.astype(Ht.dtype, copy=False), den.astype(Ht.dtype, copy=False), div,
                 FactorSums(w_sum, w_norm2))
 
+    def w_terms(self, W, Ht, beta):
+        """The form of X^T (X by columns, ``Ht`` in blocks): W's numerator and denominator
+        (KL: H's row sums) at ``(W, H)``, summed over the blocks."""
+        from ..solvers.beta import w_terms_block
+
+        num, den = self.data.per_block(w_terms_block, Ht, W,
+                                       extra=(beta, self.floor, self.data.backend))
+        return num.astype(W.dtype, copy=False), den.astype(W.dtype, copy=False)
+
+    def mu_pass_H(self, W, Ht, beta, penalty, exponent):
+        """The form of X^T: H's multiplicative update on every block (``Ht``'s blocks
+        replaced), with the sums of W's next numerator and denominator, the divergence at
+        the new (W, H) and the sums of H the penalty reads
+        (:func:`fastnmf.solvers.beta.mu_block_H`)."""
+        from ..solvers.beta import mu_block_H
+
+        sums = self._sums(beta) if not self.data.sparse else None
+        num, den, div, h_sum, h_norm2 = self.data.block_pass(
+            mu_block_H, Ht, (W,), (beta, penalty.l1_H, penalty.l2_H, exponent, self.floor),
+            per_block=sums)
+        return (num.astype(W.dtype, copy=False), den.astype(W.dtype, copy=False), div,
+                FactorSums(h_sum, h_norm2))
+
     def divergence(self, W, Ht, beta):
         """``D_beta(X | W H)`` in float64, per block on the workers, summed."""
         return self.data.per_block(_block_divergence, W, Ht,
@@ -257,6 +280,9 @@ class DaskData(Data):
 
     kind = "dask"
     can_fuse = True
+    #: whether this is the form of X^T (a wide X chunked by columns: its column blocks are
+    #: the row blocks of X^T, and H is the factor held in blocks; see :meth:`from_dask`)
+    transposed = False
 
     def __init__(self, client, blocks, bounds, shape, dtype, sparse, backend, n_threads,
                  workers):
@@ -274,13 +300,19 @@ class DaskData(Data):
         self.cache = {}
 
     @classmethod
-    def from_dask(cls, X, client, backend="cython", n_threads=1, name="X", missing="nan"):
+    def from_dask(cls, X, client, backend="cython", n_threads=1, name="X", missing="nan",
+                  axis="rows"):
         """The form of the Dask array ``X``: its row blocks computed and kept on the
         workers (columns in one chunk: rechunked if not), checked finite and
         non-negative (ValueError naming ``name``), with ``||X||^2`` and its sums.  With
         unknown entries (NaN in a dense X; ``missing='unobserved'``: see
         :func:`fastnmf.data.missing.prepare`) the form of its known entries,
-        :class:`~fastnmf.distributed.observed.DaskObserved`."""
+        :class:`~fastnmf.distributed.observed.DaskObserved`.
+
+        A wide X (more columns than rows) chunked by columns is held by columns: the form is
+        that of X^T (``transposed``), whose row blocks are X's column blocks, so that H is
+        held in blocks beside them and only m x k terms move (a row-chunked wide X would send
+        n x k to every worker every iteration)."""
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D; got a Dask array of shape {X.shape}")
         if any(np.isnan(c) for c in X.shape):
@@ -291,6 +323,10 @@ class DaskData(Data):
         kind = np.dtype(X.dtype).kind
         if kind not in "biuf":
             raise TypeError(f"{name} must hold numbers; got dtype {X.dtype}")
+        if axis == "rows" and X.numblocks[1] > 1 and X.shape[1] > X.shape[0]:
+            data = cls.from_dask(X.T, client, backend, n_threads, name, missing, axis="columns")
+            data.transposed = True
+            return data
         dtype = np.float32 if np.dtype(X.dtype) == np.float32 else np.float64
         if X.numblocks[1] != 1:
             X = X.rechunk({1: -1})
@@ -319,16 +355,21 @@ class DaskData(Data):
             lo, hi = bounds[bad[0]], bounds[bad[0] + 1]
             what = ("infinite entries" if scans[bad[0]][7] else "stored NaN (the unknown "
                     "entries of a sparse X are its absent ones, with missing='unobserved')")
-            raise ValueError(f"{name} must not contain infinities or stored NaN; rows "
+            raise ValueError(f"{name} must not contain infinities or stored NaN; {axis} "
                              f"{lo}:{hi} have {what}")
         neg = [b for b, s in enumerate(scans) if s[1]]
         if neg:
             lo, hi = bounds[neg[0]], bounds[neg[0] + 1]
-            raise ValueError(f"Negative values in data passed to {name}: rows {lo}:{hi}")
+            raise ValueError(f"Negative values in data passed to {name}: {axis} {lo}:{hi}")
         who = client.who_has(blocks)
         workers = [sorted(who[f.key])[0] if who.get(f.key) else None for f in blocks]
         data = cls(client, blocks, bounds, X.shape, dtype, sparse, backend, n_threads, workers)
         if missing == "unobserved" or not all(s[0] for s in scans):
+            if axis == "columns":
+                raise ValueError(
+                    f"unknown entries of a wide {name} chunked by columns are not supported "
+                    f"on the cluster; chunk {name} by rows ({name}.rechunk({{0: 'auto', 1: "
+                    "-1}})) to fit its known entries")
             from .observed import DaskObserved
 
             return DaskObserved.from_data(data, missing, name)
@@ -538,8 +579,9 @@ class DaskData(Data):
         lost = [b for b, f in enumerate(W.futures) if f.status != "finished"]
         if not lost:
             return
+        name = "H" if self.transposed else "W"  # (the form of X^T holds H in blocks)
         if not W.backup or any(W.backup[b].status != "finished" for b in lost):
-            raise RuntimeError(f"blocks {lost} of W were lost with a worker, and their copies "
+            raise RuntimeError(f"blocks {lost} of {name} were lost with a worker, and their copies "
                                "too (a fit survives the loss of one worker at a time, with at "
                                "least two workers)")
         who = client.who_has(self.blocks)
@@ -557,7 +599,7 @@ class DaskData(Data):
             futures[b] = Wb
         W.futures = futures
         W.recoveries += len(lost)
-        warnings.warn(f"a worker was lost during the fit: blocks {lost} of W rebuilt from their "
+        warnings.warn(f"a worker was lost during the fit: blocks {lost} of {name} rebuilt from their "
                       f"copies by replaying the {len(W.log) - min(W.backup_at[b] for b in lost)} "
                       "passes since", RuntimeWarning)
 

@@ -74,8 +74,8 @@ def mu_W(W, Ht, beta, num, den, l1, l2, exponent):
     """The multiplicative update of W (in place) from its numerator and denominator
     (without regularization; ignored for KL, whose denominator is ``sum(H)``), the ratio
     raised to ``exponent``, with scikit-learn's zeroing of tiny entries."""
-    if beta == 1:
-        den = Ht.sum(axis=0)[np.newaxis, :]
+    if beta == 1:  # (Ht None: H held in blocks, ``den`` its row sums, summed there)
+        den = (Ht.sum(axis=0) if Ht is not None else den)[np.newaxis, :]
     _apply(W, num, den, l1, l2, exponent)
     if beta < 1:
         W[W < TINY] = 0.0
@@ -105,6 +105,15 @@ def mu_step(terms, W, Ht, beta, num, den, penalty, exponent, update_H, keep):
         mu_H(Ht, beta, num, den, penalty.l1_H, penalty.l2_H, exponent, keep)
 
 
+def _block_terms(X, kernels, n_threads, floor, sums):
+    from ..data import as_data
+
+    data = as_data(X, kernels, n_threads)
+    if sums:
+        data.cache["positive sums"] = dict(sums)
+    return data.beta_terms(floor)
+
+
 def mu_block(X, W, kernels, n_threads, Ht, beta, l1, l2, exponent, floor, want_loss,
              sums=None):
     """The W half of an iteration of the multiplicative updates on a block of rows of X
@@ -117,20 +126,43 @@ def mu_block(X, W, kernels, n_threads, Ht, beta, l1, l2, exponent, floor, want_l
     update, for the penalty at the point the divergence is of), which add up over the
     blocks."""
     from .._validation import squared_norm
-    from ..data import as_data
 
     before = (float(W.sum(dtype=np.float64)), squared_norm(W)) if want_loss else (0.0, 0.0)
-
-    data = as_data(X, kernels, n_threads)
-    if sums:
-        data.cache["positive sums"] = dict(sums)
-    terms = data.beta_terms(floor)
+    terms = _block_terms(X, kernels, n_threads, floor, sums)
     num, den, div = terms.mu_terms_W(W, Ht, beta, want_loss=want_loss)
     mu_W(W, Ht, beta, num, den, l1, l2, exponent)
     num, den = terms.mu_terms_H(W, Ht, beta)
     if beta == 1:
         den = W.sum(axis=0)
     return (num, den, 0.0 if div is None else float(div)) + before
+
+
+def w_terms_block(Xt, Ht, W, beta, floor, backend):
+    """A block of X's columns (the form of X^T: ``Xt`` = X_j^T, ``Ht`` = H_j^T): its parts of
+    W's numerator and denominator (KL: H_j's row sums) at ``(W, H_j)``."""
+    from ..distributed.data import _kernels
+
+    num, den = _block_terms(Xt, _kernels(backend), 1, floor, None).mu_terms_H(Ht, W, beta)
+    return num, (Ht.sum(axis=0) if beta == 1 else den)
+
+
+def mu_block_H(Xt, Ht, kernels, n_threads, W, beta, l1, l2, exponent, floor, sums=None):
+    """H's half of an iteration of the multiplicative updates on a block of X's columns, H
+    held in blocks on a cluster (the form of X^T: ``Xt`` = X_j^T, ``Ht`` = H_j^T, updated in
+    place), W updated by the client: H_j's numerator and denominator at ``(W, H_j)``, its
+    update (:func:`mu_H`), then the block's parts of W's next numerator and denominator (KL:
+    H_j's row sums) and of ``D_beta`` at the new ``(W, H_j)``, and the sums of H_j the penalty
+    reads.  Returns ``(num_W, den_W, divergence, sum(H_j), ||H_j||^2)``, which add up."""
+    from .._validation import squared_norm
+
+    terms = _block_terms(Xt, kernels, n_threads, floor, sums)
+    # in X^T's frame H_j^T is the row factor: its numerator is that frame's W numerator
+    num, den, _ = terms.mu_terms_W(Ht, W, beta)
+    mu_H(Ht, beta, num, W.sum(axis=0) if beta == 1 else den, l1, l2, exponent, Keeper(Ht, None))
+    num, den = terms.mu_terms_H(Ht, W, beta)
+    div = terms.divergence(Ht, W, beta)
+    return (num, Ht.sum(axis=0) if beta == 1 else den, float(div),
+            float(Ht.sum(dtype=np.float64)), squared_norm(Ht))
 
 
 class _Multiplicative(UpdateRule):
@@ -169,10 +201,28 @@ class MultiplicativeUpdates(_Multiplicative):
 
     def start(self, W, Ht, what, monitor):
         self.monitor = monitor
+        if getattr(self.data, "transposed", False):  # the form of X^T: D(X^T | H^T W^T)
+            self.pending = None
+            return self.terms.divergence(Ht, W, self.beta)
         return self.terms.divergence(W, Ht, self.beta)
+
+    def _step_by_columns(self, W, Ht):
+        """X held by columns, H in blocks beside them: W's update here from the terms the
+        last pass left (the first from a pass of their own), then H's on the workers with
+        W's next terms and the loss at the new (W, H)."""
+        terms, beta, penalty = self.terms, self.beta, self.penalty
+        if self.pending is None:
+            self.pending = terms.w_terms(W, Ht, beta)
+        num, den = self.pending
+        mu_W(W, None, beta, num, den, penalty.l1_W, penalty.l2_W, self.gamma)
+        num, den, div, H_sums = terms.mu_pass_H(W, Ht, beta, penalty, self.gamma)
+        self.pending = (num, den)
+        return Step(div + penalty.value(W, H_sums), div)
 
     def step(self, W, Ht, it):
         terms, beta, penalty = self.terms, self.beta, self.penalty
+        if getattr(self.data, "transposed", False):
+            return self._step_by_columns(W, Ht)
         fused = terms.loss_in_pass(beta) and not it.watched
         want = fused and it.n > 1
         if hasattr(terms, "mu_pass"):  # W in blocks on a cluster: its half on the workers

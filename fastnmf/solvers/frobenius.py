@@ -267,10 +267,13 @@ class Alternating(UpdateRule):
     ``update_H``, without ``extrapolate``): W's update fused with the products that follow
     it, returning ``(violation, X^T W, W^T W)`` of the new W; it replaces ``update_W`` and
     the products around it (cd on dense X), and runs with BLAS on one thread.
+    ``pass_H(W, WtW, Ht)`` (H held in blocks on a cluster, X by columns: the data form is
+    X^T's): H's update where its blocks are, fused with the products that follow it,
+    returning ``(violation, X H^T, H H^T)`` of the new H; W's update runs here.
     """
 
     def __init__(self, data, update_W, update_Ht, *, penalty, update_H, frozen,
-                 stop="violation", extrapolate=False, pass_W=None):
+                 stop="violation", extrapolate=False, pass_W=None, pass_H=None):
         self.data = data
         self.update_W, self.update_Ht = update_W, update_Ht
         self.penalty = penalty
@@ -280,6 +283,7 @@ class Alternating(UpdateRule):
         self.stop = stop
         self.extrapolate = extrapolate and update_H
         self.pass_W = pass_W if update_H and not self.extrapolate else None
+        self.pass_H = pass_H
         self.extra = None
         self.HtH = self.XHt = None
 
@@ -295,14 +299,18 @@ class Alternating(UpdateRule):
             self.extra = Extrapolation(data.kernels, W, Ht, sweep_threads_with_blas(data),
                                        noise=4 * np.finfo(W.dtype).eps * data.norm2())
         self.HtH = data.gram(Ht)
+        if self.pass_H is not None:  # the form of X^T: X H^T = (X^T)^T H^T, from H's blocks
+            self.XHt = data.xt_times(Ht)
         # X H^T: for the W updates, unless they are fused passes (then computed only for a
         # rule that needs the starting objective, in start())
-        if self.pass_W is None:
+        elif self.pass_W is None:
             self.XHt = data.x_times(Ht)
 
     def start(self, W, Ht, what, monitor):
         self._setup(W, Ht)
-        if hasattr(self.data, "cross"):  # W held on a cluster: <X Ht, W> computed there
+        if self.pass_H is not None:
+            cross = dot64(self.XHt, W)
+        elif hasattr(self.data, "cross"):  # W held on a cluster: <X Ht, W> computed there
             cross = self.data.cross(Ht, W)
         else:
             XHt = self.XHt if self.XHt is not None else self.data.x_times(Ht)
@@ -313,6 +321,15 @@ class Alternating(UpdateRule):
     def step(self, W, Ht, it):
         self._setup(W, Ht)
         data, extra = self.data, self.extra
+        if self.pass_H is not None:  # W here, then H on the workers, with X H^T and H H^T
+            violation = self.update_W(W, self.HtH, self.XHt)
+            WtW = W.T @ W
+            v, self.XHt, self.HtH = self.pass_H(W, WtW, Ht)
+            violation = None if violation is None else violation + v
+            loss = data_loss(data.norm2(), dot64(self.XHt, W), WtW, self.HtH)
+            objective = loss + self.penalty.value(W, Ht)
+            note = "" if violation is None else f"  violation {violation:.4e}"
+            return Step(objective, loss, violation, note)
         if self.pass_W is not None:
             violation, XtW, WtW = self.pass_W(W, self.HtH, Ht)
         else:
@@ -384,8 +401,18 @@ def cd(data, W, Ht, *, penalty, update_H=True, frozen=None, shuffle=False, rng=N
 
         pass_W = fused_W
 
+    pass_H = None
+    if getattr(data, "transposed", False):  # X by columns: H's sweep where its blocks are
+        from ..distributed.data import cd_block
+
+        def pass_H(W, WtW, Ht):  # cd_block on X^T's blocks: H's sweep, then X H^T, H H^T
+            XHt, HtH, violation = data.block_pass(
+                cd_block, Ht, (W, WtW), (penalty.l1_H, penalty.l2_H, _perm(rng, shuffle, free)))
+            return violation, XHt.astype(W.dtype, copy=False), HtH
+        pass_W = None
+
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
-                       stop=stop, pass_W=pass_W)
+                       stop=stop, pass_W=pass_W, pass_H=pass_H)
 
 
 def hals(data, W, Ht, *, penalty, update_H=True, frozen=None, shuffle=False, rng=None,
@@ -512,8 +539,15 @@ def mu(data, W, Ht, *, penalty, update_H=True, frozen=None, parallel_kernels=Fal
 
         pass_W = blocks_W
 
+    pass_H = None
+    if getattr(data, "transposed", False):  # X by columns: H's update where its blocks are
+        def pass_H(W, WtW, Ht):  # mu_block on X^T's blocks: H's update, then X H^T, H H^T
+            XHt, HtH = data.block_pass(mu_block, Ht, (W, WtW), (penalty.l1_H, penalty.l2_H))
+            return None, XHt, HtH
+        pass_W = None
+
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
-                       stop="error", pass_W=pass_W)
+                       stop="error", pass_W=pass_W, pass_H=pass_H)
 
 
 def mu_block(X, W, kernels, n_threads, Ht, HtH, l1, l2):

@@ -50,20 +50,24 @@ class KillAt:
 @pytest.mark.parametrize("solver,beta,form", [("cd", "frobenius", "dense"),
                                               ("cd", "frobenius", "sparse"),
                                               ("mu", "kullback-leibler", "dense"),
-                                              ("mu", "frobenius", "unknown entries")])
+                                              ("mu", "frobenius", "unknown entries"),
+                                              ("cd", "frobenius", "by columns")])
 def test_a_worker_killed_mid_fit_does_not_change_the_fit(cluster, solver, beta, form):
     rng = np.random.default_rng(11)
     X = rng.random((600, 6)) @ rng.random((6, 40)) + 0.01 * rng.random((600, 40))
     if form == "unknown entries":  # the fit of the known entries (rows' penalties per block)
         X[rng.random(X.shape) < 0.3] = np.nan
     Xm, dX = dask_pair(X, 50, form == "sparse", 0.5)
+    if form == "by columns":  # a wide X held by columns: H's blocks are rebuilt
+        Xm = np.ascontiguousarray(X.T)
+        dX = da.from_array(Xm, chunks=(40, 50))
     kw = dict(n_components=5, solver=solver, beta_loss=beta, random_state=0, max_iter=30,
               tol=0, alpha_W=0.01 if form == "unknown entries" else 0.0)
     ref = NMF(**kw)
     W_ref = ref.fit_transform(Xm)
     kill = KillAt(cluster, at=14)  # between two copies of W (every 10 passes)
     est = NMF(callback=kill, **kw)
-    with pytest.warns(RuntimeWarning, match=r"blocks \[.*\] of W rebuilt .* replaying the [1-4] passes"):
+    with pytest.warns(RuntimeWarning, match=r"blocks \[.*\] of [WH] rebuilt .* replaying the [1-4] passes"):
         W = est.fit_transform(dX)
     assert kill.killed is not None
     assert kill.killed not in cluster.scheduler_info()["workers"]  # it is really gone
