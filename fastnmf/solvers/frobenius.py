@@ -405,11 +405,11 @@ def cd(data, W, Ht, *, penalty, update_H=True, frozen=None, shuffle=False, rng=N
     if getattr(data, "transposed", False):  # X by columns: H's sweep where its blocks are
         from ..distributed.data import cd_block
 
-        def pass_H(W, WtW, Ht):  # cd_block on X^T's blocks: H's sweep, then X H^T, H H^T
+        def blocks_H(W, WtW, Ht):  # cd_block on X^T's blocks: H's sweep, then X H^T, H H^T
             XHt, HtH, violation = data.block_pass(
                 cd_block, Ht, (W, WtW), (penalty.l1_H, penalty.l2_H, _perm(rng, shuffle, free)))
             return violation, XHt.astype(W.dtype, copy=False), HtH
-        pass_W = None
+        pass_W, pass_H = None, blocks_H
 
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
                        stop=stop, pass_W=pass_W, pass_H=pass_H)
@@ -541,10 +541,10 @@ def mu(data, W, Ht, *, penalty, update_H=True, frozen=None, parallel_kernels=Fal
 
     pass_H = None
     if getattr(data, "transposed", False):  # X by columns: H's update where its blocks are
-        def pass_H(W, WtW, Ht):  # mu_block on X^T's blocks: H's update, then X H^T, H H^T
+        def blocks_H(W, WtW, Ht):  # mu_block on X^T's blocks: H's update, then X H^T, H H^T
             XHt, HtH = data.block_pass(mu_block, Ht, (W, WtW), (penalty.l1_H, penalty.l2_H))
             return None, XHt, HtH
-        pass_W = None
+        pass_W, pass_H = None, blocks_H
 
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
                        stop="error", pass_W=pass_W, pass_H=pass_H)
