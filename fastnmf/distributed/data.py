@@ -556,11 +556,16 @@ class DaskData(Data):
             holders = client.who_has([W.futures[b] for b in which])
             made = {}
             for b in which:
-                here = set(holders.get(W.futures[b].key, ()))
+                here = sorted(holders.get(W.futures[b].key, ()))
                 others = [w for w in workers if w not in here] or workers
-                made[b] = client.submit(np.copy, W.futures[b],
-                                        workers=[others[b % len(others)]],
+                # copied where the block is first, and that copy sent: the block itself never
+                # gets a replica on the other worker, where distributed's active memory
+                # manager could keep it and drop the original (then one loss takes both)
+                local = client.submit(np.copy, W.futures[b], workers=here or None,
+                                      allow_other_workers=not here, pure=False)
+                made[b] = client.submit(np.copy, local, workers=[others[b % len(others)]],
                                         allow_other_workers=False, pure=False)
+                del local
             try:  # made before the passes they stand for go on
                 distributed_wait(list(made.values()), BACKUP_TIMEOUT)
             except TimeoutError:  # a worker chosen has just died: choose again

@@ -181,8 +181,10 @@ class DaskObserved(DaskData):
         group, weight = count_groups(values, self.histogram[values])
         table = np.zeros(len(self.histogram))
         table[values] = weight[group]
-        sent, = self._broadcast(table)
-        return RowWeights(map_blocks(self.client, _row_weights, self.blocks, sent), table)
+        # a task holding the table, not a scatter: the weights of a block lost with a worker
+        # are recomputed from it (scattered data lost with its worker cannot be)
+        held = self.client.submit(np.array, table, pure=False)
+        return RowWeights(map_blocks(self.client, _row_weights, self.blocks, held), table)
 
     # ---------------------------------------------------------- the passes
     def mu_pass(self, W, Ht, beta, penalty, want_loss):
