@@ -283,9 +283,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features), non-negative
             Sparse X (any format) is never densified.  A memmap, HDF5 or zarr array, CSR
             arrays on disk or row blocks are read in chunks, never whole (``chunk_bytes``).
-            A row-chunked ``dask.array.Array`` is fitted on the workers of the current
-            ``distributed`` client (coordinate descent, Frobenius loss; see the guide "On a
-            Dask cluster"), and W returned as a Dask array chunked like X.
+            A ``dask.array.Array`` is fitted on the workers of the current ``distributed``
+            client (cd, or mu for any beta; NaN entries unknown, fitted by mu; a wide X
+            chunked by columns is held by columns; see the guide "On a Dask cluster"), and
+            W returned as a Dask array chunked like X's rows.
         y : ignored
         W : array-like of shape (n_samples, n_components), optional
             Initial W when ``init='custom'`` (copied, never modified).

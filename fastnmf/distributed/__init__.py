@@ -12,7 +12,13 @@ through the same plan, driver and update rules as an in-memory X:
   each a ``distributed.Future`` beside X's block (never gathered during a fit); its blocks
   are copied to another worker every few passes, so that a lost worker costs a replay of
   those passes, not the fit;
-* :mod:`~fastnmf.distributed.start`: the NNDSVD start with W's blocks made on the workers.
+* :mod:`~fastnmf.distributed.start`: the NNDSVD start with W's blocks made on the workers;
+* :class:`~fastnmf.distributed.observed.DaskObserved`: with unknown entries (NaN,
+  ``missing='unobserved'``), the known entries of each block on its worker, fitted by the
+  in-memory rule of known entries (``MaskedMU``) with W's half per block;
+* a wide X chunked by columns is held as X^T (``DaskData.transposed``): H in blocks beside
+  X's column blocks, W on the client, the rules' H half per block (``pass_H``,
+  ``mu_block_H``), so that m x k terms move instead of n x k.
 
 Importing this package does not import dask; its modules do.
 """

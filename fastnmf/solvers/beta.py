@@ -182,6 +182,7 @@ class _Multiplicative(UpdateRule):
         self.update_H = update_H
         self.keep = Keeper(Ht, frozen)
         self.monitor = None
+        self.pending = None  # X held by columns: W's terms from the last pass
 
     def context(self):
         """BLAS's threads for the run (:func:`fastnmf.parallel.threads.beta_blas_threads`)."""
@@ -202,7 +203,6 @@ class MultiplicativeUpdates(_Multiplicative):
     def start(self, W, Ht, what, monitor):
         self.monitor = monitor
         if getattr(self.data, "transposed", False):  # the form of X^T: D(X^T | H^T W^T)
-            self.pending = None
             return self.terms.divergence(Ht, W, self.beta)
         return self.terms.divergence(W, Ht, self.beta)
 
