@@ -129,6 +129,56 @@ def part1(args, lines):
     lines.append("")
 
 
+def _pass_worker(rows, n, k, reps, barrier, queue, block_rows):
+    """One process of :func:`concurrent_pass`: cd's fused pass over its rows, a block of
+    ``block_rows`` at a time, timed."""
+    import os as _os
+
+    _os.environ["OMP_NUM_THREADS"] = "1"
+    from fastnmf._backends import get_backend
+
+    kern = get_backend("cython")
+    rng = np.random.default_rng(0)
+    Ht = rng.random((n, k))
+    blocks = [(rng.random((min(block_rows, rows - lo), n)),
+               rng.random((min(block_rows, rows - lo), k))) for lo in range(0, rows, block_rows)]
+    HtH, perm = Ht.T @ Ht, np.arange(k, dtype=np.intp)
+    XtW, WtW = np.empty((n, k)), np.empty((k, k))
+
+    def one_pass():
+        for X, W in blocks:
+            kern.hals_pass_dense(X, Ht, HtH, W, 0.0, 0.0, perm, XtW, WtW, 1)
+
+    one_pass()
+    barrier.wait()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        one_pass()
+        times.append(time.perf_counter() - t)
+    queue.put(float(np.median(times)))
+
+
+def concurrent_pass(processes, rows, n, k, block_rows, reps=3):
+    """Seconds of the W half of a cd iteration over ``rows`` rows split between
+    ``processes`` processes of one thread running at once, in blocks of ``block_rows`` (the
+    slowest one's median): what this machine delivers to that many processes now, without
+    Dask."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_pass_worker, args=(rows // processes, n, k, reps, barrier,
+                                                    queue, block_rows))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    times = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return max(times)
+
+
 def part2(args, lines):
     """Measured scaling and the fixed cost; returns the model's constants."""
     from fastnmf import NMF
@@ -152,13 +202,18 @@ def part2(args, lines):
                                       dict(kw, n_components=4))
         fixed[blocks] = per_iteration(est.time_history_)
     t1, t0 = np.polyfit(np.log2(list(fixed)), list(fixed.values()), 1)
-    measured = {}
+    measured, alone = {}, {}
     for kind in ("strong", "weak"):
         for p in (1, 2, 4):
             rows = args.scale_rows if kind == "strong" else args.scale_rows // 2 * p
+            # the kernels alone on p processes, just before the Dask run (the machine's
+            # capacity changes from minute to minute: see part 2's notes)
+            # in the Dask run's blocks: 8 row chunks, merged into at most 4 per process
+            alone[kind, p] = concurrent_pass(p, rows, n, k, rows // min(8, 4 * p))
             est, _, _, _ = fit_on_cluster(p, dask_x(rows, n, 8), kw)
             measured[kind, p] = (rows, per_iteration(est.time_history_))
-            print(f"{kind} p={p}: {measured[kind, p][1]:.3f} s/it", file=sys.stderr)
+            print(f"{kind} p={p}: {measured[kind, p][1]:.3f} s/it, kernels alone "
+                  f"{alone[kind, p]:.3f} s", file=sys.stderr)
     # a: seconds per m n k on one core, from the one-process run (the same code as on a
     # cluster), its fixed cost taken off
     rows1, T1 = measured["strong", 1]
@@ -175,15 +230,20 @@ def part2(args, lines):
               "the blocks",
               f"- a = {a:.3e} s per m n k on one core (the 1-process run, its fixed cost "
               "taken off)", "",
-              "Model: a m n k / P + t0 + 3 t1, with P = 1 for one process and the measured "
-              f"{speedup:.2f} for two or more (this machine's {cores} cores).", "",
-              "| run | processes | X | s/iteration measured | model | model / measured |",
-              "|---|---|---|---|---|---|"]
+              "Two models: (A) a m n k / P + t0 + 3 t1, with P = 1 for one process and the "
+              f"in-memory {speedup:.2f} for two or more (this machine's {cores} cores); (B) "
+              "the kernels' own time on p processes of one thread running at once, measured "
+              "just before each Dask run without Dask (cd's fused pass over the run's rows in "
+              "its blocks, split between the processes), plus t0 + 3 t1.", "",
+              "| run | processes | X | s/iteration measured | kernels alone, p processes | "
+              "model A | A / measured | model B | B / measured |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for (kind, p), (rows, it) in measured.items():
         P = 1.0 if p == 1 else speedup
         model = a * rows * n * k / P + t0 + t1 * 3
-        lines.append(f"| {kind} | {p} | {rows} x {n} | {it:.3f} | {model:.3f} | "
-                     f"{model / it:.2f} |")
+        model_b = alone[kind, p] + t0 + t1 * 3
+        lines.append(f"| {kind} | {p} | {rows} x {n} | {it:.3f} | {alone[kind, p]:.3f} | "
+                     f"{model:.3f} | {model / it:.2f} | {model_b:.3f} | {model_b / it:.2f} |")
     lines.append("")
     return a, t0, t1
 
