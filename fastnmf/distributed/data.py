@@ -586,9 +586,9 @@ class DaskData(Data):
             return
         name = "H" if self.transposed else "W"  # (the form of X^T holds H in blocks)
         if not W.backup or any(W.backup[b].status != "finished" for b in lost):
-            raise RuntimeError(f"blocks {lost} of {name} were lost with a worker, and their copies "
-                               "too (a fit survives the loss of one worker at a time, with at "
-                               "least two workers)")
+            raise RuntimeError(f"blocks {lost} of {name} were lost with a worker, and their "
+                               "copies too (a fit survives the loss of one worker at a time, "
+                               "with at least two workers)")
         who = client.who_has(self.blocks)
         self.workers = [sorted(who[f.key])[0] if who.get(f.key) else None
                         for f in self.blocks]
@@ -604,9 +604,9 @@ class DaskData(Data):
             futures[b] = Wb
         W.futures = futures
         W.recoveries += len(lost)
-        warnings.warn(f"a worker was lost during the fit: blocks {lost} of {name} rebuilt from their "
-                      f"copies by replaying the {len(W.log) - min(W.backup_at[b] for b in lost)} "
-                      "passes since", RuntimeWarning)
+        replayed = len(W.log) - min(W.backup_at[b] for b in lost)
+        warnings.warn(f"a worker was lost during the fit: blocks {lost} of {name} rebuilt from "
+                      f"their copies by replaying the {replayed} passes since", RuntimeWarning)
 
     def fused_pass(self, Ht, HtH, W, l1, l2, perm, XtW, WtW, n_threads=None):
         """cd's sweep of the BlockFactor ``W`` (:func:`cd_block` on every block), fused with

@@ -280,7 +280,7 @@ class MaskedMU(UpdateRule):
         if last_step is not None and last_step.loss is not None:
             return last_step.loss
         if not self.on_cluster:
-            return None if last_step is None else last_step.loss
+            return None
         loss, pen_W = self.form.loss(W, Ht, self.beta, self.penalty)
         monitor.fill_last(loss + pen_W + self.penalty.part(1, Ht))
         return loss

@@ -67,7 +67,8 @@ def test_a_worker_killed_mid_fit_does_not_change_the_fit(cluster, solver, beta, 
     W_ref = ref.fit_transform(Xm)
     kill = KillAt(cluster, at=14)  # between two copies of W (every 10 passes)
     est = NMF(callback=kill, **kw)
-    with pytest.warns(RuntimeWarning, match=r"blocks \[.*\] of [WH] rebuilt .* replaying the [1-4] passes"):
+    with pytest.warns(RuntimeWarning,
+                      match=r"blocks \[.*\] of [WH] rebuilt .* replaying the [1-4] passes"):
         W = est.fit_transform(dX)
     assert kill.killed is not None
     assert kill.killed not in cluster.scheduler_info()["workers"]  # it is really gone
