@@ -102,7 +102,9 @@ class RowWeights:
 class DaskObserved(DaskData):
     """The known entries of a row-chunked Dask X, block by block on the workers (see the
     module docstring).  Built by :meth:`from_data` from the :class:`DaskData` of X's raw
-    blocks; ``blocks`` are futures of in-memory :class:`~fastnmf.data.missing.Observed`."""
+    blocks; ``blocks`` are futures of in-memory :class:`~fastnmf.data.missing.Observed`.
+    Its protocol is 'observed': the complete-X products it inherits (``x_times``,
+    ``fused_pass``...) do not apply to it, and no rule of that protocol calls them."""
 
     kind = protocol = "observed"
     can_fuse = False
@@ -116,7 +118,6 @@ class DaskObserved(DaskData):
         client = data.client
         blocks = client.map(_observe, data.blocks, missing=missing, pure=False)
         col_counts, histogram, total, nnz = tree_sum(client, map_blocks(client, _sums, blocks))
-        m, n = data.shape
         if nnz == 0:
             raise ValueError(f"{name} has no observed entry: every entry is missing")
         if histogram[0]:
