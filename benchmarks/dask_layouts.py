@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import datasets as D  # noqa: E402
-from dask_scaling import per_iteration, sent_bytes, worker_rss  # noqa: E402
+from dask_scaling import fit_on_cluster, per_iteration  # noqa: E402
 from machine import cpu_model, fastnmf_revision, load_line, write_report  # noqa: E402
 
 
@@ -41,31 +41,6 @@ def as_dask(X, layout, blocks):
     m, n = X.shape
     chunks = (-(-m // blocks), n) if layout == "rows" else (m, -(-n // blocks))
     return da.from_array(X, chunks=chunks, asarray=False)
-
-
-def fit_dask(X, layout, blocks, kw):
-    """(estimator, whole call s, worker-to-worker bytes per iteration, peak worker RSS)"""
-    from distributed import Client, LocalCluster
-
-    from fastnmf import NMF
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=50) as cluster, \
-            Client(cluster) as client:
-        client.wait_for_workers(2)
-        dX = as_dask(X, layout, blocks)
-        marks = []
-
-        def watch(info):
-            if info.iteration in (1, kw["max_iter"]):
-                marks.append(sent_bytes(client))
-            return True
-
-        t = time.perf_counter()
-        est = NMF(callback=watch, **kw).fit(dX)
-        whole = time.perf_counter() - t
-        moved = (marks[-1] - marks[0]) / max(1, kw["max_iter"] - 1) if len(marks) == 2 else 0
-        return est, whole, moved, worker_rss(client)
 
 
 def client_bytes(layout, m, n, k):
@@ -85,7 +60,7 @@ def run(name, X, k, solver, beta, args, lines):
     it_mem = per_iteration(ref.time_history_)
     print(f"{name} {solver}: memory {it_mem:.3f} s/it", file=sys.stderr)
     for layout in ("rows", "columns"):
-        est, whole, moved, rss = fit_dask(X, layout, args.blocks, kw)
+        est, whole, moved, rss = fit_on_cluster(2, as_dask(X, layout, args.blocks), kw)
         it = per_iteration(est.time_history_)
         total = moved + client_bytes(layout, m, n, k)
         diff = float(np.abs(est.components_ - ref.components_).max()

@@ -387,8 +387,9 @@ def cd(data, W, Ht, *, penalty, update_H=True, frozen=None, shuffle=False, rng=N
         return kernels.hals_sweep(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H,
                                   _perm(rng, shuffle, free), nt_H)
 
-    pass_W = None
-    if update_H and data.can_fuse:
+    by_columns = getattr(data, "transposed", False)  # X by columns: H in blocks on a cluster
+    pass_W = pass_H = None
+    if update_H and data.can_fuse and not by_columns:
         XtW = np.empty((Ht.shape[0], k), dtype=W.dtype)
         WtW = np.empty((k, k), dtype=W.dtype)
         m, n = data.shape
@@ -401,15 +402,14 @@ def cd(data, W, Ht, *, penalty, update_H=True, frozen=None, shuffle=False, rng=N
 
         pass_W = fused_W
 
-    pass_H = None
-    if getattr(data, "transposed", False):  # X by columns: H's sweep where its blocks are
+    if by_columns:  # H's sweep where its blocks are
         from ..distributed.data import cd_block
 
         def blocks_H(W, WtW, Ht):  # cd_block on X^T's blocks: H's sweep, then X H^T, H H^T
             XHt, HtH, violation = data.block_pass(
                 cd_block, Ht, (W, WtW), (penalty.l1_H, penalty.l2_H, _perm(rng, shuffle, free)))
             return violation, XHt.astype(W.dtype, copy=False), HtH
-        pass_W, pass_H = None, blocks_H
+        pass_H = blocks_H
 
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
                        stop=stop, pass_W=pass_W, pass_H=pass_H)
@@ -531,20 +531,20 @@ def mu(data, W, Ht, *, penalty, update_H=True, frozen=None, parallel_kernels=Fal
         kernels.mu_update(Ht, WtW, XtW, penalty.l1_H, penalty.l2_H, nt_H)
         keep.restore(Ht)
 
-    pass_W = None
-    if update_H and hasattr(data, "block_pass"):  # W in blocks on a cluster (a Dask X)
+    by_columns = getattr(data, "transposed", False)  # X by columns: H in blocks on a cluster
+    pass_W = pass_H = None
+    if update_H and hasattr(data, "block_pass") and not by_columns:  # W in blocks (Dask X)
         def blocks_W(W, HtH, Ht):  # mu_block on every block of rows, on its worker
             XtW, WtW = data.block_pass(mu_block, W, (Ht, HtH), (penalty.l1_W, penalty.l2_W))
             return None, XtW, WtW
 
         pass_W = blocks_W
 
-    pass_H = None
-    if getattr(data, "transposed", False):  # X by columns: H's update where its blocks are
+    if by_columns:  # H's update where its blocks are
         def blocks_H(W, WtW, Ht):  # mu_block on X^T's blocks: H's update, then X H^T, H H^T
             XHt, HtH = data.block_pass(mu_block, Ht, (W, WtW), (penalty.l1_H, penalty.l2_H))
             return None, XHt, HtH
-        pass_W, pass_H = None, blocks_H
+        pass_H = blocks_H
 
     return Alternating(data, upd_W, upd_H, penalty=penalty, update_H=update_H, frozen=frozen,
                        stop="error", pass_W=pass_W, pass_H=pass_H)

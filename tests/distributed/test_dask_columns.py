@@ -15,15 +15,6 @@ from fastnmf.distributed.blocks import BlockFactor  # noqa: E402
 from fastnmf.distributed.data import DaskData  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def wide(seed, m=50, n=420, k=4, dtype=np.float64, sparse=False):
     """``(X in memory, X as Dask chunked by columns)``."""
     rng = np.random.default_rng(seed)

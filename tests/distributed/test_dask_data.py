@@ -16,15 +16,6 @@ from fastnmf.distributed.data import DaskData  # noqa: E402
 from ._arrays import dask_pair  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def _cd_in_memory(X, W, Ht, iters, kern, l1=0.0, l2=0.0):
     """cd as NMF runs it on an in-memory X: the fused pass over W, then H's sweep."""
     k = W.shape[1]

@@ -15,15 +15,6 @@ from fastnmf.distributed.observed import DaskObserved  # noqa: E402
 from fastnmf.solvers.penalty import MAX_EXACT_GROUPS  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def _low_rank(rng, m, n, k, dtype=np.float64):
     return (rng.random((m, k)) @ rng.random((k, n)) + 0.05 * rng.random((m, n))).astype(dtype)
 
