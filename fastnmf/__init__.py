@@ -14,6 +14,7 @@ from ._config import show_config
 from ._estimator import NMF, non_negative_factorization
 from ._monitor import IterationInfo
 from .online import MiniBatchNMF
+from .persist import load
 from .selection import (ParamSelection, RankSelection, consensus_matrix, cophenetic_correlation,
                         dispersion, select_params, select_rank)
 
@@ -21,4 +22,4 @@ __version__ = "0.1.0.dev0"
 
 __all__ = ["NMF", "MiniBatchNMF", "non_negative_factorization", "engine", "IterationInfo", "available_backends",
            "show_config", "select_rank", "RankSelection", "select_params", "ParamSelection",
-           "consensus_matrix", "cophenetic_correlation", "dispersion", "__version__"]
+           "consensus_matrix", "cophenetic_correlation", "dispersion", "load", "__version__"]

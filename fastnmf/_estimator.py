@@ -423,6 +423,32 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )
         return Wa @ self.components_
 
+    def save(self, path, *, include_W=True):
+        """Save the fitted model to ``path``, without pickle; :func:`fastnmf.load` reads it.
+
+        The file is a zip of ``.npy`` arrays and a JSON description (format version, class,
+        parameters, fitted attributes): see :mod:`fastnmf.persist` and the guide's page on
+        saving models.  Loading it never runs code from the file.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+            Written exactly (no extension added; ``.npz`` suits it), replacing a file there
+            as ``np.save`` does, atomically: the file is written beside it under a temporary
+            name and renamed onto ``path`` when complete, so ``path`` never holds half a
+            model.
+        include_W : bool, default=True
+            Also save ``W_`` (n_samples x n_components, the W of the last fit, which
+            :meth:`predict_entries` uses by default); False when only ``transform`` matters.
+
+        A callable ``callback`` is not saved (a warning says so; the loaded model has
+        ``callback=None``); a ``numpy.random.RandomState`` is saved with its state.
+        Raises ``NotFittedError`` for a model not fitted.
+        """
+        from .persist import save
+
+        save(self, path, include_W=include_W)
+
     def predict_entries(self, rows, cols, W=None):
         """``(W H)[rows[i], cols[i]]`` for each i: the fitted value of chosen entries
         (e.g. the missing ones, for recommendation), without forming ``W H``.

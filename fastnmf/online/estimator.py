@@ -656,6 +656,28 @@ class MiniBatchNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.backend_ = backend
         return self
 
+    def save(self, path):
+        """Save the fitted model to ``path``, without pickle; :func:`fastnmf.load` reads it.
+
+        The file is a zip of ``.npy`` arrays and a JSON description (format version, class,
+        parameters, fitted attributes, and the online statistics ``partial_fit`` continues
+        from: a loaded model's next ``partial_fit`` does exactly what this one's would): see
+        :mod:`fastnmf.persist`.  Loading it never runs code from the file.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+            Written exactly (no extension added; ``.npz`` suits it), replacing a file there
+            as ``np.save`` does, atomically (a temporary file renamed onto ``path`` when
+            complete).
+
+        A callable ``callback`` is not saved (a warning says so; the loaded model has
+        ``callback=None``).  Raises ``NotFittedError`` for a model not fitted.
+        """
+        from ..persist import save
+
+        save(self, path)
+
     def inverse_transform(self, X):
         """Map W back to the data space: ``X @ components_``."""
         check_is_fitted(self)
