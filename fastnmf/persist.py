@@ -184,7 +184,7 @@ def _describe(est, cls_name, include_W):
         warnings.warn(f"{cls_name}.save: not saved: {', '.join(unsaved_params)} (a callable "
                       "cannot be saved without pickle); the loaded model has "
                       f"{', '.join(f'{n}=None' for n in unsaved_params)}",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)  # model.save: the caller of save
     attributes, unsaved_attrs = {}, {}
     for name, kind in ATTRIBUTES[cls_name].items():
         if not hasattr(est, name):
@@ -212,7 +212,7 @@ def _describe(est, cls_name, include_W):
             raise TypeError(f"cannot save the attribute {name}: {exc}") from None
     if "W_" in unsaved_attrs and unsaved_attrs["W_"] != "include_W=False":
         warnings.warn(f"NMF.save: W_ is {unsaved_attrs['W_']} and is not saved; the loaded "
-                      "model's predict_entries needs W passed", UserWarning, stacklevel=3)
+                      "model's predict_entries needs W passed", UserWarning, stacklevel=4)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

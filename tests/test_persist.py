@@ -228,8 +228,9 @@ def test_callback_not_saved(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(_data())
-    with pytest.warns(UserWarning, match="not saved: callback"):
+    with pytest.warns(UserWarning, match="not saved: callback") as record:
         model.save(tmp_path / "m.npz")
+    assert record[0].filename == __file__  # the warning points at the call of save
     loaded = fastnmf.load(tmp_path / "m.npz")
     assert loaded.callback is None and model.callback is not None
     with zipfile.ZipFile(tmp_path / "m.npz") as zf:
@@ -332,6 +333,19 @@ def test_file_objects_and_paths(tmp_path):
     model.save(buf)
     buf.seek(0)
     np.testing.assert_array_equal(fastnmf.load(buf).components_, model.components_)
+
+    class Stream(io.RawIOBase):  # read once, front to back (a pipe, a socket)
+        def __init__(self, data):
+            self.data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            return self.data.readinto(b)
+
+    np.testing.assert_array_equal(fastnmf.load(Stream(buf.getvalue())).components_,
+                                  model.components_)
     with open(tmp_path / "f.npz", "wb") as f:
         model.save(f)
     with open(tmp_path / "f.npz", "rb") as f:
