@@ -200,7 +200,8 @@ def _describe(est, cls_name, include_W):
                 attributes[name] = "W_"  # the same values: one copy in the file
                 continue
         if kind in ("factor", "vector") and not isinstance(value, np.ndarray):
-            unsaved_attrs[name] = f"a {type(value).__name__}, not an in-memory array"
+            unsaved_attrs[name] = (f"{type(value).__module__}.{type(value).__qualname__}, "
+                                   "not an in-memory array")
             continue
         if kind == "names":
             value = [str(v) for v in value]
@@ -211,7 +212,7 @@ def _describe(est, cls_name, include_W):
         except _Unsupported as exc:  # pragma: no cover - the estimators' own attributes
             raise TypeError(f"cannot save the attribute {name}: {exc}") from None
     if "W_" in unsaved_attrs and unsaved_attrs["W_"] != "include_W=False":
-        warnings.warn(f"NMF.save: W_ is {unsaved_attrs['W_']} and is not saved; the loaded "
+        warnings.warn(f"NMF.save: W_ ({unsaved_attrs['W_']}) is not saved; the loaded "
                       "model's predict_entries needs W passed", UserWarning, stacklevel=4)
     meta = {
         "format": FORMAT,

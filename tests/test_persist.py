@@ -681,3 +681,16 @@ def test_big_endian_arrays_read(tmp_path):
     loaded = fastnmf.load(path)
     assert loaded.components_.dtype == np.float64 and loaded.components_.dtype.isnative
     np.testing.assert_array_equal(loaded.components_, model.components_)
+
+
+def test_W_on_a_cluster_not_saved(tmp_path):
+    """A W_ that is not an in-memory array (a Dask array, after a fit on a cluster) is left
+    out, with a warning; the rest of the model loads."""
+    da = pytest.importorskip("dask.array")
+    model = _fitted()
+    model.W_ = da.from_array(model.W_, chunks=(30, -1))  # as a fit of a Dask X leaves it
+    with pytest.warns(UserWarning, match=r"W_ \(dask\.array\.core\.Array, not an in-memory array\) is not saved"):
+        model.save(tmp_path / "m.npz")
+    loaded = fastnmf.load(tmp_path / "m.npz")
+    assert not hasattr(loaded, "W_")
+    np.testing.assert_array_equal(loaded.components_, model.components_)
