@@ -13,6 +13,7 @@ from ._backends import available_backends
 from ._config import show_config
 from ._estimator import NMF, non_negative_factorization
 from ._monitor import IterationInfo
+from .batch import FitBatch, FitRun, fit_many
 from .online import MiniBatchNMF
 from .persist import load
 from .selection import (ParamSelection, RankSelection, consensus_matrix, cophenetic_correlation,
@@ -22,4 +23,5 @@ __version__ = "0.1.0.dev0"
 
 __all__ = ["NMF", "MiniBatchNMF", "non_negative_factorization", "engine", "IterationInfo", "available_backends",
            "show_config", "select_rank", "RankSelection", "select_params", "ParamSelection",
-           "consensus_matrix", "cophenetic_correlation", "dispersion", "load", "__version__"]
+           "consensus_matrix", "cophenetic_correlation", "dispersion", "load", "fit_many", "FitBatch",
+           "FitRun", "__version__"]
