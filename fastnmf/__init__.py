@@ -15,6 +15,7 @@ from ._estimator import NMF, non_negative_factorization
 from ._monitor import IterationInfo
 from .batch import FitBatch, FitRun, fit_many
 from .online import MiniBatchNMF
+from .patch import patch_sklearn, sklearn_is_patched, sklearn_patched, unpatch_sklearn
 from .persist import load
 from .selection import (ParamSelection, RankSelection, consensus_matrix, cophenetic_correlation,
                         dispersion, select_params, select_rank)
@@ -24,4 +25,5 @@ __version__ = "0.1.0.dev0"
 __all__ = ["NMF", "MiniBatchNMF", "non_negative_factorization", "engine", "IterationInfo", "available_backends",
            "show_config", "select_rank", "RankSelection", "select_params", "ParamSelection",
            "consensus_matrix", "cophenetic_correlation", "dispersion", "load", "fit_many", "FitBatch",
-           "FitRun", "__version__"]
+           "FitRun", "patch_sklearn", "unpatch_sklearn", "sklearn_patched",
+           "sklearn_is_patched", "__version__"]
