@@ -1,4 +1,5 @@
-"""The ``fastnmf`` console script: ``fastnmf demo`` and ``fastnmf config``.
+"""The ``fastnmf`` console script: ``demo``, ``config``, and the file commands ``fit``, ``rank``,
+``transform`` (:mod:`fastnmf._commands`).
 
 ``fastnmf demo`` runs what a user gets: ``sklearn.decomposition.NMF(k, random_state=0)``
 against ``fastnmf.NMF(k, random_state=0)``, both with their default parameters, on real
@@ -84,13 +85,19 @@ def _build_parser():
         description="Print versions, kernel backends (and why one is missing), threads and BLAS.",
     )
     config.set_defaults(func=_config)
+
+    from ._commands import add_file_commands
+
+    add_file_commands(sub)
     return parser
 
 
 def main(argv=None):
     """Run the ``fastnmf`` command line; returns the exit status."""
     parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
