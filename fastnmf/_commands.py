@@ -522,7 +522,7 @@ def _fit_plots(tmp, est, H, col_names, top):
         b.set_xlabel("iteration")
         for ax in (a, b):
             ax.set_ylabel("loss")
-            if np.all(loss > 0):
+            if np.all(loss > 0) and loss.max() > 20 * loss.min():  # a wide range
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)
         fig.suptitle(f"solver {getattr(est, 'solver_', '?')}: {est.n_iter_} iterations")
