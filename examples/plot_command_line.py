@@ -45,6 +45,7 @@ print(sorted(p.name for p in (work / "topics").iterdir()))
 # %%
 # The report
 # ----------
+# ``report.html`` is the report to open in a browser (one file, the plots embedded);
 # ``report.json`` says what ran and how long it took: the command line, every
 # parameter, the input (format, shape, stored entries), the solver that 'auto'
 # chose, the iterations, the loss after each one and when, the versions and the

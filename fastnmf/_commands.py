@@ -285,10 +285,12 @@ def _fit(args):
             plots = [] if args.no_plot else _fit_plots(tmp, est, H, m.col_names, args.top)
             files += plots
             t_write = time.perf_counter() - t0
+            files.append("report.html")
             report = _report(args, m, est, files, caught,
                              {"read": t_read, "fit": t_fit, "write": t_write,
                               "total": time.perf_counter() - start})
             _write_json(tmp / "report.json", report)
+            _write_html(tmp / "report.html", report, tmp)
     finally:
         m.close()
     if not args.quiet:
@@ -482,6 +484,55 @@ def _write_json(path, obj):
         json.dump(obj, f, indent=1, allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def _write_html(path, report, folder):
+    """``report.html``: the report for a browser, one file (the plots embedded)."""
+    import base64
+    import html
+
+    def table(d):
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_short(v))}</td>"
+                       "</tr>" for k, v in d.items())
+        return f"<table>{rows}</table>"
+
+    r = report["result"]
+    summary = {k: r[k] for k in ("solver", "backend", "n_components", "n_iter", "converged",
+                                 "reconstruction_err", "n_missing")}
+    parts = [f"<h1>fastnmf {html.escape(report['command'])}</h1>",
+             f"<p><code>{html.escape(' '.join(report['argv']))}</code><br>"
+             f"{html.escape(report['created'])}</p>",
+             "<h2>Result</h2>", table(summary)]
+    for w in report["warnings"]:
+        parts.append(f"<p class=warn>warning: {html.escape(w)}</p>")
+    for name in ("loss.png", "components.png"):
+        if (folder / name).exists():
+            data = base64.b64encode((folder / name).read_bytes()).decode()
+            parts.append(f"<h2>{name[:-4].capitalize()}</h2>"
+                         f"<img src='data:image/png;base64,{data}' alt='{name}'>")
+    if (folder / "top_features.txt").exists():
+        parts.append("<h2>Top features</h2><pre>" + html.escape(
+            (folder / "top_features.txt").read_text(encoding="utf-8")) + "</pre>")
+    parts += ["<h2>Input</h2>", table(report["input"]),
+              "<h2>Parameters</h2>", table(report["parameters"]),
+              "<h2>Timings (s) and memory</h2>",
+              table({**report["timings_s"], "peak memory (MB)": report["peak_memory_mb"]}),
+              "<h2>Versions and machine</h2>", table({**report["versions"],
+                                                      **report["machine"]}),
+              "<h2>Files</h2>", "<p>" + ", ".join(map(html.escape, report["outputs"])) + "</p>"]
+    style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:2px 8px;"
+             "text-align:left;vertical-align:top}th{background:#f4f4f4}"
+             "img{max-width:100%}.warn{color:#a40}")
+    text = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>fastnmf "
+            f"{html.escape(report['command'])}</title><style>{style}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")
+    path.write_text(text, encoding="utf-8")
+
+
+def _short(value):
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _write_top_features(path, H, names, top):

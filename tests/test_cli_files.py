@@ -401,6 +401,10 @@ def test_plots(tmp_path, capsys, digits):
                 "--max-iter", "20")[0] == 0
     for name in ("loss.png", "components.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "report.html").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert page.count("data:image/png;base64,") == 2
+    assert f"<th>n_iter</th><td>{report['result']['n_iter']}</td>" in page
 
 
 def test_console_script_reports_a_bad_file_in_one_line(tmp_path):
