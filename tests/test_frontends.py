@@ -37,6 +37,7 @@ def _pbmc_counts():
 
 @pytest.fixture(scope="module")
 def counts_file(tmp_path_factory):
+    pytest.importorskip("cnmf")
     anndata = pytest.importorskip("anndata")
     X = _pbmc_counts()
     a = anndata.AnnData(X=X.astype(np.float32))
