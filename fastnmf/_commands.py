@@ -277,7 +277,7 @@ def _fit(args):
             t0 = time.perf_counter()
             files = write_factors(tmp, m.family, W, H, row_names=m.row_names,
                                   col_names=m.col_names, obs=m.obs, var=m.var)
-            est.save(tmp / "model.npz")
+            est.save(tmp / "model.npz", include_W=False)  # W is written beside it
             files.append("model.npz")
             if m.col_names is not None:
                 _write_top_features(tmp / "top_features.txt", H, m.col_names, args.top)
