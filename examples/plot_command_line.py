@@ -1,6 +1,6 @@
 """
-The command line: a matrix in a file, its factors, model and report in a directory
-=================================================================================
+The command line: from a file to factors, a saved model and a report
+====================================================================
 
 ``fastnmf fit INPUT -k K -o OUTDIR`` reads X from a file, fits ``fastnmf.NMF`` with
 its default parameters (or those given as options), and writes into ``OUTDIR``: W and
