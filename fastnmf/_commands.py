@@ -1,4 +1,4 @@
-"""The file commands of the console script: ``fastnmf fit``, ``fastnmf rank``, ``fastnmf transform``.
+"""The console script's file commands: ``fastnmf fit``, ``fastnmf rank``, ``fastnmf transform``.
 
 Each one reads X from a file (:mod:`fastnmf.files`), runs the estimator, and writes its
 results into a new directory that appears only complete (:class:`fastnmf.files.OutputDir`):

@@ -84,7 +84,8 @@ class FitRun:
     solver: str
 
     def __repr__(self):
-        kept = "+".join(n for n, a in (("W", self.W), ("H", self.H)) if a is not None) or "no factors"
+        kept = ("+".join(n for n, a in (("W", self.W), ("H", self.H)) if a is not None)
+                or "no factors")
         return (f"FitRun(rank={self.rank}, seed={self.seed}, loss={self.loss:.6g}, "
                 f"n_iter={self.n_iter}, {self.seconds:.3g} s, {kept})")
 

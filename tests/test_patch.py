@@ -324,7 +324,8 @@ def test_runner_runs_a_script_patched(tmp_path):
     script = tmp_path / "front_end.py"
     script.write_text("import sys\n"
                       "from sklearn.decomposition import NMF, non_negative_factorization\n"
-                      "print(NMF.__module__, non_negative_factorization.__module__, sys.argv[1:])\n")
+                      "print(NMF.__module__, non_negative_factorization.__module__,"
+                      " sys.argv[1:])\n")
     r = subprocess.run([sys.executable, "-m", "fastnmf.patch", str(script), "a", "b"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

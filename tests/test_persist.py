@@ -689,7 +689,8 @@ def test_W_on_a_cluster_not_saved(tmp_path):
     da = pytest.importorskip("dask.array")
     model = _fitted()
     model.W_ = da.from_array(model.W_, chunks=(30, -1))  # as a fit of a Dask X leaves it
-    with pytest.warns(UserWarning, match=r"W_ \(dask\.array\.core\.Array, not an in-memory array\) is not saved"):
+    with pytest.warns(UserWarning, match=r"W_ \(dask\.array\.core\.Array, not an in-memory "
+                      r"array\) is not saved"):
         model.save(tmp_path / "m.npz")
     loaded = fastnmf.load(tmp_path / "m.npz")
     assert not hasattr(loaded, "W_")
