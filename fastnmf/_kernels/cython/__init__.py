@@ -16,6 +16,7 @@ extensions were compiled with OpenMP; without it the kernels are correct but run
 single-threaded (``n_threads`` is ignored).
 """
 
+from ...parallel import wait_policy as _wait_policy
 from .. import COMPLEMENT_HESS_RTOL as _COMPLEMENT_HESS_RTOL
 from .. import GRAM_MAX_CHUNKS as _GRAM_MAX_CHUNKS
 from .. import GRAM_MIN_ROWS as _GRAM_MIN_ROWS
@@ -50,6 +51,12 @@ _CONSTANTS = {"ROW_BLOCK": _ROW_BLOCK, "MU_EPS": _MU_EPS, "KL_MAX_BACKTRACK": _K
 MODULES, ISAS = {}, {}
 #: family -> why it runs on Numba (its extension did not load)
 FALLBACK = {}
+
+# libgomp reads how long its idle threads spin once, when the first extension loads it:
+# fastnmf's default (GOMP_SPINCOUNT=1000 unless the user set how OpenMP threads wait, see
+# fastnmf.parallel.wait_policy) must be in the environment before: set at ``import fastnmf``,
+# again here in case, and recorded.
+_wait_policy.before_extension_load()
 
 for _family in FAMILIES:
     try:
