@@ -56,10 +56,26 @@ def config_info():
         "cython_isa": isa,
         "cython_fallback": fallback,
         "threads": {"usable_cores": usable_cores(), "numba_max_threads": numba_threads,
-                    "numba_threading_layer": threading_layer},
+                    "numba_threading_layer": threading_layer,
+                    "openmp_wait": _openmp_wait()},
         "numba_cache": numba_cache,
         "blas": blas,
     }
+
+
+def _openmp_wait():
+    """How idle OpenMP threads wait (fastnmf.parallel.wait_policy), in one line."""
+    from .parallel import wait_policy
+
+    st = wait_policy.status()
+    if st["set"]:
+        text = "fastnmf set " + ", ".join(f"{k}={v}" for k, v in st["set"].items())
+        if st["effective"] is False:
+            text += " (too late: a libgomp was loaded before import fastnmf)"
+        return text
+    if st["user"]:
+        return "as set by the user: " + ", ".join(f"{k}={v}" for k, v in st["user"].items())
+    return "the OpenMP runtime's default"
 
 
 def show_config(file=None):

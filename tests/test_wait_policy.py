@@ -179,3 +179,15 @@ def test_results_do_not_depend_on_it(tmp_path, backend):
         outs.append(np.load(path))
     for other in outs[1:]:
         np.testing.assert_array_equal(outs[0], other)
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ({}, "fastnmf set GOMP_SPINCOUNT=1000"),
+    ({"OMP_WAIT_POLICY": "PASSIVE"}, "as set by the user: OMP_WAIT_POLICY=PASSIVE"),
+])
+def test_show_config_says_how_threads_wait(extra, expected):
+    done = _run("""
+        import fastnmf
+        print(fastnmf._config.config_info()["threads"]["openmp_wait"])
+        """, **extra)
+    assert done.stdout.strip() == expected
