@@ -277,6 +277,7 @@ def _fit(args):
             t0 = time.perf_counter()
             files = write_factors(tmp, m.family, W, H, row_names=m.row_names,
                                   col_names=m.col_names, obs=m.obs, var=m.var)
+            est.set_params(progress=False)  # a terminal's bar is not part of the model
             est.save(tmp / "model.npz", include_W=False)  # W is written beside it
             files.append("model.npz")
             if m.col_names is not None:
@@ -451,7 +452,8 @@ def _base_report(args, m, files, caught, timings):
         "outputs": sorted(files) + ["report.json"],
         "timings_s": {k: round(v, 6) for k, v in timings.items()},
         "peak_memory_mb": _peak_memory_mb(),
-        "warnings": sorted({str(w.message).splitlines()[0] for w in caught}),
+        "warnings": sorted({str(w.message).splitlines()[0] for w in caught if not issubclass(
+            w.category, (DeprecationWarning, PendingDeprecationWarning))}),
         "versions": info["versions"],
         "machine": {"platform": platform.platform(), "machine": info["machine"],
                     "cpu_count": os.cpu_count(), "usable_cores": info["threads"]["usable_cores"],

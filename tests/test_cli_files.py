@@ -388,6 +388,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path, capsys, digits, monkeypatch):
                 "--no-plot", "--max-iter", "5"] + (["-q"] if quiet else [])
         assert _run(capsys, *argv)[0] == 0
     assert seen[-3:] == [False, True, False]
+    assert fastnmf.load(tmp_path / "o1" / "model.npz").progress is False  # the bar not saved
     rc, out, _ = _run(capsys, "fit", str(tmp_path / "X.npy"), "-k", "2", "-o",
                       str(tmp_path / "o9"), "--no-plot", "--max-iter", "5", "-q")
     assert rc == 0 and out == ""
