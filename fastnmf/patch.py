@@ -94,7 +94,25 @@ def _reject_nan(X, name="X"):
 
 
 # ---------------------------------------------------------------------------- replacements
-class NMF(_FastNMF, _sk.NMF):
+class _RefusesNaN:
+    """What both replacement classes do first: refuse NaN in X, as scikit-learn does, before
+    fastnmf (which would fit NaN as unknown) sees it; scikit-learn's signatures."""
+
+    def fit_transform(self, X, y=None, W=None, H=None):
+        """Learn the factorization of X and return W (scikit-learn's signature)."""
+        _reject_nan(X)
+        return super().fit_transform(X, y, W=W, H=H)
+
+    def transform(self, X):
+        """W for X with the learned components fixed (scikit-learn's signature)."""
+        _reject_nan(X)
+        return super().transform(X)
+
+    def _fits_missing(self):
+        return False  # the allow_nan tag: NaN is refused, as by scikit-learn
+
+
+class NMF(_RefusesNaN, _FastNMF, _sk.NMF):
     """scikit-learn's ``NMF`` on fastnmf: what ``sklearn.decomposition.NMF`` is while
     :func:`patch_sklearn` is in effect.
 
@@ -147,21 +165,8 @@ class NMF(_FastNMF, _sk.NMF):
         self.verbose = verbose
         self.shuffle = shuffle
 
-    def fit_transform(self, X, y=None, W=None, H=None):
-        """Learn the factorization of X and return W (scikit-learn's signature)."""
-        _reject_nan(X)
-        return super().fit_transform(X, y, W=W, H=H)
 
-    def transform(self, X):
-        """W for X with the learned components fixed (scikit-learn's signature)."""
-        _reject_nan(X)
-        return super().transform(X)
-
-    def _fits_missing(self):
-        return False  # the allow_nan tag: NaN is refused, as by scikit-learn
-
-
-class MiniBatchNMF(_FastMiniBatchNMF, _sk.MiniBatchNMF):
+class MiniBatchNMF(_RefusesNaN, _FastMiniBatchNMF, _sk.MiniBatchNMF):
     """scikit-learn's ``MiniBatchNMF`` on fastnmf: what ``sklearn.decomposition.MiniBatchNMF``
     is while :func:`patch_sklearn` is in effect.
 
@@ -218,23 +223,10 @@ class MiniBatchNMF(_FastMiniBatchNMF, _sk.MiniBatchNMF):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit_transform(self, X, y=None, W=None, H=None):
-        """Learn the factorization of X and return W (scikit-learn's signature)."""
-        _reject_nan(X)
-        return super().fit_transform(X, y, W=W, H=H)
-
-    def transform(self, X):
-        """W for X with the learned components fixed (scikit-learn's signature)."""
-        _reject_nan(X)
-        return super().transform(X)
-
     def partial_fit(self, X, y=None, W=None, H=None):
         """Update the model with one minibatch X (scikit-learn's signature)."""
         _reject_nan(X)
         return super().partial_fit(X, y, W=W, H=H)
-
-    def _fits_missing(self):
-        return False
 
 
 def non_negative_factorization(
