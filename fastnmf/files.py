@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from .data.output import temp_beside
+
 __all__ = ["FileFormatError", "Matrix", "read_matrix", "read_names", "write_factors",
            "OutputDir", "FORMATS"]
 
@@ -577,15 +579,13 @@ def _write_csv(path, A, rows, cols):
 def _atomic(path, write, directory=False):
     """``write(tmp)`` then rename tmp onto ``path``: ``path`` appears only complete."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
-                               dir=path.parent)
+    # the writers want the file's own ending (np.save would append .npy to another)
+    tmp, fd = temp_beside(path, ".tmp" + path.suffix)
     os.close(fd)
     if directory:
         os.remove(tmp)
     try:
         write(tmp)
-        if not directory:  # mkstemp made it 0600: the mode a new file gets (0666 less umask)
-            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.isdir(tmp):

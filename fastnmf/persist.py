@@ -27,8 +27,6 @@ import json
 import math
 import numbers
 import os
-import secrets
-import stat
 import warnings
 import zipfile
 from pathlib import Path
@@ -38,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backends import get_backend, resolve_backend_name
 from ._estimator import NMF
-from .data.output import _remove, _sync_directory
+from .data.output import _remove, _sync_directory, temp_beside
 from .online import masked as _masked
 from .online import steps as _steps
 from .online.estimator import MiniBatchNMF
@@ -316,25 +314,12 @@ def _write_atomic(path, write):
     removed and whatever was at ``path`` is left as it was."""
     if os.path.isdir(path):
         raise ValueError(f"path must be a file path; got {path!r}, which is a directory")
-    directory, base = os.path.split(os.path.abspath(path))
+    directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(errno.ENOENT, f"path={path!r}: its directory does not exist",
                                 directory)
-    for _ in range(100):
-        tmp = os.path.join(directory, f"{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            # 0o666 less the umask, as np.save would create the file
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:  # pragma: no cover - a 48-bit name taken
-            continue
-        break
-    else:  # pragma: no cover
-        raise FileExistsError(f"path={path!r}: no free temporary file name in {directory!r}")
+    tmp, fd = temp_beside(path)
     try:
-        try:  # a file replaced keeps its permissions
-            os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
-        except (OSError, AttributeError):
-            pass
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

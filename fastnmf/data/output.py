@@ -136,27 +136,8 @@ class WOutput:
 
     @classmethod
     def _open_file(cls, path, shape, dtype, name):
-        directory, base = os.path.split(os.path.abspath(path))
-        tmp, fd = None, None
-        for _ in range(100):
-            candidate = os.path.join(directory, f"{base}.{secrets.token_hex(6)}.npy.tmp")
-            try:
-                # 0o666 less the umask, as np.save would create the file
-                fd = os.open(candidate, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:  # pragma: no cover - a 48-bit name taken
-                continue
-            except OSError as e:  # not writeable there, say
-                raise type(e)(e.errno, f"{name}={path!r}: cannot create a file in its "
-                              f"directory ({e.strerror})", candidate) from e
-            tmp = candidate
-            break
-        else:  # pragma: no cover
-            raise FileExistsError(f"{name}={path!r}: no free temporary file name in {directory!r}")
+        tmp, fd = temp_beside(path, ".npy.tmp", name=name)
         try:
-            try:  # a file replaced keeps its permissions
-                os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
-            except (OSError, AttributeError):
-                pass
             os.close(fd)
             fd = None
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
@@ -252,6 +233,32 @@ def _same_file(p, q):
         return os.path.samefile(p, q)
     except (OSError, TypeError, ValueError):
         return False
+
+
+def temp_beside(path, suffix=".tmp", name="path"):
+    """A new file beside ``path`` under a random name ending in ``suffix``, created
+    exclusively with the mode a new file gets (0o666 less the umask, as ``np.save``) or, when
+    it will replace a file at ``path``, that file's mode.  Returns ``(tmp, fd)``, the file
+    open for reading and writing.  The temporary half of every write that appears whole:
+    W's ``out`` file, a saved model, the command line's outputs."""
+    directory, base = os.path.split(os.path.abspath(path))
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{base}.{secrets.token_hex(6)}{suffix}")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # pragma: no cover - a 48-bit name taken
+            continue
+        except OSError as e:  # not writeable there, say
+            raise type(e)(e.errno, f"{name}={path!r}: cannot create a file in its "
+                          f"directory ({e.strerror})", tmp) from e
+        break
+    else:  # pragma: no cover
+        raise FileExistsError(f"{name}={path!r}: no free temporary file name in {directory!r}")
+    try:  # a file replaced keeps its permissions
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
+    except (OSError, AttributeError):
+        pass
+    return tmp, fd
 
 
 _NO_SPACE = tuple(getattr(errno, n) for n in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, n))
