@@ -192,6 +192,8 @@ def read_matrix(path, *, key=None, header="auto", index="auto", sep=None, transp
     except BaseException:
         m.close()
         raise
+    if not m.streamed:  # X is in memory: the file it came from is not needed any more
+        m.close()
     return m
 
 
@@ -410,8 +412,6 @@ def _read_h5ad(path, key, stream, **_):
                 _fail(path, f"no layer {key!r}; its layers: {layers}")
             node = f["layers"][key]
         _h5_matrix(node, path, stream, m)
-        if not m.streamed:
-            m.close()
     except BaseException:
         m.close()
         raise
@@ -437,8 +437,6 @@ def _read_h5(path, key, stream, **_):
         if key not in f:
             _fail(path, f"no dataset or group {key!r}")
         _h5_matrix(f[key], path, stream, m)
-        if not m.streamed:
-            m.close()
     except BaseException:
         m.close()
         raise
